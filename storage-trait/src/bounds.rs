@@ -1,0 +1,112 @@
+//! The index bounds of a stored log, and the one place every bound of the contract is
+//! checked.
+//!
+//! Backends validate a whole batch with [`LogBounds::validate_batch`] before they write
+//! anything, so a batch with an invalid op anywhere is refused before any op of it takes
+//! effect, and every backend refuses exactly the same batches.
+
+use crate::{Entry, InvalidOp, StorageError, StorageOp, StorageResult};
+
+/// The three indices that decide whether an op or a read is valid.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogBounds {
+    /// The first stored index.
+    pub compacted_idx: usize,
+    /// One past the last stored index: `compacted_idx + log_len`.
+    pub log_end: usize,
+    /// The decided index.
+    pub decided_idx: usize,
+}
+
+impl LogBounds {
+    /// The number of entries stored.
+    pub fn log_len(&self) -> usize {
+        self.log_end - self.compacted_idx
+    }
+
+    /// Applies `op` to the bounds, or says why it is invalid (leaving `self` unchanged).
+    pub fn apply<T: Entry>(&mut self, op: &StorageOp<T>) -> Result<(), InvalidOp> {
+        match op {
+            StorageOp::AppendEntry(_) => self.log_end += 1,
+            StorageOp::AppendEntries(entries) => self.log_end += entries.len(),
+            StorageOp::AppendOnPrefix(from_idx, entries) => {
+                let from_idx = *from_idx;
+                if from_idx > self.log_end {
+                    return Err(InvalidOp::AppendOnPrefixPastEnd {
+                        from_idx,
+                        log_end: self.log_end,
+                    });
+                }
+                if from_idx < self.compacted_idx {
+                    return Err(InvalidOp::AppendOnPrefixBelowCompacted {
+                        from_idx,
+                        compacted_idx: self.compacted_idx,
+                    });
+                }
+                if from_idx < self.decided_idx {
+                    return Err(InvalidOp::AppendOnPrefixOverwritesDecided {
+                        from_idx,
+                        decided_idx: self.decided_idx,
+                    });
+                }
+                self.log_end = from_idx + entries.len();
+            }
+            StorageOp::SetDecidedIndex(idx) => {
+                if *idx > self.log_end {
+                    return Err(InvalidOp::DecidedPastEnd { idx: *idx, log_end: self.log_end });
+                }
+                self.decided_idx = *idx;
+            }
+            StorageOp::Trim(idx) => {
+                if *idx > self.log_end {
+                    return Err(InvalidOp::TrimPastEnd { idx: *idx, log_end: self.log_end });
+                }
+                if *idx < self.compacted_idx {
+                    return Err(InvalidOp::TrimBelowCompacted {
+                        idx: *idx,
+                        compacted_idx: self.compacted_idx,
+                    });
+                }
+                self.compacted_idx = *idx;
+            }
+            StorageOp::SetCompactedIdx(idx) => {
+                if *idx < self.compacted_idx {
+                    return Err(InvalidOp::CompactedBackwards {
+                        idx: *idx,
+                        compacted_idx: self.compacted_idx,
+                    });
+                }
+                self.compacted_idx = *idx;
+                self.log_end = self.log_end.max(*idx);
+            }
+            StorageOp::SetPromise(_)
+            | StorageOp::SetAcceptedRound(_)
+            | StorageOp::SetStopsign(_)
+            | StorageOp::SetSnapshot(_) => {}
+        }
+        Ok(())
+    }
+
+    /// The bounds after the whole batch, or the first invalid op with its position.
+    pub fn validate_batch<T: Entry>(mut self, ops: &[StorageOp<T>]) -> StorageResult<LogBounds> {
+        for (position, op) in ops.iter().enumerate() {
+            self.apply(op).map_err(|reason| StorageError::InvalidOp { position, reason })?;
+        }
+        Ok(self)
+    }
+
+    /// Checks a read of `[from, to)` by `getter`: `compacted_idx <= from <= to <= log_end`.
+    pub fn check_range(&self, getter: &'static str, from: usize, to: usize) -> StorageResult<()> {
+        if self.compacted_idx <= from && from <= to && to <= self.log_end {
+            Ok(())
+        } else {
+            Err(StorageError::InvalidRange {
+                getter,
+                from,
+                to,
+                compacted_idx: self.compacted_idx,
+                log_end: self.log_end,
+            })
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! # paxstore: the storage contract of a Sequence-Paxos replicated log
+//!
+//! A replica keeps its log and protocol state in a [`Storage`]. The trait has **one
+//! mutator**, [`Storage::write_atomically`], which applies a batch of [`StorageOp`]s all
+//! or nothing, and getters. The op set mirrors OmniPaxos 0.2.4, so a backend written for
+//! one ports to the other mechanically; where OmniPaxos leaves indices and bounds loose,
+//! this contract fixes them, and the `paxstore-conformance` suite holds every backend to it.
+//!
+//! ## The state
+//!
+//! Every backend stores exactly this state, and every op and getter is defined on it:
+//!
+//! | field | initial | meaning |
+//! |---|---|---|
+//! | `log` | empty | the entries at **absolute** indices `[compacted_idx, compacted_idx + log_len)` |
+//! | `compacted_idx` | 0 | the first stored index; entries below it were trimmed or replaced by the snapshot |
+//! | `log_len` | 0 | the number of entries stored; `log_end = compacted_idx + log_len` |
+//! | `decided_idx` | 0 | entries below it are decided; always `decided_idx <= log_end` |
+//! | `promise` | `None` | the highest ballot promised |
+//! | `accepted_round` | `None` | the round of the entries held |
+//! | `stopsign` | `None` | the stop sign of this configuration |
+//! | `snapshot` | `None` | the snapshot |
+//!
+//! Indices are absolute: index `i` names the same entry before and after any trim, and a
+//! log that was never compacted has `compacted_idx = 0`. No call clamps a bad index; every
+//! out-of-bounds index is an error that names the op and the bounds.
+//!
+//! ## Ops (`write_atomically`)
+//!
+//! A batch applies its ops in order; each is checked against the state the ops before it
+//! left. If one is invalid, the call returns [`StorageError::InvalidOp`] with its position
+//! and reason, and **no op of the batch takes effect**. An empty batch succeeds and changes
+//! nothing.
+//!
+//! | op | effect | error ([`InvalidOp`]) when |
+//! |---|---|---|
+//! | `AppendEntry(e)` | `log` gets `e` at `log_end`; `log_len += 1` | never |
+//! | `AppendEntries(es)` | `log` gets `es` at `log_end..`; `log_len += es.len()` | never |
+//! | `AppendOnPrefix(i, es)` | entries at `>= i` are removed, then `es` is written at `i..`; `log_end = i + es.len()` | `i > log_end` (`AppendOnPrefixPastEnd`); `i < compacted_idx` (`AppendOnPrefixBelowCompacted`); `i < decided_idx` (`AppendOnPrefixOverwritesDecided`: decided entries are immutable) |
+//! | `SetPromise(b)` | `promise = Some(b)` | never |
+//! | `SetAcceptedRound(b)` | `accepted_round = Some(b)` | never |
+//! | `SetDecidedIndex(i)` | `decided_idx = i` (it may move backwards) | `i > log_end` (`DecidedPastEnd`) |
+//! | `Trim(i)` | entries below `i` are dropped; `compacted_idx = i`; `log_end` unchanged | `i > log_end` (`TrimPastEnd`); `i < compacted_idx` (`TrimBelowCompacted`) |
+//! | `SetCompactedIdx(i)` | for `i <= log_end`, exactly `Trim(i)`; for `i > log_end`, every entry is dropped and the empty log starts at `i` (`compacted_idx = log_end = i`): installing a snapshot that covers entries this replica never held | `i < compacted_idx` (`CompactedBackwards`) |
+//! | `SetStopsign(s)` | `stopsign = s` | never |
+//! | `SetSnapshot(s)` | `snapshot = s` | never |
+//!
+//! `Trim` and `SetCompactedIdx` both move `compacted_idx` and both keep every surviving
+//! entry at its absolute index; they differ only past the end of the log, where `Trim` is
+//! an error and `SetCompactedIdx` starts an empty log. Neither changes `decided_idx`,
+//! `snapshot` or any other field: a replica that compacts into a snapshot puts
+//! `SetSnapshot` and `Trim` in the same batch.
+//!
+//! ## Getters
+//!
+//! | getter | returns | error when |
+//! |---|---|---|
+//! | `get_entries(from, to)` | the entries at `[from, to)` | not `compacted_idx <= from <= to <= log_end` ([`StorageError::InvalidRange`]) |
+//! | `get_suffix(from)` | the entries at `[from, log_end)` | not `compacted_idx <= from <= log_end` (`InvalidRange`) |
+//! | `get_log_len()` | `log_len`, the number of entries stored (**not** `log_end`) | — |
+//! | `get_log_end()` (provided) | `compacted_idx + log_len` | — |
+//! | `get_decided_idx()` | `decided_idx` | — |
+//! | `get_compacted_idx()` | `compacted_idx` | — |
+//! | `get_promise()` / `get_accepted_round()` | the ballot, or `None` if never set | — |
+//! | `get_stopsign()` / `get_snapshot()` | the value last set | — |
+//!
+//! Any getter may also fail with an I/O, corruption or codec error of the backend.
+//!
+//! ## Errors and durability
+//!
+//! [`StorageError`] is a typed `#[non_exhaustive]` enum: I/O, corruption, codec, invalid
+//! op, invalid range, too large, unrecognized data, poisoned, backend-specific. Every
+//! persistent backend takes a [`Durability`]: `Immediate` (the default: `Ok` means the
+//! batch survives power loss) or `Buffered` (`Ok` means it survives a process crash).
+//! After a crash or power loss during `write_atomically`, the batch is wholly present or
+//! wholly absent on reopen.
+//!
+//! ## Writing a backend
+//!
+//! Validate the whole batch with [`LogBounds::validate_batch`] before writing anything:
+//! it is the one implementation of every bound in the tables above. Then apply it with
+//! one engine-level atomic write, and update in-memory caches only after that write
+//! succeeded. Hold the result to the contract with `paxstore-conformance`.
+//!
+//! ## Refinements of the design
+//!
+//! The getters return [`StorageResult`], since reading a disk can fail; `get_promise` and
+//! `get_accepted_round` return `Option<Ballot>` (`None` before the first set), as in
+//! OmniPaxos 0.2.4.
+
+mod bounds;
+mod entry;
+mod error;
+mod op;
+mod storage;
+mod types;
+
+pub use bounds::LogBounds;
+pub use entry::{Entry, NoSnapshot, Snapshot};
+pub use error::{InvalidOp, StorageError, StorageResult};
+pub use op::StorageOp;
+pub use storage::{Durability, ParseDurabilityError, Storage};
+pub use types::{Ballot, ClusterConfig, FlexibleQuorum, StopSign};
