@@ -14,6 +14,8 @@
 
 #[cfg(feature = "codec")]
 pub mod codec;
+pub mod kind;
 pub mod memory;
 
+pub use kind::{BackendKind, ParseBackendError};
 pub use memory::MemoryStorage;
