@@ -1,1 +1,175 @@
-//! placeholder
+//! # paxstore-conformance: the shared suite every paxstore backend passes
+//!
+//! One line runs the whole suite against a backend, one named `#[test]` per case:
+//!
+//! ```ignore
+//! // tests/conformance.rs of your crate
+//! paxstore_conformance::storage_suite!(persistent, |dir: &std::path::Path| MyStore::open(dir));
+//! ```
+//!
+//! The closure opens the store kept in `dir` (creating it when `dir` is empty) and
+//! returns `StorageResult<S>` for some `S: Storage<TestEntry>`. Write `volatile` instead of
+//! `persistent` for a backend that keeps nothing across a reopen: its reopen and crash
+//! cases are then reported as *ignored*, by name, never as passing.
+//!
+//! ## What it checks
+//!
+//! Every case holds the backend to [`Model`], a few dozen obvious lines implementing the
+//! contract of the `paxstore` crate, and compares **every getter** (including the exact
+//! `InvalidRange` errors of reads past each bound) after every write:
+//!
+//! - every op and getter, alone and in mixed batches;
+//! - every documented error, with its exact typed reason, changing nothing;
+//! - atomicity: a batch whose first, middle, last or dependent op is invalid leaves no
+//!   trace;
+//! - empty batches, empty entries, 1 MiB entries, a 100,000-entry log;
+//! - property-based random op sequences, valid and invalid, shrunk to a minimal failing
+//!   sequence (`PAXSTORE_PROPTEST_CASES`, default 256 sequences per property);
+//! - persistent backends: reopen after every kind of write, random sequences with
+//!   reopens, and a SIGKILL crash harness ([`crash`], `PAXSTORE_CRASH_ITERATIONS`,
+//!   default 30 iterations of two kills each).
+//!
+//! The cases are public functions in [`cases`], generic over [`Factory`], for a suite
+//! that wants to call some of them itself.
+
+pub mod cases;
+pub mod check;
+pub mod crash;
+mod entry;
+mod factory;
+mod model;
+
+pub use check::{compare, Fixture};
+pub use entry::{TestEntry, TestSnapshot};
+pub use factory::{from_fn, Factory, FnFactory};
+pub use model::Model;
+
+/// Expands to one `#[test]` per conformance case for the backend `open` opens.
+///
+/// `storage_suite!(persistent, open)` runs every case; `storage_suite!(volatile, open)`
+/// marks the reopen and crash cases `#[ignore]` with the reason. `open` is a closure or
+/// function `Fn(&Path) -> StorageResult<S>` where `S: Storage<TestEntry>`.
+#[macro_export]
+macro_rules! storage_suite {
+    (persistent, $open:expr) => {
+        $crate::__storage_suite_cases!($open);
+        $crate::__storage_suite_persistent_cases!(run; $open);
+    };
+    (volatile, $open:expr) => {
+        $crate::__storage_suite_cases!($open);
+        $crate::__storage_suite_persistent_cases!(ignore; $open);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __storage_suite_tests {
+    (run; $open:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::cases::$case(&$crate::from_fn($open));
+            }
+        )*
+    };
+    (ignore; $open:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            #[ignore = "volatile backend: nothing survives a reopen or a crash"]
+            fn $case() {
+                $crate::cases::$case(&$crate::from_fn($open));
+            }
+        )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __storage_suite_cases {
+    ($open:expr) => {
+        $crate::__storage_suite_tests!(run; $open;
+            fresh_store_is_empty,
+            append_entry,
+            append_entries,
+            append_no_entries,
+            provided_setters,
+            append_on_prefix_truncates,
+            append_on_prefix_at_the_bounds,
+            append_on_prefix_after_trim,
+            append_on_prefix_at_decided_idx,
+            set_promise_and_accepted_round,
+            set_decided_idx,
+            trim_keeps_absolute_indices,
+            trim_to_log_end,
+            trim_to_compacted_idx_is_a_no_op,
+            log_len_after_trim_counts_stored_entries,
+            set_compacted_idx_within_log,
+            set_compacted_idx_past_end,
+            snapshot_install_batch,
+            set_stopsign,
+            set_snapshot,
+            get_entries_every_range,
+            mixed_batch_applies_in_order,
+            append_decide_trim_cycles,
+            empty_batch,
+            error_append_on_prefix_past_end,
+            error_append_on_prefix_below_compacted,
+            error_append_on_prefix_overwrites_decided,
+            error_trim_past_end,
+            error_trim_below_compacted,
+            error_decided_past_end,
+            error_compacted_backwards,
+            error_reads_out_of_range,
+            atomic_invalid_first_op,
+            atomic_invalid_middle_op,
+            atomic_invalid_last_op,
+            atomic_op_invalid_after_earlier_op,
+            store_usable_after_refused_batch,
+            empty_entries,
+            one_mib_entries,
+            hundred_thousand_entry_log,
+            random_ops_match_model,
+            random_long_op_sequences,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __storage_suite_persistent_cases {
+    ($mode:ident; $open:expr) => {
+        $crate::__storage_suite_tests!($mode; $open;
+            reopen_empty,
+            reopen_after_append,
+            reopen_after_append_on_prefix,
+            reopen_after_metadata,
+            reopen_after_trim,
+            reopen_after_compacted_past_end,
+            reopen_after_stopsign_and_snapshot,
+            reopen_after_refused_batch,
+            reopen_large_and_empty_entries,
+            reopen_after_many_writes,
+            random_ops_with_reopen_match_model,
+        );
+        $crate::__storage_suite_crash_case!($mode; $open);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __storage_suite_crash_case {
+    (run; $open:expr) => {
+        #[test]
+        fn crash_sigkill_keeps_acknowledged_batches() {
+            $crate::cases::crash_sigkill_keeps_acknowledged_batches(
+                &$crate::from_fn($open),
+                concat!(module_path!(), "::crash_sigkill_keeps_acknowledged_batches"),
+            );
+        }
+    };
+    (ignore; $open:expr) => {
+        #[test]
+        #[ignore = "volatile backend: nothing survives a reopen or a crash"]
+        fn crash_sigkill_keeps_acknowledged_batches() {}
+    };
+}
