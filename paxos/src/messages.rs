@@ -1,0 +1,182 @@
+//! The messages replicas exchange. The application carries them between replicas
+//! (over any transport, in any order, possibly lost or duplicated) and hands each to
+//! [`Replica::handle_incoming`](crate::Replica::handle_incoming) at its `to`.
+//!
+//! Indices in messages are absolute. A "logical" index counts the stop sign as one more
+//! slot after the last entry: a log of entries `[0, 7)` with a stop sign has logical end
+//! 8, and a logical decided index of 8 means the stop sign is decided.
+
+use paxstore::{Ballot, Entry, StopSign};
+
+/// A message from one replica to another.
+#[derive(Clone, Debug)]
+pub struct Message<T: Entry> {
+    /// The sender.
+    pub from: u64,
+    /// The receiver.
+    pub to: u64,
+    /// What it says.
+    pub payload: Payload<T>,
+}
+
+/// The two protocols a replica speaks.
+#[derive(Clone, Debug)]
+pub enum Payload<T: Entry> {
+    /// Ballot leader election.
+    Ble(BleMessage),
+    /// Sequence Paxos.
+    Paxos(PaxosMessage<T>),
+}
+
+/// Ballot leader election: heartbeat rounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BleMessage {
+    /// "Are you there?" for heartbeat round `round`.
+    HeartbeatRequest {
+        /// The sender's heartbeat round.
+        round: u64,
+    },
+    /// The reply: the replier's ballot and whether it reaches a quorum.
+    HeartbeatReply {
+        /// The round replied to.
+        round: u64,
+        /// The replier's own ballot.
+        ballot: Ballot,
+        /// Whether the replier heard from a quorum in its last round.
+        quorum_connected: bool,
+    },
+}
+
+/// Sequence Paxos.
+#[derive(Clone, Debug)]
+pub enum PaxosMessage<T: Entry> {
+    /// Leader → all: phase 1.
+    Prepare(Prepare),
+    /// Follower → leader: the promise, with the entries the leader may lack.
+    Promise(Promise<T>),
+    /// Leader → follower: what the follower is missing, after which its log equals the
+    /// leader's.
+    AcceptSync(AcceptSync<T>),
+    /// Leader → follower: new entries (and the stop sign), pipelined, with the decided index.
+    AcceptDecide(AcceptDecide<T>),
+    /// Follower → leader: how far the follower's log is accepted in the round.
+    Accepted(Accepted),
+    /// Leader → follower: the decided index.
+    Decide(Decide),
+    /// Replica → leader: a prepare arrived for a round below the replica's promise.
+    Nack {
+        /// The refused round.
+        n: Ballot,
+        /// The replica's promise.
+        promise: Ballot,
+    },
+    /// Follower → leader: "synchronise me again" (it restarted or missed messages).
+    PrepareReq,
+    /// Any → leader: entries appended at a follower.
+    Forward(Vec<T>),
+    /// Any → leader: a reconfiguration requested at a follower.
+    ForwardStopSign(StopSign),
+    /// Leader → all: compact the log (only what every replica has decided).
+    Compaction(Compaction),
+}
+
+/// A compaction request from the leader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compaction {
+    /// Trim the log below the index.
+    Trim(usize),
+    /// Fold the log below the index into the snapshot.
+    Snapshot(usize),
+}
+
+/// Phase 1a: the leader's round and what its own log holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prepare {
+    /// The leader's round.
+    pub n: Ballot,
+    /// The leader's decided index (entries).
+    pub decided_idx: usize,
+    /// The round of the leader's log.
+    pub accepted_round: Ballot,
+    /// The end of the leader's entries.
+    pub log_end: usize,
+}
+
+/// Phase 1b.
+#[derive(Clone, Debug)]
+pub struct Promise<T: Entry> {
+    /// The round promised.
+    pub n: Ballot,
+    /// The round of the follower's log.
+    pub accepted_round: Ballot,
+    /// The follower's logical decided index.
+    pub decided_idx: usize,
+    /// The end of the follower's entries.
+    pub log_end: usize,
+    /// Whether the follower holds a stop sign (at `log_end`).
+    pub has_stopsign: bool,
+    /// The follower's log from where the leader's may differ, if it may be more recent.
+    pub sync: Option<LogSync<T>>,
+}
+
+/// A suffix of a log: after applying it, the receiver's log is its own entries below
+/// `suffix_start`, then `entries`, then `stopsign`. With `snapshot`, the receiver first
+/// installs the snapshot, which covers every index below its index (`suffix_start`).
+#[derive(Clone, Debug)]
+pub struct LogSync<T: Entry> {
+    /// A complete snapshot of the entries below the index, for a receiver that lacks them.
+    pub snapshot: Option<(T::Snapshot, usize)>,
+    /// Where `entries` start.
+    pub suffix_start: usize,
+    /// The entries from `suffix_start` to the end of the sender's log.
+    pub entries: Vec<T>,
+    /// The sender's stop sign.
+    pub stopsign: Option<StopSign>,
+}
+
+/// Phase 2a for a follower that just promised.
+#[derive(Clone, Debug)]
+pub struct AcceptSync<T: Entry> {
+    /// The leader's round.
+    pub n: Ballot,
+    /// What the follower lacks.
+    pub sync: LogSync<T>,
+    /// The leader's logical decided index.
+    pub decided_idx: usize,
+}
+
+/// Phase 2a, pipelined: entries at `[start_idx, start_idx + entries.len())`, then
+/// the stop sign if any.
+#[derive(Clone, Debug)]
+pub struct AcceptDecide<T: Entry> {
+    /// The leader's round.
+    pub n: Ballot,
+    /// The absolute index of the first entry.
+    pub start_idx: usize,
+    /// The entries.
+    pub entries: Vec<T>,
+    /// The stop sign, after the entries.
+    pub stopsign: Option<StopSign>,
+    /// The leader's logical decided index.
+    pub decided_idx: usize,
+}
+
+/// Phase 2b.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// The round.
+    pub n: Ballot,
+    /// The follower's logical log end, all accepted in round `n`.
+    pub accepted_idx: usize,
+    /// The follower's logical decided index.
+    pub decided_idx: usize,
+}
+
+/// The leader's decided index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decide {
+    /// The round.
+    pub n: Ballot,
+    /// The logical decided index.
+    pub decided_idx: usize,
+}
