@@ -28,3 +28,21 @@ fn simulator_memory_snapshots_3_nodes() {
     println!("  decided={decided} crashes={crashes}");
     assert!(outcomes.iter().all(|o| o.violations.is_empty()), "{}", summary(&outcomes));
 }
+
+#[test]
+fn simulator_memory_trim_5_nodes_harsh() {
+    let cfg = SimConfig {
+        nodes: 5,
+        drop_rate: 0.15,
+        dup_rate: 0.1,
+        max_delay: 4,
+        crash_rate: 0.01,
+        partition_rate: 0.01,
+        compact_rate: 0.02,
+        batch_size: 3,
+        ..SimConfig::default()
+    };
+    let outcomes = run_seeds::<TrimEntry, _>(&cfg, seeds(100), memory);
+    println!("{}", summary(&outcomes));
+    assert!(outcomes.iter().all(|o| o.violations.is_empty()), "{}", summary(&outcomes));
+}

@@ -596,6 +596,13 @@ impl<T: Entry, S: Storage<T>> std::fmt::Debug for Replica<T, S> {
             .field("pid", &self.pid)
             .field("state", self.state())
             .field("leader", &self.leader())
+            .field("ble_leader", &self.ble.leader)
+            .field("ble_ballot", &self.ble.ballot)
+            .field("role", &match &self.role {
+                Role::Leader(l) => format!("leader {:?} accepting {}", l.n, l.accepting),
+                Role::Follower(p) => format!("{p:?}"),
+            })
+            .field("pending", &self.pending.len())
             .field("failed", &self.failed)
             .finish_non_exhaustive()
     }

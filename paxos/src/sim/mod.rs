@@ -186,6 +186,7 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
     /// Heals everything, restarts every replica, lets a leader settle, appends one value
     /// and requires every replica to decide it in time.
     fn check_liveness(&mut self) {
+        self.calm();
         for row in &mut self.link {
             row.iter_mut().for_each(|l| *l = true);
         }
@@ -219,7 +220,7 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
             .replicas
             .iter()
             .flatten()
-            .map(|r| format!("{}: decided {} end {} leader {:?}", r.pid(), r.decided_idx(), r.log_end(), r.leader()))
+            .map(|r| format!("{r:?}"))
             .collect();
         self.violation(format!("liveness: the marker appended at {} was not decided everywhere after healing [{}]", slot + 1, state.join("; ")));
     }
