@@ -16,6 +16,14 @@
 pub mod codec;
 pub mod kind;
 pub mod memory;
+#[cfg(feature = "redb")]
+pub mod redb;
+#[cfg(feature = "rocksdb")]
+pub mod rocksdb;
+#[cfg(feature = "sled")]
+pub mod sled;
+#[cfg(feature = "wal")]
+pub mod wal;
 
 pub use kind::{BackendKind, ParseBackendError};
 pub use memory::MemoryStorage;
