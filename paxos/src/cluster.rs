@@ -148,6 +148,7 @@ impl<T: Entry, S: Storage<T>> LocalCluster<T, S> {
 
     fn deliver_matching(&mut self, keep: impl Fn(&Message<T>) -> bool) -> Result<usize, PaxosError> {
         let mut count = 0;
+        self.collect();
         while let Some(msg) = self.queue.pop_front() {
             if keep(&msg) {
                 count += usize::from(self.deliver_one(msg)?);

@@ -82,7 +82,8 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         let promise = store.state.promise;
         let ballot = Ballot::new(
             config.cluster.configuration_id,
-            promise.n.saturating_add(1),
+            // Not above the promise: a recovering replica does not unseat a live leader.
+            promise.n.max(1),
             config.priority,
             config.pid,
         );
