@@ -1,0 +1,81 @@
+//! Fail-recovery: replicas rebuilt over their storage resume with their promise,
+//! accepted round, log, decided index, snapshot and stop sign, and rejoin.
+
+use paxstore::{ClusterConfig, Storage};
+use paxstore_backends::MemoryStorage;
+use paxstore_paxos::cluster::LocalCluster;
+use paxstore_paxos::sim::{SimEntry, TrimEntry};
+use paxstore_paxos::{LogEntry, Replica, ReplicaConfig};
+
+type View = (paxstore::Ballot, paxstore::Ballot, usize, usize, usize, Option<(paxstore::StopSign, bool)>);
+
+fn view<T: paxstore::Entry, S: Storage<T>>(r: &Replica<T, S>) -> View {
+    (r.promise(), r.accepted_round(), r.decided_idx(), r.compacted_idx(), r.log_end(), r.stopsign())
+}
+
+#[test]
+fn a_whole_cluster_restarts_from_storage_and_keeps_deciding() {
+    let template = ReplicaConfig::new(1, ClusterConfig::default()).with_batch_size(2);
+    let mut c = LocalCluster::new(3, &template, |_| MemoryStorage::<SimEntry>::new()).unwrap();
+    c.elect_leader(500).unwrap();
+    for i in 0..20 {
+        c.append_at(1 + i % 3, SimEntry(i)).unwrap();
+    }
+    assert!(c.run_until(200, |c| c.min_decided_idx() == 20).unwrap());
+    c.replica_mut(2).unwrap().snapshot(Some(10), true).unwrap();
+    let before: Vec<View> = c.replicas().map(view).collect();
+    let logs_before: Vec<_> = c.replicas().map(|r| r.read_entries(..).unwrap()).collect();
+    for pid in 1..=3 {
+        c.crash(pid);
+    }
+    for pid in 1..=3 {
+        c.restart(pid).unwrap();
+    }
+    let after: Vec<View> = c.replicas().map(view).collect();
+    assert_eq!(before, after);
+    let logs_after: Vec<_> = c.replicas().map(|r| r.read_entries(..).unwrap()).collect();
+    assert_eq!(logs_before, logs_after);
+    assert!(matches!(c.replica(2).unwrap().read(3).unwrap(), Some(LogEntry::Snapshotted(_))));
+    c.elect_leader(500).unwrap();
+    c.append_at(1, SimEntry(100)).unwrap();
+    assert!(c.run_until(200, |c| c.min_decided_idx() == 21).unwrap());
+}
+
+#[test]
+fn a_restarted_replica_keeps_its_stop_sign_and_the_cluster_decides_it_again() {
+    let template = ReplicaConfig::new(1, ClusterConfig::default());
+    let mut c = LocalCluster::new(3, &template, |_| MemoryStorage::<TrimEntry>::new()).unwrap();
+    c.elect_leader(500).unwrap();
+    c.append(TrimEntry(1)).unwrap();
+    let next = ClusterConfig { configuration_id: 2, nodes: vec![1, 2, 3, 4], flexible_quorum: None };
+    c.replica_mut(1).unwrap().reconfigure(next.clone(), Some(b"hello".to_vec())).unwrap();
+    assert!(c.run_until(100, |c| c.replicas().all(|r| r.is_reconfigured().is_some())).unwrap());
+    for pid in 1..=3 {
+        c.crash(pid);
+        c.restart(pid).unwrap();
+        let (ss, decided) = c.replica(pid).unwrap().stopsign().unwrap();
+        assert_eq!(ss.next_config, next);
+        assert_eq!(ss.metadata.as_deref(), Some(&b"hello"[..]));
+        assert!(!decided, "the decided flag is not persisted (see the crate docs)");
+    }
+    assert!(c.run_until(300, |c| c.replicas().all(|r| r.is_reconfigured().is_some())).unwrap());
+    assert_eq!(c.min_decided_idx(), 1);
+    assert!(c.append(TrimEntry(2)).is_err());
+}
+
+#[test]
+fn a_replica_that_was_down_for_long_catches_up_after_restart() {
+    let template = ReplicaConfig::new(1, ClusterConfig::default());
+    let mut c = LocalCluster::new(5, &template, |_| MemoryStorage::<TrimEntry>::new()).unwrap();
+    c.elect_leader(500).unwrap();
+    c.crash(1);
+    c.crash(2);
+    for i in 0..50 {
+        c.append(TrimEntry(i)).unwrap();
+    }
+    assert!(c.run_until(100, |c| c.min_decided_idx() == 50).unwrap());
+    c.restart(1).unwrap();
+    c.restart(2).unwrap();
+    assert!(c.run_until(300, |c| c.min_decided_idx() == 50).unwrap());
+    assert_eq!(c.replicas().count(), 5);
+}
