@@ -1,1 +1,34 @@
-//! placeholder
+//! # paxstore-benches: the same workloads on every backend, and the comparison report
+//!
+//! This crate owns the benchmark **harness** ([`workload`]: the storage workloads, and
+//! [`replica`]: a 3-replica cluster in one process), the disk's raw **ceiling**
+//! ([`ceiling`]), and the **report** (`src/bin/report.rs`, with its data model in
+//! [`report`] and its charts in [`charts`]). Criterion benches (`benches/storage.rs`,
+//! `benches/replica.rs`) and the `report` binary both drive the harness, so a figure in
+//! the report and a criterion figure measure the same code path.
+//!
+//! Everything is generic over [`paxstore_backends::BackendKind`]: a backend compiled into
+//! `paxstore-backends` shows up in every bench and in the report with no change here.
+//!
+//! ## How figures are taken
+//!
+//! - A batch of entries is built **before** its timer starts; the timer covers exactly
+//!   one `write_atomically` (or one getter call), so entries/s is storage time only.
+//! - Every cell runs in a fresh directory on the disk under test, is repeated a few
+//!   times, and reports the median of the repetitions (and their spread).
+//! - Durable figures are shown beside the disk's own ceiling measured in the same run:
+//!   a loop of 4 KiB `pwrite` + `fdatasync` on a preallocated, already-written file.
+
+pub mod ceiling;
+pub mod charts;
+pub mod error;
+pub mod html;
+pub mod machine;
+pub mod replica;
+pub mod report;
+pub mod runner;
+pub mod stats;
+pub mod workload;
+
+pub use error::BenchError;
+pub use workload::BenchEntry;

@@ -1,0 +1,746 @@
+//! The report's data model (`report.json`), what it concludes from the figures, its
+//! Markdown rendering, and the check CI runs on it.
+//!
+//! Every conclusion (which backend for which need, the WAL's targets, the ratios) is
+//! computed from the rows of the same run; none is written by hand.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::machine::Machine;
+
+/// The version of this JSON layout; bumped when a field changes meaning.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The entry size of the headline figures.
+pub const HEADLINE_ENTRY_BYTES: usize = 128;
+
+/// Everything one run of the `report` binary measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// `true` for a `--quick` run (fewer cells, shorter repetitions, smaller logs).
+    pub quick: bool,
+    /// The command line that produced the report.
+    pub command: String,
+    /// The machine it ran on.
+    pub machine: Machine,
+    /// The backends measured, in order.
+    pub backends: Vec<String>,
+    /// Wall time of the whole run, in seconds.
+    pub duration_s: f64,
+    /// The disk's raw ceiling.
+    pub ceiling: Ceiling,
+    /// The storage workloads.
+    pub storage: Vec<StorageRow>,
+    /// Reopen of a large log.
+    pub reopen: Vec<ReopenRow>,
+    /// The replicated cluster.
+    pub replica: Vec<ReplicaRow>,
+    /// Which backend to pick for which need, from the rows above.
+    pub recommendations: Vec<Recommendation>,
+    /// Cells that failed, with their error; a complete run has none.
+    pub failures: Vec<Failure>,
+}
+
+/// The disk's raw synced-write rate: 4 KiB `pwrite` + `fdatasync` on a preallocated,
+/// already-written file in the directory the backends wrote to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ceiling {
+    /// Median over repetitions of synced writes per second.
+    pub sync_writes_per_s: f64,
+    /// Slowest repetition.
+    pub sync_writes_per_s_min: f64,
+    /// Fastest repetition.
+    pub sync_writes_per_s_max: f64,
+    /// Median write+sync latency, µs.
+    pub p50_us: f64,
+    /// 99th-percentile write+sync latency, µs.
+    pub p99_us: f64,
+    /// Bytes per write.
+    pub write_bytes: usize,
+    /// Size of the preallocated file the writes cycle through.
+    pub file_bytes: usize,
+    /// Repetitions.
+    pub reps: usize,
+}
+
+/// One cell of the storage workloads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StorageRow {
+    /// Backend name.
+    pub backend: String,
+    /// `immediate`, `buffered`, or `none` (memory).
+    pub durability: String,
+    /// `append`, `read_recent`, `read_old` or `trim`.
+    pub op: String,
+    /// Entries per call: appended per `write_atomically`, read per `get_entries`, or
+    /// dropped per `Trim`.
+    pub batch: usize,
+    /// Payload bytes per entry.
+    pub entry_bytes: usize,
+    /// Median over repetitions of entries per second.
+    pub entries_per_s: f64,
+    /// Median over repetitions of calls per second.
+    pub batches_per_s: f64,
+    /// Median call latency, µs.
+    pub p50_us: f64,
+    /// 99th-percentile call latency, µs.
+    pub p99_us: f64,
+    /// Slowest repetition's entries per second.
+    pub entries_per_s_min: f64,
+    /// Fastest repetition's entries per second.
+    pub entries_per_s_max: f64,
+    /// Repetitions.
+    pub reps: usize,
+    /// For durable (`immediate`) appends and trims: calls per second divided by the
+    /// ceiling's synced writes per second (each durable call needs at least one sync).
+    pub fraction_of_ceiling: Option<f64>,
+}
+
+/// Reopen of a log of `entries` entries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReopenRow {
+    /// Backend name.
+    pub backend: String,
+    /// Entries in the log reopened.
+    pub entries: usize,
+    /// Payload bytes per entry.
+    pub entry_bytes: usize,
+    /// Median over repetitions of the time from `open` until `get_log_len` answered, ms.
+    pub ms: f64,
+    /// Fastest repetition, ms.
+    pub ms_min: f64,
+    /// Slowest repetition, ms.
+    pub ms_max: f64,
+    /// Repetitions.
+    pub reps: usize,
+}
+
+/// One cell of the replicated cluster.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaRow {
+    /// Backend name (every replica uses it).
+    pub backend: String,
+    /// `immediate`, `buffered`, or `none` (memory).
+    pub durability: String,
+    /// The replica's `batch_size`.
+    pub batch_size: usize,
+    /// Replicas in the cluster.
+    pub replicas: usize,
+    /// Median over repetitions of entries decided per second.
+    pub decided_per_s: f64,
+    /// Slowest repetition.
+    pub decided_per_s_min: f64,
+    /// Fastest repetition.
+    pub decided_per_s_max: f64,
+    /// Median latency from `append` on the leader until the entry is decided there, µs.
+    pub p50_us: f64,
+    /// 99th-percentile of that latency, µs.
+    pub p99_us: f64,
+    /// Repetitions.
+    pub reps: usize,
+    /// For `immediate`: decided batches per second (`decided_per_s / batch_size`) divided
+    /// by the ceiling's synced writes per second.
+    pub fraction_of_ceiling: Option<f64>,
+}
+
+/// A need and the backend the figures say to pick for it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    /// The need, e.g. "durable commits of single entries".
+    pub need: String,
+    /// The backend with the best figure.
+    pub pick: String,
+    /// Its figure, formatted with its unit.
+    pub figure: String,
+    /// How it compares: the runner-up and the ratio.
+    pub versus: String,
+}
+
+/// A cell that failed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The cell, as shown in the progress line.
+    pub cell: String,
+    /// The error.
+    pub error: String,
+}
+
+impl Report {
+    /// The storage row of one cell, if measured.
+    pub fn storage_row(
+        &self,
+        backend: &str,
+        durability: &str,
+        op: &str,
+        batch: usize,
+        entry_bytes: usize,
+    ) -> Option<&StorageRow> {
+        self.storage.iter().find(|r| {
+            r.backend == backend
+                && r.durability == durability
+                && r.op == op
+                && r.batch == batch
+                && r.entry_bytes == entry_bytes
+        })
+    }
+
+    /// The replica row of one cell, if measured.
+    pub fn replica_row(
+        &self,
+        backend: &str,
+        durability: &str,
+        batch: usize,
+    ) -> Option<&ReplicaRow> {
+        self.replica
+            .iter()
+            .find(|r| r.backend == backend && r.durability == durability && r.batch_size == batch)
+    }
+
+    /// The reopen row of a backend, if measured.
+    pub fn reopen_row(&self, backend: &str) -> Option<&ReopenRow> {
+        self.reopen.iter().find(|r| r.backend == backend)
+    }
+}
+
+/// A ranking of backends by one figure, best first.
+fn rank<'a>(
+    candidates: impl Iterator<Item = (&'a str, f64)>,
+    higher_is_better: bool,
+) -> Vec<(&'a str, f64)> {
+    let mut v: Vec<(&str, f64)> = candidates.filter(|(_, x)| x.is_finite() && *x > 0.0).collect();
+    v.sort_by(|a, b| if higher_is_better { b.1.total_cmp(&a.1) } else { a.1.total_cmp(&b.1) });
+    v
+}
+
+fn recommend(
+    need: &str,
+    ranked: &[(&str, f64)],
+    unit: &str,
+    higher_is_better: bool,
+) -> Option<Recommendation> {
+    let (pick, best) = *ranked.first()?;
+    let versus = match ranked.get(1) {
+        Some((second, x)) => {
+            let ratio = if higher_is_better { best / x } else { x / best };
+            format!("{}× {second} ({} {unit})", fmt_ratio(ratio), fmt_num(*x))
+        }
+        None => "only candidate".to_owned(),
+    };
+    Some(Recommendation {
+        need: need.to_owned(),
+        pick: pick.to_owned(),
+        figure: format!("{} {unit}", fmt_num(best)),
+        versus,
+    })
+}
+
+/// Which backend to pick for which need, from the figures of `report` (every need whose
+/// cells were measured).
+pub fn recommendations(report: &Report) -> Vec<Recommendation> {
+    let e = HEADLINE_ENTRY_BYTES;
+    let storage = |durability: &'static str, op: &'static str, batch: usize, bytes: usize| {
+        report
+            .storage
+            .iter()
+            .filter(move |r| {
+                r.durability == durability
+                    && r.op == op
+                    && r.batch == batch
+                    && r.entry_bytes == bytes
+            })
+            .map(|r| (r.backend.as_str(), r.entries_per_s))
+    };
+    let persistent_reads = |op: &'static str, batch: usize| {
+        report
+            .storage
+            .iter()
+            .filter(move |r| r.durability != "none" && r.op == op && r.batch == batch)
+            .map(|r| (r.backend.as_str(), r.entries_per_s))
+    };
+    let mut out = Vec::new();
+    let mut push = |r: Option<Recommendation>| out.extend(r);
+    push(recommend(
+        "Durable commits one entry at a time (lowest commit latency)",
+        &rank(storage("immediate", "append", 1, e), true),
+        "commits/s",
+        true,
+    ));
+    push(recommend(
+        "Durable throughput with batching (100 entries per commit)",
+        &rank(storage("immediate", "append", 100, e), true),
+        "entries/s",
+        true,
+    ));
+    push(recommend(
+        "Durable large entries (4 KiB, 10 per commit)",
+        &rank(storage("immediate", "append", 10, 4096), true),
+        "entries/s",
+        true,
+    ));
+    push(recommend(
+        "Bulk ingest that may lose the last writes on power loss (Buffered, 1,000 per batch)",
+        &rank(storage("buffered", "append", 1000, e), true),
+        "entries/s",
+        true,
+    ));
+    push(recommend(
+        "Serving followers that catch up (read 100 recent entries)",
+        &rank(persistent_reads("read_recent", 100), true),
+        "entries/s",
+        true,
+    ));
+    push(recommend(
+        "Reading old history (100 entries from the older half)",
+        &rank(persistent_reads("read_old", 100), true),
+        "entries/s",
+        true,
+    ));
+    push(recommend(
+        "Fast restart (reopen a large log)",
+        &rank(report.reopen.iter().map(|r| (r.backend.as_str(), r.ms)), false),
+        "ms",
+        false,
+    ));
+    push(recommend(
+        "A durable 3-replica cluster (batch_size 100)",
+        &rank(
+            report
+                .replica
+                .iter()
+                .filter(|r| r.durability == "immediate" && r.batch_size == 100)
+                .map(|r| (r.backend.as_str(), r.decided_per_s)),
+            true,
+        ),
+        "decided entries/s",
+        true,
+    ));
+    push(recommend(
+        "Tests and simulations, no persistence needed (1 entry per append)",
+        &rank(storage("none", "append", 1, e), true),
+        "entries/s",
+        true,
+    ));
+    out
+}
+
+/// One of the WAL's benchmark targets (issue 4), checked against this run's figures.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target {
+    /// What is measured.
+    pub what: String,
+    /// The target, in words.
+    pub target: String,
+    /// The WAL's figure and the baseline it is compared with.
+    pub measured: String,
+    /// Whether the target is met; `None` when a cell is missing.
+    pub met: Option<bool>,
+}
+
+/// The WAL's targets from issue 4, against the ceiling and RocksDB of the same run.
+pub fn wal_targets(report: &Report) -> Vec<Target> {
+    let e = HEADLINE_ENTRY_BYTES;
+    let ceiling = report.ceiling.sync_writes_per_s;
+    let wal = |d, op, b| report.storage_row("wal", d, op, b, e);
+    let rocks = |d, op, b| report.storage_row("rocksdb", d, op, b, e);
+    let mut out = Vec::new();
+    let w1 = wal("immediate", "append", 1);
+    out.push(Target {
+        what: "Immediate, 1 entry/batch".into(),
+        target: "≥ 90% of the ceiling".into(),
+        measured: w1.map_or("not measured".into(), |w| {
+            format!(
+                "{} commits/s = {} of {} sync writes/s",
+                fmt_num(w.batches_per_s),
+                fmt_pct(w.batches_per_s / ceiling),
+                fmt_num(ceiling)
+            )
+        }),
+        met: w1.map(|w| w.batches_per_s >= 0.9 * ceiling),
+    });
+    let (w, r) = (wal("immediate", "append", 100), rocks("immediate", "append", 100));
+    out.push(Target {
+        what: "Immediate, 100 entries/batch".into(),
+        target: "≥ 2× RocksDB entries/s".into(),
+        measured: match (w, r) {
+            (Some(w), Some(r)) => format!(
+                "{} vs {} entries/s = {}×",
+                fmt_num(w.entries_per_s),
+                fmt_num(r.entries_per_s),
+                fmt_ratio(w.entries_per_s / r.entries_per_s)
+            ),
+            _ => "not measured".into(),
+        },
+        met: w.zip(r).map(|(w, r)| w.entries_per_s >= 2.0 * r.entries_per_s),
+    });
+    let w = wal("buffered", "append", 1000);
+    out.push(Target {
+        what: "Buffered, 1,000 entries/batch".into(),
+        target: "≥ 3,000,000 entries/s".into(),
+        measured: w
+            .map_or("not measured".into(), |w| format!("{} entries/s", fmt_num(w.entries_per_s))),
+        met: w.map(|w| w.entries_per_s >= 3e6),
+    });
+    let (w, r) = (report.reopen_row("wal"), report.reopen_row("rocksdb"));
+    out.push(Target {
+        what: format!("Reopen of {} entries", fmt_num(w.map_or(0.0, |w| w.entries as f64))),
+        target: "≤ 1 s and ≥ 3× faster than RocksDB".into(),
+        measured: match (w, r) {
+            (Some(w), Some(r)) => format!(
+                "{} ms vs {} ms = {}× faster",
+                fmt_num(w.ms),
+                fmt_num(r.ms),
+                fmt_ratio(r.ms / w.ms)
+            ),
+            (Some(w), None) => format!("{} ms (RocksDB not measured)", fmt_num(w.ms)),
+            _ => "not measured".into(),
+        },
+        met: w.zip(r).map(|(w, r)| w.ms <= 1000.0 && r.ms >= 3.0 * w.ms),
+    });
+    let (w, r) = (wal("immediate", "read_recent", 100), rocks("immediate", "read_recent", 100));
+    out.push(Target {
+        what: "get_entries of 100 recent entries".into(),
+        target: "≥ 5× RocksDB".into(),
+        measured: match (w, r) {
+            (Some(w), Some(r)) => format!(
+                "{} vs {} entries/s = {}×",
+                fmt_num(w.entries_per_s),
+                fmt_num(r.entries_per_s),
+                fmt_ratio(w.entries_per_s / r.entries_per_s)
+            ),
+            _ => "not measured".into(),
+        },
+        met: w.zip(r).map(|(w, r)| w.entries_per_s >= 5.0 * r.entries_per_s),
+    });
+    out
+}
+
+/// What a report lacks for `backends`: one line per missing cell family. `replica`
+/// says whether the replica cells are expected (the cluster harness is built).
+pub fn missing(report: &Report, backends: &[(String, bool)], replica: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    if report.ceiling.sync_writes_per_s.is_nan() || report.ceiling.sync_writes_per_s <= 0.0 {
+        out.push(format!("ceiling.sync_writes_per_s is {}", report.ceiling.sync_writes_per_s));
+    }
+    for (backend, persistent) in backends {
+        let durabilities: &[&str] =
+            if *persistent { &["immediate", "buffered"] } else { &["none"] };
+        for d in durabilities {
+            for op in ["append", "read_recent", "read_old", "trim"] {
+                if !report.storage.iter().any(|r| {
+                    &r.backend == backend
+                        && r.durability == *d
+                        && r.op == op
+                        && r.entries_per_s > 0.0
+                }) {
+                    out.push(format!("storage: no {op} row for {backend} ({d})"));
+                }
+            }
+        }
+        if *persistent && !report.reopen.iter().any(|r| &r.backend == backend && r.ms > 0.0) {
+            out.push(format!("reopen: no row for {backend}"));
+        }
+        if replica && !report.replica.iter().any(|r| &r.backend == backend && r.decided_per_s > 0.0)
+        {
+            out.push(format!("replica: no row for {backend}"));
+        }
+    }
+    for f in &report.failures {
+        out.push(format!("failed cell {}: {}", f.cell, f.error));
+    }
+    out
+}
+
+/// A number with thousands separators, and two significant decimals below 10.
+pub fn fmt_num(x: f64) -> String {
+    if !x.is_finite() {
+        return "–".to_owned();
+    }
+    if x.abs() < 10.0 {
+        return format!("{x:.2}");
+    }
+    let s = format!("{:.0}", x.abs());
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if x < 0.0 {
+        out.insert(0, '-');
+    }
+    out
+}
+
+/// A ratio with two significant figures or one decimal, e.g. `2.4` or `37`.
+pub fn fmt_ratio(x: f64) -> String {
+    if !x.is_finite() {
+        "–".to_owned()
+    } else if x >= 10.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+/// A fraction as a percentage, e.g. `87%`.
+pub fn fmt_pct(x: f64) -> String {
+    if !x.is_finite() {
+        "–".to_owned()
+    } else if x < 0.1 {
+        format!("{:.1}%", x * 100.0)
+    } else {
+        format!("{:.0}%", x * 100.0)
+    }
+}
+
+/// The spread of repetitions as `min–max`.
+fn spread(min: f64, max: f64) -> String {
+    format!("{}–{}", fmt_num(min), fmt_num(max))
+}
+
+/// The charts a report refers to: file name (under `charts/`) and title.
+pub const CHARTS: [(&str, &str); 3] = [
+    ("appends-immediate.svg", "Durable (Immediate) appends of 128-byte entries"),
+    ("appends-buffered.svg", "Buffered and in-memory appends of 128-byte entries"),
+    ("replica.svg", "3-replica cluster: entries decided per second"),
+];
+
+/// The headline table: durable appends of 128-byte entries, one row per backend, one
+/// column per batch size, with the batch-1 commit rate as a fraction of the ceiling.
+pub fn headline_table(report: &Report, batches: &[usize]) -> String {
+    let mut md = String::new();
+    let _ = write!(md, "| backend (Immediate, 128 B entries) |");
+    for b in batches {
+        let _ = write!(md, " {b}/batch entries/s |");
+    }
+    let _ = writeln!(md, " 1/batch vs ceiling |");
+    let _ = writeln!(md, "|---|{}---|", "---:|".repeat(batches.len()));
+    for backend in &report.backends {
+        let mut cells = String::new();
+        let mut any = false;
+        for b in batches {
+            match report.storage_row(backend, "immediate", "append", *b, HEADLINE_ENTRY_BYTES) {
+                Some(r) => {
+                    any = true;
+                    let _ = write!(cells, " {} |", fmt_num(r.entries_per_s));
+                }
+                None => cells.push_str(" – |"),
+            }
+        }
+        if !any {
+            continue;
+        }
+        let frac = report
+            .storage_row(backend, "immediate", "append", 1, HEADLINE_ENTRY_BYTES)
+            .and_then(|r| r.fraction_of_ceiling)
+            .map_or("–".to_owned(), fmt_pct);
+        let _ = writeln!(md, "| {backend} |{cells} {frac} |");
+    }
+    let _ = writeln!(
+        md,
+        "| *disk ceiling: 4 KiB write + fdatasync* | {} syncs/s |{} 100% |",
+        fmt_num(report.ceiling.sync_writes_per_s),
+        " |".repeat(batches.len().saturating_sub(1))
+    );
+    md
+}
+
+/// The full Markdown report. Charts are referenced as `charts/<name>.svg`.
+pub fn to_markdown(report: &Report) -> String {
+    let mut md = String::new();
+    let m = &report.machine;
+    let _ = writeln!(md, "# paxstore backend comparison\n");
+    let _ = writeln!(
+        md,
+        "Run {} on {}.  \nCommand: `{}` ({} run, {:.0} s).  \nBackends: {}. All figures are \
+         medians of repeated runs in fresh directories on the disk under test; spreads are \
+         min–max over repetitions.\n",
+        m.date,
+        m.summary(),
+        report.command,
+        if report.quick { "quick" } else { "full" },
+        report.duration_s,
+        report.backends.join(", ")
+    );
+
+    let _ = writeln!(md, "## Which backend for which need\n");
+    let _ = writeln!(md, "| need | pick | its figure | vs the runner-up |\n|---|---|---:|---|");
+    for r in &report.recommendations {
+        let _ = writeln!(md, "| {} | **{}** | {} | {} |", r.need, r.pick, r.figure, r.versus);
+    }
+    let _ = writeln!(md);
+
+    let _ = writeln!(md, "## Durable appends vs the disk's ceiling\n");
+    md.push_str(&headline_table(report, &[1, 10, 100, 1000]));
+    let _ = writeln!(
+        md,
+        "\nThe ceiling is a loop of 4 KiB `pwrite` + `fdatasync` on a preallocated, \
+         already-written file in the same directory: {} syncs/s (spread {}, p50 {} µs, \
+         p99 {} µs). A backend that syncs once per commit cannot commit faster; \
+         \"vs ceiling\" is commits/s ÷ syncs/s.\n",
+        fmt_num(report.ceiling.sync_writes_per_s),
+        spread(report.ceiling.sync_writes_per_s_min, report.ceiling.sync_writes_per_s_max),
+        fmt_num(report.ceiling.p50_us),
+        fmt_num(report.ceiling.p99_us)
+    );
+    let _ = writeln!(md, "![{}](charts/{})\n", CHARTS[0].1, CHARTS[0].0);
+    let _ = writeln!(md, "![{}](charts/{})\n", CHARTS[1].1, CHARTS[1].0);
+
+    if report.backends.iter().any(|b| b == "wal") {
+        let _ = writeln!(md, "## The WAL's targets (issue 4)\n");
+        let _ =
+            writeln!(md, "| what (128 B entries) | target | measured | met |\n|---|---|---|---|");
+        for t in wal_targets(report) {
+            let met = match t.met {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "–",
+            };
+            let _ = writeln!(md, "| {} | {} | {} | {met} |", t.what, t.target, t.measured);
+        }
+        let _ = writeln!(md);
+    }
+
+    let _ = writeln!(md, "## The replicated cluster\n");
+    if report.replica.is_empty() {
+        let _ = writeln!(md, "Not measured in this run.\n");
+    } else {
+        md.push_str(&replica_table(report));
+        let _ = writeln!(md, "\n![{}](charts/{})\n", CHARTS[2].1, CHARTS[2].0);
+    }
+
+    let _ = writeln!(md, "## All storage cells\n");
+    let _ = writeln!(
+        md,
+        "| backend | durability | op | batch | entry | entries/s | spread | calls/s | p50 µs | p99 µs | vs ceiling |\n\
+         |---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in &report.storage {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} B | {} | {} | {} | {} | {} | {} |",
+            r.backend,
+            r.durability,
+            r.op,
+            r.batch,
+            r.entry_bytes,
+            fmt_num(r.entries_per_s),
+            spread(r.entries_per_s_min, r.entries_per_s_max),
+            fmt_num(r.batches_per_s),
+            fmt_num(r.p50_us),
+            fmt_num(r.p99_us),
+            r.fraction_of_ceiling.map_or("".to_owned(), fmt_pct)
+        );
+    }
+    let _ = writeln!(md);
+
+    let _ = writeln!(md, "## Reopen\n");
+    let _ = writeln!(
+        md,
+        "| backend | entries | entry | ms (median) | spread |\n|---|---:|---:|---:|---:|"
+    );
+    for r in &report.reopen {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} B | {} | {} |",
+            r.backend,
+            fmt_num(r.entries as f64),
+            r.entry_bytes,
+            fmt_num(r.ms),
+            spread(r.ms_min, r.ms_max)
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nTime from `open` until `get_log_len` answers, after the log was written with \
+         Immediate batches of 1,000 and closed; the page cache is warm (the files were just \
+         written), so this is the process-restart case, not a cold boot.\n"
+    );
+
+    if !report.failures.is_empty() {
+        let _ = writeln!(md, "## Failed cells\n");
+        for f in &report.failures {
+            let _ = writeln!(md, "- `{}`: {}", f.cell, f.error);
+        }
+        let _ = writeln!(md);
+    }
+
+    let _ = writeln!(md, "## Method\n");
+    let _ = writeln!(
+        md,
+        "- **Appends**: `write_atomically([AppendEntries(batch)])`; the batch is built before \
+         the timer starts, so entries/s is time inside the backend. Payloads are \
+         incompressible.\n\
+         - **Reads**: `get_entries` of `batch` entries, from ranges ending in the last 1,000 \
+         entries (`read_recent`) or starting in the older half (`read_old`) of a log of \
+         128-byte entries, with the store still open (Immediate).\n\
+         - **Trim**: `Trim` of `batch` entries at a time from the head of a filled log.\n\
+         - **Replica**: 3 replicas in one process, messages passed in memory, each over its \
+         own store; a leader is elected first, then entries are appended on the leader and \
+         the cluster is stepped until they are decided. Figures count entries decided on \
+         the leader; latency is from `append` to decided, per entry. The three replicas' \
+         syncs run one after another on one disk, so a durable round costs at least two \
+         sequential syncs.\n\
+         - **Durability**: `immediate` means a successful write survives power loss, as each \
+         backend documents it; `buffered` means it survives a process crash. See each \
+         backend's module docs for what its sync does."
+    );
+    md
+}
+
+/// The replica table: one row per backend and durability, one column per batch size,
+/// and the batch-100 vs batch-1 ratio.
+pub fn replica_table(report: &Report) -> String {
+    let mut batches: Vec<usize> = report.replica.iter().map(|r| r.batch_size).collect();
+    batches.sort_unstable();
+    batches.dedup();
+    let mut md = String::new();
+    let _ = write!(md, "| backend | durability |");
+    for b in &batches {
+        let _ = write!(md, " batch_size {b} decided/s (p50 µs) |");
+    }
+    let _ = writeln!(md, " batch 100 vs 1 | batch 1 vs ceiling |");
+    let _ = writeln!(md, "|---|---|{}---:|---:|", "---:|".repeat(batches.len()));
+    let mut keys: Vec<(&str, &str)> =
+        report.replica.iter().map(|r| (r.backend.as_str(), r.durability.as_str())).collect();
+    keys.dedup();
+    for (backend, durability) in keys {
+        let _ = write!(md, "| {backend} | {durability} |");
+        for b in &batches {
+            match report.replica_row(backend, durability, *b) {
+                Some(r) => {
+                    let _ = write!(md, " {} ({}) |", fmt_num(r.decided_per_s), fmt_num(r.p50_us));
+                }
+                None => md.push_str(" – |"),
+            }
+        }
+        let one = report.replica_row(backend, durability, 1);
+        let hundred = report.replica_row(backend, durability, 100);
+        let ratio = one.zip(hundred).map_or("–".to_owned(), |(o, h)| {
+            format!("{}×", fmt_ratio(h.decided_per_s / o.decided_per_s))
+        });
+        let frac = one.and_then(|o| o.fraction_of_ceiling).map_or("–".to_owned(), fmt_pct);
+        let _ = writeln!(md, " {ratio} | {frac} |");
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_format_for_people() {
+        assert_eq!(fmt_num(1_234_567.4), "1,234,567");
+        assert_eq!(fmt_num(999.0), "999");
+        assert_eq!(fmt_num(1000.0), "1,000");
+        assert_eq!(fmt_num(2.71), "2.71");
+        assert_eq!(fmt_ratio(2.449), "2.45");
+        assert_eq!(fmt_pct(0.871), "87%");
+    }
+}
