@@ -1,0 +1,347 @@
+//! Test the tester: deliberately broken backends, each caught by the suite, and the same
+//! cases passing on a correct backend (so a catch is the defect's doing, not the case's).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+
+use paxstore::StorageOp::{self, *};
+use paxstore::{Ballot, StopSign, Storage, StorageError, StorageResult};
+use paxstore_backends::MemoryStorage;
+use paxstore_conformance::crash::{self, CrashConfig};
+use paxstore_conformance::{cases, from_fn, Factory, TestEntry, TestSnapshot};
+
+// The example custom backend, a correct persistent store, reused here as the base of
+// the broken persistent backends.
+#[path = "../../examples/custom-backend/src/lib.rs"]
+#[allow(dead_code, unreachable_pub, missing_docs)]
+mod file_store;
+use file_store::FileStore;
+
+/// One defect each.
+#[derive(Clone, Copy, Debug)]
+enum Defect {
+    /// Applies a batch op by op, keeping the ops before an invalid one.
+    PartialBatch,
+    /// `AppendOnPrefix` appends without truncating.
+    NoTruncate,
+    /// `get_entries` takes indices relative to the compacted index.
+    RelativeReads,
+    /// `get_log_len` returns the absolute end of the log (OmniPaxos issue #129).
+    LogLenIsEnd,
+    /// Reads past the end are clamped instead of refused.
+    ClampedReads,
+    /// `SetDecidedIndex` past the end is clamped instead of refused.
+    ClampedDecided,
+}
+
+struct Broken {
+    inner: MemoryStorage<TestEntry>,
+    defect: Defect,
+}
+
+impl Storage<TestEntry> for Broken {
+    fn write_atomically(&mut self, ops: Vec<StorageOp<TestEntry>>) -> StorageResult<()> {
+        match self.defect {
+            Defect::PartialBatch => {
+                // Reports the right op and reason, but keeps the ops before it.
+                for (position, op) in ops.into_iter().enumerate() {
+                    self.inner.write_atomically(vec![op]).map_err(|err| match err {
+                        StorageError::InvalidOp { reason, .. } => {
+                            StorageError::InvalidOp { position, reason }
+                        }
+                        err => err,
+                    })?;
+                }
+                Ok(())
+            }
+            Defect::NoTruncate => self.inner.write_atomically(
+                ops.into_iter()
+                    .map(|op| match op {
+                        AppendOnPrefix(_, es) => AppendEntries(es),
+                        op => op,
+                    })
+                    .collect(),
+            ),
+            Defect::ClampedDecided => {
+                let end = self.inner.get_log_end()?;
+                self.inner.write_atomically(
+                    ops.into_iter()
+                        .map(|op| match op {
+                            SetDecidedIndex(i) => SetDecidedIndex(i.min(end)),
+                            op => op,
+                        })
+                        .collect(),
+                )
+            }
+            _ => self.inner.write_atomically(ops),
+        }
+    }
+    fn get_entries(&self, from: usize, to: usize) -> StorageResult<Vec<TestEntry>> {
+        match self.defect {
+            Defect::RelativeReads => {
+                let c = self.inner.get_compacted_idx()?;
+                self.inner.get_entries(from + c, to + c)
+            }
+            Defect::ClampedReads => {
+                let end = self.inner.get_log_end()?;
+                let to = to.min(end);
+                self.inner.get_entries(from.min(to), to)
+            }
+            _ => self.inner.get_entries(from, to),
+        }
+    }
+    fn get_log_len(&self) -> StorageResult<usize> {
+        match self.defect {
+            Defect::LogLenIsEnd => self.inner.get_log_end(),
+            _ => self.inner.get_log_len(),
+        }
+    }
+    fn get_decided_idx(&self) -> StorageResult<usize> {
+        self.inner.get_decided_idx()
+    }
+    fn get_promise(&self) -> StorageResult<Option<Ballot>> {
+        self.inner.get_promise()
+    }
+    fn get_accepted_round(&self) -> StorageResult<Option<Ballot>> {
+        self.inner.get_accepted_round()
+    }
+    fn get_compacted_idx(&self) -> StorageResult<usize> {
+        self.inner.get_compacted_idx()
+    }
+    fn get_stopsign(&self) -> StorageResult<Option<StopSign>> {
+        self.inner.get_stopsign()
+    }
+    fn get_snapshot(&self) -> StorageResult<Option<TestSnapshot>> {
+        self.inner.get_snapshot()
+    }
+}
+
+fn broken(defect: Defect) -> impl Factory {
+    from_fn(move |_: &Path| Ok(Broken { inner: MemoryStorage::new(), defect }))
+}
+
+fn correct() -> impl Factory {
+    from_fn(|_: &Path| Ok(MemoryStorage::<TestEntry>::new()))
+}
+
+/// `case` passes on a correct backend and fails (panics) on `bad`.
+fn assert_caught<F: Factory, G: Factory>(case: fn(&F), bad: &F, case_g: fn(&G), good: &G) {
+    case_g(good);
+    let outcome = catch_unwind(AssertUnwindSafe(|| case(bad)));
+    assert!(outcome.is_err(), "the case passed on a broken backend");
+}
+
+#[test]
+fn partial_batch_is_caught_by_the_atomicity_cases() {
+    let (bad, good) = (broken(Defect::PartialBatch), correct());
+    assert_caught(cases::atomic_invalid_middle_op, &bad, cases::atomic_invalid_middle_op, &good);
+    assert_caught(cases::atomic_invalid_last_op, &bad, cases::atomic_invalid_last_op, &good);
+    assert_caught(
+        cases::atomic_op_invalid_after_earlier_op,
+        &bad,
+        cases::atomic_op_invalid_after_earlier_op,
+        &good,
+    );
+}
+
+#[test]
+fn append_on_prefix_without_truncation_is_caught() {
+    let (bad, good) = (broken(Defect::NoTruncate), correct());
+    assert_caught(
+        cases::append_on_prefix_truncates,
+        &bad,
+        cases::append_on_prefix_truncates,
+        &good,
+    );
+}
+
+#[test]
+fn append_on_prefix_without_truncation_is_caught_by_random_ops() {
+    let (bad, good) = (broken(Defect::NoTruncate), correct());
+    assert_caught(cases::random_ops_match_model, &bad, cases::random_ops_match_model, &good);
+}
+
+#[test]
+fn reads_ignoring_the_compacted_index_are_caught() {
+    let (bad, good) = (broken(Defect::RelativeReads), correct());
+    assert_caught(
+        cases::trim_keeps_absolute_indices,
+        &bad,
+        cases::trim_keeps_absolute_indices,
+        &good,
+    );
+}
+
+#[test]
+fn log_len_reporting_the_log_end_is_caught() {
+    let (bad, good) = (broken(Defect::LogLenIsEnd), correct());
+    assert_caught(
+        cases::log_len_after_trim_counts_stored_entries,
+        &bad,
+        cases::log_len_after_trim_counts_stored_entries,
+        &good,
+    );
+}
+
+#[test]
+fn clamped_reads_are_caught() {
+    let (bad, good) = (broken(Defect::ClampedReads), correct());
+    assert_caught(cases::error_reads_out_of_range, &bad, cases::error_reads_out_of_range, &good);
+}
+
+#[test]
+fn clamped_decided_index_is_caught() {
+    let (bad, good) = (broken(Defect::ClampedDecided), correct());
+    assert_caught(cases::error_decided_past_end, &bad, cases::error_decided_past_end, &good);
+}
+
+// ---- persistent defects, on top of the example FileStore ----
+
+/// Copies the whole state of `src` into a fresh memory store.
+fn copy_to_memory(src: &impl Storage<TestEntry>) -> StorageResult<MemoryStorage<TestEntry>> {
+    let c = src.get_compacted_idx()?;
+    let mut ops = vec![
+        SetCompactedIdx(c),
+        AppendEntries(src.get_suffix(c)?),
+        SetDecidedIndex(src.get_decided_idx()?),
+        SetStopsign(src.get_stopsign()?),
+        SetSnapshot(src.get_snapshot()?),
+    ];
+    ops.extend(src.get_promise()?.map(SetPromise));
+    ops.extend(src.get_accepted_round()?.map(SetAcceptedRound));
+    let mut memory = MemoryStorage::new();
+    memory.write_atomically(ops)?;
+    Ok(memory)
+}
+
+/// A persistent defect: what it does to a batch on its way to the durable store.
+#[derive(Clone, Copy, Debug)]
+enum DiskDefect {
+    /// Never persists the stop sign (reads it from memory until a reopen).
+    ForgetsStopsign,
+    /// Acknowledges batches before they are durable: persists every third call.
+    AcksBeforeDurable,
+    /// Persists a batch as two separate durable writes: a crash between them tears it.
+    TearsBatches,
+}
+
+struct BrokenDisk {
+    durable: FileStore<TestEntry>,
+    visible: MemoryStorage<TestEntry>,
+    pending: Vec<Vec<StorageOp<TestEntry>>>,
+    defect: DiskDefect,
+}
+
+impl BrokenDisk {
+    fn open(dir: &Path, defect: DiskDefect) -> StorageResult<Self> {
+        let durable = FileStore::open(dir)?;
+        let visible = copy_to_memory(&durable)?;
+        Ok(BrokenDisk { durable, visible, pending: Vec::new(), defect })
+    }
+}
+
+impl Storage<TestEntry> for BrokenDisk {
+    fn write_atomically(&mut self, ops: Vec<StorageOp<TestEntry>>) -> StorageResult<()> {
+        self.visible.write_atomically(ops.clone())?;
+        match self.defect {
+            DiskDefect::ForgetsStopsign => self.durable.write_atomically(
+                ops.into_iter().filter(|op| !matches!(op, SetStopsign(_))).collect(),
+            ),
+            DiskDefect::AcksBeforeDurable => {
+                self.pending.push(ops);
+                if self.pending.len() >= 3 {
+                    for batch in std::mem::take(&mut self.pending) {
+                        self.durable.write_atomically(batch)?;
+                    }
+                }
+                Ok(())
+            }
+            DiskDefect::TearsBatches => {
+                let mut first = ops;
+                let second = first.split_off(first.len() / 2);
+                self.durable.write_atomically(first)?;
+                self.durable.write_atomically(second)
+            }
+        }
+    }
+    fn get_entries(&self, from: usize, to: usize) -> StorageResult<Vec<TestEntry>> {
+        self.visible.get_entries(from, to)
+    }
+    fn get_log_len(&self) -> StorageResult<usize> {
+        self.visible.get_log_len()
+    }
+    fn get_decided_idx(&self) -> StorageResult<usize> {
+        self.visible.get_decided_idx()
+    }
+    fn get_promise(&self) -> StorageResult<Option<Ballot>> {
+        self.visible.get_promise()
+    }
+    fn get_accepted_round(&self) -> StorageResult<Option<Ballot>> {
+        self.visible.get_accepted_round()
+    }
+    fn get_compacted_idx(&self) -> StorageResult<usize> {
+        self.visible.get_compacted_idx()
+    }
+    fn get_stopsign(&self) -> StorageResult<Option<StopSign>> {
+        self.visible.get_stopsign()
+    }
+    fn get_snapshot(&self) -> StorageResult<Option<TestSnapshot>> {
+        self.visible.get_snapshot()
+    }
+}
+
+fn file_store() -> impl Factory {
+    from_fn(|dir: &Path| FileStore::<TestEntry>::open(dir))
+}
+
+#[test]
+fn a_forgotten_field_is_caught_by_the_reopen_cases() {
+    let bad = from_fn(|dir: &Path| BrokenDisk::open(dir, DiskDefect::ForgetsStopsign));
+    let good = file_store();
+    assert_caught(
+        cases::reopen_after_stopsign_and_snapshot,
+        &bad,
+        cases::reopen_after_stopsign_and_snapshot,
+        &good,
+    );
+}
+
+fn crash_config(iterations: u32) -> CrashConfig {
+    CrashConfig { iterations, rounds: 2, seed: 7, max_acks_before_kill: 40 }
+}
+
+#[test]
+fn crash_harness_passes_a_correct_backend() {
+    let report = crash::run(
+        &file_store(),
+        concat!(module_path!(), "::crash_harness_passes_a_correct_backend"),
+        &crash_config(4),
+    );
+    let report = report.unwrap_or_else(|e| panic!("a correct backend failed the harness: {e}"));
+    assert_eq!(report.kills, 8, "{report}");
+    assert!(report.acknowledged >= 8, "each kill waits for at least one ack: {report}");
+}
+
+#[test]
+fn crash_harness_catches_acks_before_durable() {
+    let bad = from_fn(|dir: &Path| BrokenDisk::open(dir, DiskDefect::AcksBeforeDurable));
+    let outcome = crash::run(
+        &bad,
+        concat!(module_path!(), "::crash_harness_catches_acks_before_durable"),
+        &crash_config(15),
+    );
+    let err =
+        outcome.err().unwrap_or_else(|| panic!("30 kills never found a lost acknowledged batch"));
+    assert!(err.contains("neither the model"), "unexpected failure: {err}");
+}
+
+#[test]
+fn crash_harness_catches_torn_batches() {
+    let bad = from_fn(|dir: &Path| BrokenDisk::open(dir, DiskDefect::TearsBatches));
+    let outcome = crash::run(
+        &bad,
+        concat!(module_path!(), "::crash_harness_catches_torn_batches"),
+        &crash_config(25),
+    );
+    assert!(outcome.is_err(), "50 kills never found a torn batch");
+}
