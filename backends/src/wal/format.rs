@@ -1,0 +1,360 @@
+//! The on-disk byte layout: constants, segment headers, record framing and the op
+//! encoding of record payloads. `FORMAT.md` (next to this file) is the prose version;
+//! `tests/wal_format.rs` holds these constants to it.
+//!
+//! Every integer is fixed-width little-endian. Nothing here does I/O.
+
+use std::ops::Range;
+
+/// The first 8 bytes of every segment file.
+pub const SEGMENT_MAGIC: [u8; 8] = *b"PXSTWAL\0";
+/// The format version written in every segment header.
+pub const FORMAT_VERSION: u32 = 1;
+/// Bytes of the segment header; the first record starts right after it.
+pub const SEGMENT_HEADER_BYTES: usize = 32;
+/// Bytes of a record header: `crc u32, len u32, lsn u64, type u8, 7 reserved zero bytes`.
+pub const RECORD_HEADER_BYTES: usize = 24;
+/// Records start at offsets that are multiples of this; the gap after a payload is zero.
+pub const RECORD_ALIGN: usize = 8;
+/// Record type: one `write_atomically` batch.
+pub const RECORD_BATCH: u8 = 1;
+/// Record type: the whole metadata state, first record of every segment.
+pub const RECORD_CHECKPOINT: u8 = 2;
+
+/// Op tag: entries appended at the end of the log (`AppendEntry`, `AppendEntries`).
+pub const OP_APPEND: u8 = 1;
+/// Op tag: `AppendOnPrefix(from, entries)`.
+pub const OP_APPEND_ON_PREFIX: u8 = 2;
+/// Op tag: `SetPromise(ballot)`.
+pub const OP_SET_PROMISE: u8 = 3;
+/// Op tag: `SetDecidedIndex(idx)`.
+pub const OP_SET_DECIDED: u8 = 4;
+/// Op tag: `SetAcceptedRound(ballot)`.
+pub const OP_SET_ACCEPTED: u8 = 5;
+/// Op tag: `SetCompactedIdx(idx)`.
+pub const OP_SET_COMPACTED: u8 = 6;
+/// Op tag: `Trim(idx)`.
+pub const OP_TRIM: u8 = 7;
+/// Op tag: `SetStopsign(option)`.
+pub const OP_SET_STOPSIGN: u8 = 8;
+/// Op tag: `SetSnapshot(option)`.
+pub const OP_SET_SNAPSHOT: u8 = 9;
+/// Op tag (checkpoints only): `compacted_idx u64, log_end u64`; entries below `log_end`
+/// live in earlier segments.
+pub const OP_BASE: u8 = 10;
+
+/// The segment size used unless the options say otherwise.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
+/// The smallest segment size accepted.
+pub const MIN_SEGMENT_BYTES: u64 = 4096;
+/// The largest segment size accepted: in-segment offsets are stored as `u32`.
+pub const MAX_SEGMENT_BYTES: u64 = 1 << 31;
+
+/// The file name of segment `seq`: 16 lower-case hex digits and `.wal`.
+pub fn segment_file_name(seq: u64) -> String {
+    format!("{seq:016x}.wal")
+}
+
+/// The sequence number a segment file name encodes, if it is one.
+pub fn parse_segment_file_name(name: &str) -> Option<u64> {
+    let hex = name.strip_suffix(".wal")?;
+    if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// `n` rounded up to a multiple of [`RECORD_ALIGN`].
+pub fn align(n: usize) -> usize {
+    n.div_ceil(RECORD_ALIGN) * RECORD_ALIGN
+}
+
+/// The segment header for segment `seq`.
+pub fn segment_header(seq: u64) -> [u8; SEGMENT_HEADER_BYTES] {
+    let mut h = [0u8; SEGMENT_HEADER_BYTES];
+    h[0..8].copy_from_slice(&SEGMENT_MAGIC);
+    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[12..16].copy_from_slice(&(SEGMENT_HEADER_BYTES as u32).to_le_bytes());
+    h[16..24].copy_from_slice(&seq.to_le_bytes());
+    let crc = crc32fast::hash(&h[0..28]);
+    h[28..32].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// Checks a segment header; returns its sequence number or what is wrong.
+pub fn parse_segment_header(bytes: &[u8]) -> Result<u64, String> {
+    let h = bytes.get(..SEGMENT_HEADER_BYTES).ok_or("file shorter than a segment header")?;
+    if h[0..8] != SEGMENT_MAGIC {
+        return Err(format!("bad magic {:02x?}", &h[0..8]));
+    }
+    let crc = u32_at(h, 28);
+    if crc != crc32fast::hash(&h[0..28]) {
+        return Err("segment header checksum mismatch".to_owned());
+    }
+    let version = u32_at(h, 8);
+    if version != FORMAT_VERSION {
+        return Err(format!("unsupported format version {version}"));
+    }
+    if u32_at(h, 12) as usize != SEGMENT_HEADER_BYTES {
+        return Err(format!("unexpected header size {}", u32_at(h, 12)));
+    }
+    Ok(u64_at(h, 16))
+}
+
+/// Reads a little-endian `u32` at `at`; the caller has checked the bounds.
+pub fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(a)
+}
+
+/// Reads a little-endian `u64` at `at`; the caller has checked the bounds.
+pub fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+/// Fills in the header of the record in `buf[..]` (whose first
+/// [`RECORD_HEADER_BYTES`] were reserved and whose payload follows), pads `buf` with
+/// zeros to [`RECORD_ALIGN`], and returns the framed length.
+pub fn seal_record(buf: &mut Vec<u8>, lsn: u64, record_type: u8) -> usize {
+    let payload_len = buf.len() - RECORD_HEADER_BYTES;
+    buf[4..8].copy_from_slice(&(payload_len as u32).to_le_bytes());
+    buf[8..16].copy_from_slice(&lsn.to_le_bytes());
+    buf[16] = record_type;
+    buf[17..24].fill(0);
+    let crc = crc32fast::hash(&buf[4..]);
+    buf[0..4].copy_from_slice(&crc.to_le_bytes());
+    let framed = align(buf.len());
+    buf.resize(framed, 0);
+    framed
+}
+
+/// What lies at a position of a segment.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Found {
+    /// A valid record with the expected LSN.
+    Record {
+        /// Its type.
+        record_type: u8,
+        /// Its LSN.
+        lsn: u64,
+        /// Its payload's byte range in the segment.
+        payload: Range<usize>,
+        /// Where the next record starts.
+        next: usize,
+    },
+    /// An all-zero header, or no room for one: the clean end of the records.
+    End,
+    /// A valid record from before the segment was recycled (LSN below the expected
+    /// one): also the clean end.
+    Stale,
+    /// A valid record whose LSN is past the expected one: records are missing.
+    Ahead(u64),
+    /// Bytes that are not a valid record (torn or corrupt); `claimed_end` is where the
+    /// record would end if its length field is believed (clamped to the segment).
+    Invalid {
+        /// Why it is invalid.
+        why: &'static str,
+        /// The end of the bytes the record claims.
+        claimed_end: usize,
+    },
+}
+
+/// Reads the record at `pos` of `seg`. `expected` is the LSN the next record must have
+/// (`None` for the first record of the log, which may have any LSN).
+pub fn read_record(seg: &[u8], pos: usize, expected: Option<u64>) -> Found {
+    let Some(h) = seg.get(pos..pos + RECORD_HEADER_BYTES) else {
+        return Found::End;
+    };
+    if h.iter().all(|&b| b == 0) {
+        return Found::End;
+    }
+    let len = u32_at(h, 4) as usize;
+    let lsn = u64_at(h, 8);
+    let record_type = h[16];
+    let start = pos + RECORD_HEADER_BYTES;
+    let claimed_end = start.saturating_add(len).min(seg.len()).max(start);
+    let invalid = |why| Found::Invalid { why, claimed_end };
+    if record_type != RECORD_BATCH && record_type != RECORD_CHECKPOINT {
+        return invalid("unknown record type");
+    }
+    if h[17..24].iter().any(|&b| b != 0) {
+        return invalid("reserved header bytes are not zero");
+    }
+    if len == 0 || lsn == 0 {
+        return invalid("zero length or LSN");
+    }
+    let Some(payload) = seg.get(start..start + len) else {
+        return invalid("record runs past the end of the segment");
+    };
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&h[4..]);
+    hasher.update(payload);
+    if hasher.finalize() != u32_at(h, 0) {
+        return invalid("checksum mismatch");
+    }
+    match expected {
+        Some(e) if lsn < e => Found::Stale,
+        Some(e) if lsn > e => Found::Ahead(lsn),
+        _ => Found::Record {
+            record_type,
+            lsn,
+            payload: start..start + len,
+            next: pos + align(RECORD_HEADER_BYTES + len),
+        },
+    }
+}
+
+/// The first offset at or after `from` (on the record alignment) that holds a valid
+/// record with an LSN of at least `min_lsn`: evidence that what lies before it was not a
+/// torn tail but lost or corrupt records.
+pub fn find_later_record(seg: &[u8], from: usize, min_lsn: u64) -> Option<(usize, u64)> {
+    let mut pos = align(from);
+    while pos + RECORD_HEADER_BYTES <= seg.len() {
+        let h = &seg[pos..pos + RECORD_HEADER_BYTES];
+        // Cheap filters first: type, reserved bytes and LSN, then the checksum.
+        if (h[16] == RECORD_BATCH || h[16] == RECORD_CHECKPOINT)
+            && u64_at(h, 8) >= min_lsn
+            && h[17..24].iter().all(|&b| b == 0)
+        {
+            if let Found::Record { lsn, .. } = read_record(seg, pos, None) {
+                return Some((pos, lsn));
+            }
+        }
+        pos += RECORD_ALIGN;
+    }
+    None
+}
+
+/// A little-endian writer over a `Vec<u8>`.
+pub struct Out<'a>(pub &'a mut Vec<u8>);
+
+impl Out<'_> {
+    /// Appends a byte.
+    pub fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    /// Appends a `u32`.
+    pub fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    /// Appends a `u64`.
+    pub fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    /// Appends raw bytes.
+    pub fn bytes(&mut self, v: &[u8]) {
+        self.0.extend_from_slice(v);
+    }
+    /// Appends an optional length-prefixed value: `0`, or `1, len u32, bytes`.
+    pub fn opt_bytes(&mut self, v: Option<&[u8]>) {
+        match v {
+            None => self.u8(0),
+            Some(b) => {
+                self.u8(1);
+                self.u32(b.len() as u32);
+                self.bytes(b);
+            }
+        }
+    }
+}
+
+/// A little-endian reader over a payload; every read is bounds-checked.
+pub struct In<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> In<'a> {
+    /// Reads `bytes` from the start.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        In { bytes, pos: 0 }
+    }
+    /// The offset of the next read.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+    /// `true` when every byte was read.
+    pub fn is_empty(&self) -> bool {
+        self.pos == self.bytes.len()
+    }
+    /// The next `n` bytes.
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let end = end.ok_or_else(|| {
+            format!(
+                "payload ends at {} but {n} more bytes were needed at {}",
+                self.bytes.len(),
+                self.pos
+            )
+        })?;
+        let out = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+    /// The next byte.
+    pub fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+    /// The next `u32`.
+    pub fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32_at(self.take(4)?, 0))
+    }
+    /// The next `u64`.
+    pub fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64_at(self.take(8)?, 0))
+    }
+    /// The next optional length-prefixed value written by [`Out::opt_bytes`].
+    pub fn opt_bytes(&mut self) -> Result<Option<&'a [u8]>, String> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => {
+                let n = self.u32()? as usize;
+                Ok(Some(self.take(n)?))
+            }
+            other => Err(format!("bad option tag {other}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_names_round_trip() {
+        assert_eq!(segment_file_name(0x1f), "000000000000001f.wal");
+        assert_eq!(parse_segment_file_name("000000000000001f.wal"), Some(0x1f));
+        assert_eq!(parse_segment_file_name("000000000000001F.wal"), None);
+        assert_eq!(parse_segment_file_name("1f.wal"), None);
+    }
+
+    #[test]
+    fn records_round_trip_and_detect_damage() {
+        let mut buf = vec![0u8; RECORD_HEADER_BYTES];
+        buf.extend_from_slice(b"hello");
+        let n = seal_record(&mut buf, 7, RECORD_BATCH);
+        assert_eq!(n % RECORD_ALIGN, 0);
+        let mut seg = vec![0u8; 64];
+        seg[8..8 + n].copy_from_slice(&buf);
+        assert!(matches!(read_record(&seg, 8, Some(7)), Found::Record { lsn: 7, .. }));
+        assert_eq!(read_record(&seg, 8, Some(8)), Found::Stale);
+        assert_eq!(read_record(&seg, 8, Some(6)), Found::Ahead(7));
+        assert_eq!(find_later_record(&seg, 0, 7), Some((8, 7)));
+        seg[8 + RECORD_HEADER_BYTES] ^= 1;
+        assert!(matches!(read_record(&seg, 8, Some(7)), Found::Invalid { .. }));
+        assert_eq!(find_later_record(&seg, 0, 0), None);
+        assert_eq!(read_record(&seg, 40, Some(7)), Found::End);
+    }
+
+    #[test]
+    fn segment_headers_round_trip() {
+        let h = segment_header(42);
+        assert_eq!(parse_segment_header(&h), Ok(42));
+        let mut bad = h;
+        bad[20] ^= 1;
+        assert!(parse_segment_header(&bad).is_err());
+    }
+}

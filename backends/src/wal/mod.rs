@@ -1,0 +1,793 @@
+//! # The memory-mapped write-ahead log (`wal` feature)
+//!
+//! paxstore's own engine, built for this log's access pattern: append at the tail,
+//! truncate the tail (`AppendOnPrefix`), drop the head (`Trim`), read recent ranges.
+//! The byte layout, commit protocol, recovery policy and disk assumptions are in
+//! [`FORMAT.md`](https://example.invalid/paxstore/backends/src/wal/FORMAT.md) next to
+//! this file (also included below).
+//!
+//! ## Design in one screen
+//!
+//! - A WAL is a directory of **segment files** (`NNNNNNNNNNNNNNNN.wal`, default 64 MiB),
+//!   each preallocated before it is needed: with [`Durability::Immediate`] by *writing*
+//!   zeros (so a synced append overwrites allocated, written blocks and `fdatasync`
+//!   needs no journal commit for a size or extent change), with `Buffered` sparsely. A
+//!   trimmed segment is **recycled** as the next spare when there is none, else deleted.
+//! - **One `write_atomically` = one record**: `crc32 | len | lsn | type` and the
+//!   encoded ops. A batch is all or nothing on a crash because recovery accepts a record
+//!   only whole and CRC-valid.
+//! - **Metadata lives in the same stream**: every segment starts with a checkpoint
+//!   record of the whole metadata, so recovery replays only the live segments, from the
+//!   oldest one's checkpoint.
+//! - **Reads** go through a read-only `mmap` of each segment and an in-memory index:
+//!   one `u64` per live entry (`segment seq << 32 | offset`), i.e. **8 bytes per entry**
+//!   (a `VecDeque<u64>`, plus its spare capacity), plus ~100 bytes per segment.
+//! - **Durability**: `Immediate` writes the record with `pwrite` and then `fdatasync`s
+//!   the segment before returning; `msync(MS_SYNC)` of the mapped range measured
+//!   ~2.5x slower on this kind of machine (see the `wal_targets` bench, which measures
+//!   both), so the map is read-only. `Buffered` only `pwrite`s (the page cache survives
+//!   a process crash). Creating, renaming and deleting segments is followed by a
+//!   directory `fsync`.
+//! - **Failures**: a failed write leaves the state unchanged (its bytes are zeroed
+//!   again, best effort) and the WAL usable, e.g. after `ENOSPC`
+//!   ([`StorageError::Io`] with [`std::io::ErrorKind::StorageFull`]). A failed
+//!   `fdatasync` **poisons** the instance: Linux may have dropped the dirty pages and a
+//!   later sync would report success for data that is gone, so every later write returns
+//!   [`StorageError::Poisoned`]; reads keep answering from the acknowledged state; reopen
+//!   to recover from what the disk holds.
+//! - All file mutations go through the [`WalIo`] seam; [`FaultIo`] injects failures,
+//!   torn writes and power loss for tests.
+//!
+//! ## Limits
+//!
+//! A batch record may use at most 3/4 of a segment and a checkpoint (stop sign and
+//! snapshot) at most 1/4, so the two always fit a fresh segment together; larger input is
+//! refused with [`StorageError::TooLarge`] before anything is written. Use
+//! [`WalOptions::segment_bytes`] for larger entries (up to 2 GiB segments).
+//!
+#![doc = include_str!("FORMAT.md")]
+
+mod fault;
+pub mod format;
+mod io;
+mod recovery;
+mod segment;
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::marker::PhantomData;
+use std::mem;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use paxstore::{
+    Ballot, Durability, LogBounds, StopSign, Storage, StorageError, StorageOp, StorageResult,
+};
+
+pub use fault::{Fault, FaultIo, WriteEvent};
+pub use io::{StdIo, WalIo};
+
+use crate::codec::{ballot_to_bytes, decode, encode_into, PersistentEntry};
+use format::{
+    align, seal_record, u32_at, Out, DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES,
+    OP_APPEND, OP_APPEND_ON_PREFIX, OP_BASE, OP_SET_ACCEPTED, OP_SET_COMPACTED, OP_SET_DECIDED,
+    OP_SET_PROMISE, OP_SET_SNAPSHOT, OP_SET_STOPSIGN, OP_TRIM, RECORD_ALIGN, RECORD_BATCH,
+    RECORD_CHECKPOINT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+};
+use segment::{io_err, Segment, FIRST_RECORD};
+
+/// With `Immediate`, how far ahead of the tail zeros are written (see FORMAT.md).
+const ZERO_PREFILL: usize = 4 << 20;
+
+/// The lock file that keeps a second process (or instance) out of a WAL directory.
+pub const LOCK_FILE: &str = "wal.lock";
+
+/// The index location of byte `offset` of segment `seq`.
+fn location(seq: u64, offset: usize) -> u64 {
+    (seq << 32) | offset as u64
+}
+
+/// How a [`WalStorage`] is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalOptions {
+    /// When a successful write is durable.
+    pub durability: Durability,
+    /// The size of new segment files, a multiple of 8 in
+    /// [[`MIN_SEGMENT_BYTES`](format::MIN_SEGMENT_BYTES),
+    /// [`MAX_SEGMENT_BYTES`](format::MAX_SEGMENT_BYTES)]. Existing segments keep their
+    /// size.
+    pub segment_bytes: u64,
+}
+
+impl WalOptions {
+    /// Default options with the given durability.
+    pub fn new(durability: Durability) -> Self {
+        WalOptions { durability, segment_bytes: DEFAULT_SEGMENT_BYTES }
+    }
+
+    /// Sets the size of new segment files.
+    pub fn segment_bytes(mut self, bytes: u64) -> Self {
+        self.segment_bytes = bytes;
+        self
+    }
+
+    fn validate(&self) -> StorageResult<()> {
+        let b = self.segment_bytes;
+        if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&b) || b % RECORD_ALIGN as u64 != 0 {
+            return Err(StorageError::Backend {
+                backend: "wal",
+                detail: format!(
+                    "segment size {b} must be a multiple of {RECORD_ALIGN} in [{MIN_SEGMENT_BYTES}, {MAX_SEGMENT_BYTES}]"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The most bytes a batch record may take: 3/4 of a segment's record space.
+    pub fn max_batch_record_bytes(&self) -> u64 {
+        (self.segment_bytes - SEGMENT_HEADER_BYTES as u64) / 4 * 3
+    }
+
+    /// The most bytes a checkpoint record (mostly stop sign and snapshot) may take.
+    pub fn max_checkpoint_record_bytes(&self) -> u64 {
+        (self.segment_bytes - SEGMENT_HEADER_BYTES as u64) / 4
+    }
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions::new(Durability::Immediate)
+    }
+}
+
+/// The metadata part of the state. Stop sign and snapshot are kept encoded (as on disk):
+/// checkpoints copy them, getters decode them.
+#[derive(Clone, Debug, Default)]
+struct Meta {
+    compacted: usize,
+    decided: usize,
+    promise: Option<Ballot>,
+    accepted: Option<Ballot>,
+    stopsign: Option<Vec<u8>>,
+    snapshot: Option<Vec<u8>>,
+}
+
+/// The fixed part of a checkpoint payload: base, decided, promise, accepted, and the
+/// tags, flags and lengths of stop sign and snapshot.
+const CHECKPOINT_FIXED: usize = (1 + 16) + (1 + 8) + 2 * (1 + 20) + 2 * (1 + 1 + 4);
+
+fn checkpoint_record_bytes(stopsign: Option<usize>, snapshot: Option<usize>) -> usize {
+    align(RECORD_HEADER_BYTES + CHECKPOINT_FIXED + stopsign.unwrap_or(0) + snapshot.unwrap_or(0))
+}
+
+/// paxstore's memory-mapped write-ahead log. See the [module docs](self).
+#[derive(Debug)]
+pub struct WalStorage<T: PersistentEntry> {
+    dir: PathBuf,
+    options: WalOptions,
+    io: Arc<dyn WalIo>,
+    /// Held (locked) for the life of the storage.
+    _lock: File,
+    /// The live segments, oldest first; the last one is the active one.
+    segments: VecDeque<Segment>,
+    /// The next segment, prepared ahead of need.
+    spare: Option<Segment>,
+    /// Where the next record goes in the active segment.
+    tail: usize,
+    next_lsn: u64,
+    next_seq: u64,
+    meta: Meta,
+    /// Locations of the entries at absolute indices `[compacted, log_end)`.
+    index: VecDeque<u64>,
+    /// Scratch: the record being built, the checkpoint being built, entry offsets in it,
+    /// and the ranges of encoded stop signs / snapshots in it.
+    buf: Vec<u8>,
+    ckpt: Vec<u8>,
+    entry_offsets: Vec<u32>,
+    meta_ranges: Vec<(usize, usize)>,
+    /// Set when a sync failed: what is durable is unknown until a reopen.
+    poisoned: Option<String>,
+    /// Trimmed segments not yet deleted or recycled (a previous attempt failed).
+    reclaim_pending: bool,
+    _entries: PhantomData<fn() -> T>,
+}
+
+impl<T: PersistentEntry> WalStorage<T> {
+    /// Opens (creating if needed) the WAL in directory `path` with default options.
+    pub fn open(path: &Path, durability: Durability) -> StorageResult<Self> {
+        Self::open_with_options(path, WalOptions::new(durability))
+    }
+
+    /// Opens (creating if needed) the WAL in directory `path`.
+    pub fn open_with_options(path: &Path, options: WalOptions) -> StorageResult<Self> {
+        Self::open_with(path, options, Arc::new(StdIo))
+    }
+
+    /// Opens (creating if needed) the WAL in directory `path`, doing every file mutation
+    /// through `io` (e.g. a [`FaultIo`]).
+    pub fn open_with(path: &Path, options: WalOptions, io: Arc<dyn WalIo>) -> StorageResult<Self> {
+        options.validate()?;
+        let dir = path.to_path_buf();
+        match std::fs::metadata(&dir) {
+            Ok(m) if !m.is_dir() => {
+                return Err(StorageError::Unrecognized {
+                    path: dir,
+                    backend: "wal",
+                    detail: "a file, not a directory".to_owned(),
+                })
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                io.create_dir_all(&dir).map_err(|e| io_err("creating directory", &dir, e))?;
+                if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    io.sync_dir(parent).map_err(|e| io_err("syncing directory", parent, e))?;
+                }
+            }
+            Err(e) => return Err(io_err("inspecting", &dir, e)),
+        }
+        let lock = lock_dir(&dir)?;
+        let recovered = recovery::recover(&dir, &*io)?;
+        let mut wal = WalStorage {
+            dir,
+            options,
+            io,
+            _lock: lock,
+            segments: VecDeque::new(),
+            spare: None,
+            tail: FIRST_RECORD,
+            next_lsn: 1,
+            next_seq: 1,
+            meta: Meta::default(),
+            index: VecDeque::new(),
+            buf: Vec::new(),
+            ckpt: Vec::new(),
+            entry_offsets: Vec::new(),
+            meta_ranges: Vec::new(),
+            poisoned: None,
+            reclaim_pending: true,
+            _entries: PhantomData,
+        };
+        match recovered {
+            Some(r) => {
+                wal.segments = r.segments;
+                wal.spare = r.spare;
+                wal.tail = r.tail;
+                wal.next_lsn = r.next_lsn;
+                wal.next_seq = r.next_seq;
+                let s = r.state;
+                wal.meta = Meta {
+                    compacted: s.compacted,
+                    decided: s.decided,
+                    promise: s.promise,
+                    accepted: s.accepted,
+                    stopsign: s.stopsign,
+                    snapshot: s.snapshot,
+                };
+                wal.index = s.index;
+            }
+            None => wal.start_first_segment()?,
+        }
+        Ok(wal)
+    }
+
+    /// The directory this WAL lives in.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The options it was opened with.
+    pub fn options(&self) -> WalOptions {
+        self.options
+    }
+
+    /// The number of segment files in use (live segments plus the spare).
+    pub fn segment_count(&self) -> usize {
+        self.segments.len() + usize::from(self.spare.is_some())
+    }
+
+    /// The bytes of segment files in use (live segments plus the spare).
+    pub fn disk_bytes(&self) -> u64 {
+        self.segments.iter().chain(&self.spare).map(|s| s.len() as u64).sum()
+    }
+
+    /// `Some(reason)` if an earlier sync failure poisoned this instance.
+    pub fn poisoned(&self) -> Option<&str> {
+        self.poisoned.as_deref()
+    }
+
+    fn bounds(&self) -> LogBounds {
+        LogBounds {
+            compacted_idx: self.meta.compacted,
+            log_end: self.meta.compacted + self.index.len(),
+            decided_idx: self.meta.decided,
+        }
+    }
+
+    fn active(&self) -> &Segment {
+        // `segments` is never empty after `open` returned: the active segment is never
+        // reclaimed.
+        &self.segments[self.segments.len() - 1]
+    }
+
+    /// A new WAL: segment 1 with the checkpoint of the empty state.
+    fn start_first_segment(&mut self) -> StorageResult<()> {
+        let mut seg = self.new_segment()?;
+        self.encode_checkpoint(1);
+        let ckpt = mem::take(&mut self.ckpt);
+        let written = self.write_record(&mut seg, FIRST_RECORD, &ckpt);
+        self.ckpt = ckpt;
+        written?;
+        if self.options.durability == Durability::Buffered {
+            // The first checkpoint is what makes the directory a WAL: sync it anyway.
+            self.io.sync_data(&seg.file).map_err(|e| io_err("syncing", &seg.path, e))?;
+        }
+        self.tail = FIRST_RECORD + self.ckpt.len();
+        self.next_lsn = 2;
+        self.segments.push_back(seg);
+        Ok(())
+    }
+
+    /// A fresh segment numbered `next_seq`.
+    fn new_segment(&mut self) -> StorageResult<Segment> {
+        let seq = self.next_seq;
+        if seq > u64::from(u32::MAX) {
+            return Err(StorageError::Backend {
+                backend: "wal",
+                detail: "segment numbers exhausted".to_owned(),
+            });
+        }
+        let seg = segment::create(&*self.io, &self.dir, seq, self.options.segment_bytes)?;
+        self.next_seq += 1;
+        Ok(seg)
+    }
+
+    /// Builds the checkpoint record of the current metadata in `self.ckpt`.
+    fn encode_checkpoint(&mut self, lsn: u64) {
+        let m = &self.meta;
+        self.ckpt.clear();
+        self.ckpt.resize(RECORD_HEADER_BYTES, 0);
+        let mut out = Out(&mut self.ckpt);
+        out.u8(OP_BASE);
+        out.u64(m.compacted as u64);
+        out.u64((m.compacted + self.index.len()) as u64);
+        out.u8(OP_SET_DECIDED);
+        out.u64(m.decided as u64);
+        if let Some(b) = &m.promise {
+            out.u8(OP_SET_PROMISE);
+            out.bytes(&ballot_to_bytes(b));
+        }
+        if let Some(b) = &m.accepted {
+            out.u8(OP_SET_ACCEPTED);
+            out.bytes(&ballot_to_bytes(b));
+        }
+        out.u8(OP_SET_STOPSIGN);
+        out.opt_bytes(m.stopsign.as_deref());
+        out.u8(OP_SET_SNAPSHOT);
+        out.opt_bytes(m.snapshot.as_deref());
+        seal_record(&mut self.ckpt, lsn, RECORD_CHECKPOINT);
+    }
+
+    /// Appends one entry, `u32` length first, to the record; remembers its offset.
+    fn encode_entry(&mut self, entry: &T) -> StorageResult<()> {
+        let at = self.buf.len();
+        self.entry_offsets.push(at as u32);
+        self.buf.extend_from_slice(&[0; 4]);
+        encode_into("entry", entry, &mut self.buf)?;
+        let len = self.buf.len() - at - 4;
+        let len =
+            u32::try_from(len).map_err(|_| too_large("entry", len as u64, u64::from(u32::MAX)))?;
+        self.buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
+        Ok(())
+    }
+
+    fn encode_entries(&mut self, entries: &[T]) -> StorageResult<()> {
+        let n = u32::try_from(entries.len()).map_err(|_| {
+            too_large("batch entry count", entries.len() as u64, u64::from(u32::MAX))
+        })?;
+        Out(&mut self.buf).u32(n);
+        for e in entries {
+            self.encode_entry(e)?;
+        }
+        Ok(())
+    }
+
+    /// Appends an optional serde value (stop sign, snapshot) to the record; returns its
+    /// encoded length.
+    fn encode_opt<V: serde::Serialize>(
+        &mut self,
+        what: &'static str,
+        v: Option<&V>,
+    ) -> StorageResult<Option<usize>> {
+        let Some(v) = v else {
+            Out(&mut self.buf).u8(0);
+            return Ok(None);
+        };
+        Out(&mut self.buf).u8(1);
+        let at = self.buf.len();
+        self.buf.extend_from_slice(&[0; 4]);
+        encode_into(what, v, &mut self.buf)?;
+        let len = self.buf.len() - at - 4;
+        let len32 =
+            u32::try_from(len).map_err(|_| too_large(what, len as u64, u64::from(u32::MAX)))?;
+        self.buf[at..at + 4].copy_from_slice(&len32.to_le_bytes());
+        self.meta_ranges.push((at + 4, at + 4 + len));
+        Ok(Some(len))
+    }
+
+    /// Encodes the batch as a record payload in `self.buf` (after a reserved header) and
+    /// checks its size and the size of the checkpoint it would leave.
+    fn encode_batch(&mut self, ops: &[StorageOp<T>]) -> StorageResult<()> {
+        self.buf.clear();
+        self.buf.resize(RECORD_HEADER_BYTES, 0);
+        self.entry_offsets.clear();
+        self.meta_ranges.clear();
+        let mut stopsign_len = self.meta.stopsign.as_ref().map(Vec::len);
+        let mut snapshot_len = self.meta.snapshot.as_ref().map(Vec::len);
+        for op in ops {
+            match op {
+                StorageOp::AppendEntry(e) => {
+                    let mut out = Out(&mut self.buf);
+                    out.u8(OP_APPEND);
+                    out.u32(1);
+                    self.encode_entry(e)?;
+                }
+                StorageOp::AppendEntries(es) => {
+                    Out(&mut self.buf).u8(OP_APPEND);
+                    self.encode_entries(es)?;
+                }
+                StorageOp::AppendOnPrefix(from, es) => {
+                    let mut out = Out(&mut self.buf);
+                    out.u8(OP_APPEND_ON_PREFIX);
+                    out.u64(*from as u64);
+                    self.encode_entries(es)?;
+                }
+                StorageOp::SetPromise(b) | StorageOp::SetAcceptedRound(b) => {
+                    let tag = if matches!(op, StorageOp::SetPromise(_)) {
+                        OP_SET_PROMISE
+                    } else {
+                        OP_SET_ACCEPTED
+                    };
+                    let mut out = Out(&mut self.buf);
+                    out.u8(tag);
+                    out.bytes(&ballot_to_bytes(b));
+                }
+                StorageOp::SetDecidedIndex(i)
+                | StorageOp::SetCompactedIdx(i)
+                | StorageOp::Trim(i) => {
+                    let tag = match op {
+                        StorageOp::SetDecidedIndex(_) => OP_SET_DECIDED,
+                        StorageOp::SetCompactedIdx(_) => OP_SET_COMPACTED,
+                        _ => OP_TRIM,
+                    };
+                    let mut out = Out(&mut self.buf);
+                    out.u8(tag);
+                    out.u64(*i as u64);
+                }
+                StorageOp::SetStopsign(s) => {
+                    Out(&mut self.buf).u8(OP_SET_STOPSIGN);
+                    stopsign_len = self.encode_opt("stop sign", s.as_ref())?;
+                }
+                StorageOp::SetSnapshot(s) => {
+                    Out(&mut self.buf).u8(OP_SET_SNAPSHOT);
+                    snapshot_len = self.encode_opt("snapshot", s.as_ref())?;
+                }
+            }
+        }
+        let record = align(self.buf.len()) as u64;
+        let limit = self.options.max_batch_record_bytes();
+        if record > limit {
+            return Err(too_large("batch record", record, limit));
+        }
+        let ckpt = checkpoint_record_bytes(stopsign_len, snapshot_len) as u64;
+        let limit = self.options.max_checkpoint_record_bytes();
+        if ckpt > limit {
+            return Err(too_large("checkpoint record (stop sign and snapshot)", ckpt, limit));
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` at `offset` of `seg` and, with `Immediate`, syncs them. On failure
+    /// the bytes are zeroed again (best effort) so a later reopen does not find a batch
+    /// that was refused; a failed sync, or a failed clean-up, poisons the instance.
+    fn write_record(
+        &mut self,
+        seg: &mut Segment,
+        offset: usize,
+        bytes: &[u8],
+    ) -> StorageResult<()> {
+        if self.options.durability == Durability::Immediate {
+            // Keep written zeros at least half a prefill ahead of the tail, so the synced
+            // record write lands on allocated, written blocks (FORMAT.md).
+            let end = offset + bytes.len();
+            if end + ZERO_PREFILL / 2 > seg.zeroed_to {
+                seg.zeroed_to = seg.zeroed_to.max(offset);
+                segment::zero_fill(&*self.io, seg, end + ZERO_PREFILL)?;
+            }
+        }
+        if let Err(e) = self.io.write_at(&seg.file, offset as u64, bytes) {
+            let err = io_err("writing to", &seg.path, e);
+            self.undo_write(seg, offset, bytes.len(), &err);
+            return Err(err);
+        }
+        if self.options.durability == Durability::Immediate {
+            if let Err(e) = self.io.sync_data(&seg.file) {
+                let err = io_err("syncing", &seg.path, e);
+                self.undo_write(seg, offset, bytes.len(), &err);
+                self.poisoned = Some(err.to_string());
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+
+    fn undo_write(&mut self, seg: &Segment, offset: usize, len: usize, cause: &StorageError) {
+        let zeros = vec![0u8; len];
+        if let Err(e) = self.io.write_at(&seg.file, offset as u64, &zeros) {
+            self.poisoned =
+                Some(format!("{cause}; then zeroing the refused record failed too: {e}"));
+        }
+    }
+
+    /// Prepares the spare segment: recycled if a trimmed one is waiting, else created.
+    fn ensure_spare(&mut self) -> StorageResult<()> {
+        if self.spare.is_none() {
+            self.spare = Some(self.new_segment()?);
+        }
+        Ok(())
+    }
+
+    /// Frees segments no live entry points to: the first becomes the spare (if there is
+    /// none), the rest are deleted. Runs after a commit, so a failure is not the batch's:
+    /// it is remembered and retried after the next write.
+    fn reclaim(&mut self) {
+        let keep_from = match self.index.front() {
+            Some(loc) => loc >> 32,
+            None => self.active().seq,
+        };
+        if self.segments.len() < 2 || self.segments[0].seq >= keep_from {
+            self.reclaim_pending = false;
+            return;
+        }
+        if self.options.durability == Durability::Buffered {
+            // The trim that freed these segments must be durable before they go, or a power
+            // loss would leave entries the log still holds without their segment.
+            let active = self.active();
+            if self.io.sync_data(&active.file).is_err() {
+                self.reclaim_pending = true;
+                return;
+            }
+        }
+        let mut failed = false;
+        let mut removed = false;
+        while self.segments.len() > 1 && self.segments[0].seq < keep_from && !failed {
+            let Some(seg) = self.segments.pop_front() else { break };
+            if self.spare.is_none()
+                && seg.len() as u64 == self.options.segment_bytes
+                && self.next_seq <= u64::from(u32::MAX)
+            {
+                match segment::recycle(&*self.io, &self.dir, seg, self.next_seq) {
+                    Ok(spare) => {
+                        self.next_seq += 1;
+                        self.spare = Some(spare);
+                    }
+                    Err((back, _)) => {
+                        if let Some(seg) = back {
+                            self.segments.push_front(seg);
+                        }
+                        failed = true;
+                    }
+                }
+            } else {
+                let path = seg.path.clone();
+                drop(seg);
+                if self.io.remove_file(&path).is_err() {
+                    // Still on disk under its name; recovery copes with extra old segments.
+                    failed = true;
+                } else {
+                    removed = true;
+                }
+            }
+        }
+        if removed && self.io.sync_dir(&self.dir).is_err() {
+            failed = true;
+        }
+        self.reclaim_pending = failed;
+    }
+
+    /// Applies a written batch to the in-memory state; `record_loc` is the location of
+    /// its record's first byte.
+    fn apply(&mut self, ops: Vec<StorageOp<T>>, record_loc: u64) {
+        let offsets = mem::take(&mut self.entry_offsets);
+        let mut offsets_iter = offsets.iter();
+        let mut meta_ranges = self.meta_ranges.iter();
+        let mut push = |index: &mut VecDeque<u64>, n: usize| {
+            for off in offsets_iter.by_ref().take(n) {
+                index.push_back(record_loc + u64::from(*off));
+            }
+        };
+        for op in ops {
+            match op {
+                StorageOp::AppendEntry(_) => push(&mut self.index, 1),
+                StorageOp::AppendEntries(es) => push(&mut self.index, es.len()),
+                StorageOp::AppendOnPrefix(from, es) => {
+                    self.index.truncate(from - self.meta.compacted);
+                    push(&mut self.index, es.len());
+                }
+                StorageOp::SetPromise(b) => self.meta.promise = Some(b),
+                StorageOp::SetDecidedIndex(i) => self.meta.decided = i,
+                StorageOp::SetAcceptedRound(b) => self.meta.accepted = Some(b),
+                StorageOp::SetCompactedIdx(i) | StorageOp::Trim(i) => {
+                    let n = (i - self.meta.compacted).min(self.index.len());
+                    self.index.drain(..n);
+                    self.meta.compacted = i;
+                }
+                StorageOp::SetStopsign(s) => {
+                    self.meta.stopsign =
+                        s.and_then(|_| meta_ranges.next()).map(|&(a, b)| self.buf[a..b].to_vec());
+                }
+                StorageOp::SetSnapshot(s) => {
+                    self.meta.snapshot =
+                        s.and_then(|_| meta_ranges.next()).map(|&(a, b)| self.buf[a..b].to_vec());
+                }
+            }
+        }
+        self.entry_offsets = offsets;
+    }
+
+    fn entry_at(&self, i: usize) -> StorageResult<T> {
+        let loc = self.index[i - self.meta.compacted];
+        let seq = loc >> 32;
+        let offset = (loc & u64::from(u32::MAX)) as usize;
+        let first = self.segments[0].seq;
+        let seg = seq.checked_sub(first).and_then(|k| self.segments.get(k as usize)).ok_or_else(
+            || StorageError::Corruption {
+                location: format!("entry {i}"),
+                detail: format!("indexed in segment {seq}, which is not live"),
+            },
+        )?;
+        let bytes = seg.bytes();
+        let entry = bytes
+            .get(offset..offset + 4)
+            .map(|b| u32_at(b, 0) as usize)
+            .and_then(|len| bytes.get(offset + 4..offset + 4 + len))
+            .ok_or_else(|| StorageError::Corruption {
+                location: format!("segment {} offset {offset}", seg.name()),
+                detail: format!("entry {i} runs past the end of the segment"),
+            })?;
+        decode("entry", entry)
+    }
+}
+
+fn too_large(what: &'static str, bytes: u64, limit: u64) -> StorageError {
+    StorageError::TooLarge { what, bytes, limit }
+}
+
+fn lock_dir(dir: &Path) -> StorageResult<File> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| io_err("opening", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StorageError::Backend {
+            backend: "wal",
+            detail: format!("{} is open in another WalStorage (locked)", dir.display()),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io_err("locking", &path, e)),
+    }
+}
+
+impl<T: PersistentEntry> Storage<T> for WalStorage<T> {
+    fn write_atomically(&mut self, ops: Vec<StorageOp<T>>) -> StorageResult<()> {
+        if let Some(reason) = &self.poisoned {
+            return Err(StorageError::Poisoned { reason: reason.clone() });
+        }
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.bounds().validate_batch(&ops)?;
+        self.encode_batch(&ops)?;
+        let framed = align(self.buf.len());
+        let active_len = self.active().len();
+        let rollover = self.tail + framed > active_len;
+        if rollover {
+            self.ensure_spare()?;
+        } else if self.spare.is_none() && self.tail > active_len / 2 {
+            // Ahead of need; if it fails now, the rollover tries again (and reports).
+            let _ = self.ensure_spare();
+        }
+        let (mut seg, offset, lsn) = if rollover {
+            let seg = self.spare.take().ok_or_else(|| StorageError::Backend {
+                backend: "wal",
+                detail: "no spare segment after preparing one".to_owned(),
+            })?;
+            self.encode_checkpoint(self.next_lsn);
+            (seg, FIRST_RECORD + self.ckpt.len(), self.next_lsn + 1)
+        } else {
+            let seg = self.segments.pop_back().ok_or_else(|| StorageError::Backend {
+                backend: "wal",
+                detail: "no active segment".to_owned(),
+            })?;
+            (seg, self.tail, self.next_lsn)
+        };
+        seal_record(&mut self.buf, lsn, RECORD_BATCH);
+        let written = if rollover {
+            let mut bytes = mem::take(&mut self.ckpt);
+            bytes.extend_from_slice(&self.buf);
+            let r = self.write_record(&mut seg, FIRST_RECORD, &bytes);
+            bytes.truncate(offset - FIRST_RECORD);
+            self.ckpt = bytes;
+            r
+        } else {
+            let buf = mem::take(&mut self.buf);
+            let r = self.write_record(&mut seg, offset, &buf);
+            self.buf = buf;
+            r
+        };
+        // Put the segment back where it came from before looking at the outcome.
+        let record_loc = location(seg.seq, offset);
+        if rollover {
+            if let Err(err) = written {
+                self.spare = Some(seg);
+                return Err(err);
+            }
+            self.segments.push_back(seg);
+        } else {
+            self.segments.push_back(seg);
+            written?;
+        }
+        // Committed: now, and only now, the in-memory state moves.
+        self.tail = offset + framed;
+        self.next_lsn = lsn + 1;
+        let compacted = self.meta.compacted;
+        self.apply(ops, record_loc);
+        if self.meta.compacted != compacted || self.reclaim_pending {
+            self.reclaim();
+        }
+        Ok(())
+    }
+
+    fn get_entries(&self, from: usize, to: usize) -> StorageResult<Vec<T>> {
+        self.bounds().check_range("get_entries", from, to)?;
+        (from..to).map(|i| self.entry_at(i)).collect()
+    }
+
+    fn get_suffix(&self, from: usize) -> StorageResult<Vec<T>> {
+        let bounds = self.bounds();
+        bounds.check_range("get_suffix", from, bounds.log_end)?;
+        (from..bounds.log_end).map(|i| self.entry_at(i)).collect()
+    }
+
+    fn get_log_len(&self) -> StorageResult<usize> {
+        Ok(self.index.len())
+    }
+
+    fn get_decided_idx(&self) -> StorageResult<usize> {
+        Ok(self.meta.decided)
+    }
+
+    fn get_promise(&self) -> StorageResult<Option<Ballot>> {
+        Ok(self.meta.promise)
+    }
+
+    fn get_accepted_round(&self) -> StorageResult<Option<Ballot>> {
+        Ok(self.meta.accepted)
+    }
+
+    fn get_compacted_idx(&self) -> StorageResult<usize> {
+        Ok(self.meta.compacted)
+    }
+
+    fn get_stopsign(&self) -> StorageResult<Option<StopSign>> {
+        self.meta.stopsign.as_deref().map(|b| decode("stop sign", b)).transpose()
+    }
+
+    fn get_snapshot(&self) -> StorageResult<Option<T::Snapshot>> {
+        self.meta.snapshot.as_deref().map(|b| decode("snapshot", b)).transpose()
+    }
+}

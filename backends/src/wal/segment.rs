@@ -1,0 +1,167 @@
+//! One segment file: its handle, its read-only memory map, and how segments are made
+//! (created zero-filled, or recycled from a trimmed one).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use paxstore::{StorageError, StorageResult};
+
+use super::format::{segment_file_name, segment_header, SEGMENT_HEADER_BYTES};
+use super::io::WalIo;
+
+/// Zeros are written in chunks of at most this size.
+const ZERO_CHUNK: usize = 1 << 20;
+
+/// A segment file, open for writing (through the seam) and mapped for reading.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) seq: u64,
+    pub(crate) path: PathBuf,
+    pub(crate) file: File,
+    map: Mmap,
+    /// Bytes before this offset are allocated and written (zeros or records), so a synced
+    /// write below it needs no journal commit. Only tracked for the segment being written.
+    pub(crate) zeroed_to: usize,
+}
+
+/// An I/O error while doing `what` to `path`.
+pub(crate) fn io_err(what: &str, path: &Path, source: std::io::Error) -> StorageError {
+    StorageError::io(format!("{what} {}", path.display()), source)
+}
+
+impl Segment {
+    /// Maps `file` (whose length is final: segments never shrink or grow once mapped).
+    pub(crate) fn map(seq: u64, path: PathBuf, file: File) -> StorageResult<Segment> {
+        // SAFETY: memmap2 requires that the mapped file is not truncated or changed
+        // behind a live `&[u8]` of the map. (1) Other processes: the WAL directory is held
+        // under an exclusive lock (`wal.lock`) for the life of the `WalStorage`, and
+        // paxstore never truncates a segment file. (2) This process: bytes of a segment
+        // are only changed through the seam by `&mut self` methods of `WalStorage` (or
+        // during recovery, before any read), and every slice of the map is taken inside a
+        // `&self` or `&mut self` call and dropped before it returns, so no slice is alive
+        // while the bytes it covers are written; writes only touch bytes past the last
+        // record or bytes no index entry points to.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| io_err("mapping", &path, e))?;
+        Ok(Segment { seq, path, file, map, zeroed_to: 0 })
+    }
+
+    /// The whole segment, as mapped.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    /// The segment's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// The file name, for error messages.
+    pub(crate) fn name(&self) -> String {
+        segment_file_name(self.seq)
+    }
+}
+
+/// The name a segment has while it is being made; recovery deletes such files.
+pub(crate) fn tmp_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{}.tmp", segment_file_name(seq)))
+}
+
+/// Creates segment `seq` of `size` bytes at its final length (sparse; the WAL writes
+/// zeros ahead of the tail later, see [`Segment::zeroed_to`]), headed, synced, renamed
+/// into place, directory synced.
+pub(crate) fn create(io: &dyn WalIo, dir: &Path, seq: u64, size: u64) -> StorageResult<Segment> {
+    let tmp = tmp_path(dir, seq);
+    let made = (|| {
+        let file = io.create_new(&tmp).map_err(|e| io_err("creating", &tmp, e))?;
+        io.set_len(&file, size).map_err(|e| io_err("sizing", &tmp, e))?;
+        io.write_at(&file, 0, &segment_header(seq))
+            .map_err(|e| io_err("writing header of", &tmp, e))?;
+        io.sync_data(&file).map_err(|e| io_err("syncing", &tmp, e))?;
+        Ok::<File, StorageError>(file)
+    })();
+    let file = match made {
+        Ok(file) => file,
+        Err(err) => {
+            // Best effort: recovery deletes leftover `.tmp` files anyway.
+            let _ = io.remove_file(&tmp);
+            return Err(err);
+        }
+    };
+    install(io, dir, seq, &tmp, file, SEGMENT_HEADER_BYTES)
+}
+
+/// Writes zeros over `[seg.zeroed_to, to)` (clamped to the segment), unsynced: the next
+/// record's `fdatasync` makes them durable together with it.
+pub(crate) fn zero_fill(io: &dyn WalIo, seg: &mut Segment, to: usize) -> StorageResult<()> {
+    let to = to.min(seg.len());
+    if seg.zeroed_to >= to {
+        return Ok(());
+    }
+    let zeros = vec![0u8; ZERO_CHUNK];
+    let mut at = seg.zeroed_to;
+    while at < to {
+        let n = (to - at).min(ZERO_CHUNK);
+        io.write_at(&seg.file, at as u64, &zeros[..n])
+            .map_err(|e| io_err("zero-filling", &seg.path, e))?;
+        at += n;
+        seg.zeroed_to = at;
+    }
+    Ok(())
+}
+
+/// Renames a fully written and synced `tmp` into place as segment `seq` and maps it.
+fn install(
+    io: &dyn WalIo,
+    dir: &Path,
+    seq: u64,
+    tmp: &Path,
+    file: File,
+    zeroed_to: usize,
+) -> StorageResult<Segment> {
+    let path = dir.join(segment_file_name(seq));
+    if let Err(e) = io.rename(tmp, &path) {
+        let _ = io.remove_file(tmp);
+        return Err(io_err("renaming", tmp, e));
+    }
+    io.sync_dir(dir).map_err(|e| io_err("syncing directory", dir, e))?;
+    let mut seg = Segment::map(seq, path, file)?;
+    seg.zeroed_to = zeroed_to;
+    Ok(seg)
+}
+
+/// Turns `old` (a segment no live entry points to) into segment `seq`, keeping its
+/// allocated, written blocks. The old records stay in the body; their LSNs are below
+/// every new record's, so recovery reads them as the end of the records (FORMAT.md).
+/// On failure the segment is either back under its old name (returned) or gone.
+pub(crate) fn recycle(
+    io: &dyn WalIo,
+    dir: &Path,
+    old: Segment,
+    seq: u64,
+) -> Result<Segment, (Option<Segment>, StorageError)> {
+    let tmp = tmp_path(dir, seq);
+    if let Err(e) = io.rename(&old.path, &tmp) {
+        let err = io_err("renaming", &old.path, e);
+        return Err((Some(old), err));
+    }
+    let Segment { file, map, .. } = old;
+    let redone = (|| {
+        // The old name must be gone for good before the header says it is another segment.
+        io.sync_dir(dir).map_err(|e| io_err("syncing directory", dir, e))?;
+        io.write_at(&file, 0, &segment_header(seq))
+            .map_err(|e| io_err("writing header of", &tmp, e))?;
+        io.sync_data(&file).map_err(|e| io_err("syncing", &tmp, e))
+    })();
+    if let Err(err) = redone {
+        let _ = io.remove_file(&tmp);
+        return Err((None, err));
+    }
+    let len = map.len();
+    drop(map);
+    // A recycled segment's blocks are all allocated and written already.
+    install(io, dir, seq, &tmp, file, len).map_err(|err| (None, err))
+}
+
+/// The offset of the first record of every segment.
+pub(crate) const FIRST_RECORD: usize = SEGMENT_HEADER_BYTES;
