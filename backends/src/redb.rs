@@ -135,7 +135,13 @@ fn inspect_dir(path: &Path) -> StorageResult<DirState> {
         return Ok(DirState::Fresh);
     }
     if names.iter().any(|n| n == FILE_NAME) {
-        return Ok(DirState::Existing);
+        // An empty file is a creation that crashed before redb wrote its header: there
+        // is nothing to lose, so it is created afresh (redb initialises an empty file).
+        let file = path.join(FILE_NAME);
+        let len = fs::metadata(&file)
+            .map_err(|e| StorageError::io(format!("reading metadata of {}", file.display()), e))?
+            .len();
+        return Ok(if len == 0 && names.len() == 1 { DirState::Fresh } else { DirState::Existing });
     }
     names.sort();
     names.truncate(5);
@@ -215,7 +221,7 @@ impl<T: PersistentEntry> RedbStorage<T> {
             accepted_round: None,
             _entries: PhantomData,
         };
-        storage.check_format()?;
+        storage.check_format(state)?;
         let loaded = storage.load()?;
         storage.bounds = loaded.bounds;
         storage.promise = loaded.promise;
@@ -232,13 +238,16 @@ impl<T: PersistentEntry> RedbStorage<T> {
     }
 
     /// Recognises our own store, and marks a brand-new (tableless) file as ours.
-    fn check_format(&self) -> StorageResult<()> {
+    fn check_format(&self, state: DirState) -> StorageResult<()> {
         let read = self.db.begin_read().map_err(|e| engine_error("beginning a read", e))?;
         let tables: Vec<String> = read
             .list_tables()
             .map_err(|e| engine_error("listing tables", e))?
             .map(|t| t.name().to_owned())
             .collect();
+        if tables.is_empty() && state == DirState::Existing {
+            return Err(unrecognized(&self.path, "a redb database without the paxstore format marker (not a paxstore store, data redb could not read, or a creation that crashed before its marker was written; remove the directory to start afresh)"));
+        }
         if tables.is_empty() {
             drop(read);
             let txn = self.begin_write()?;
@@ -326,7 +335,7 @@ impl<T: PersistentEntry> RedbStorage<T> {
             .map_err(|e| engine_error("reading the last entry", e))?
             .map(|(k, _)| u64::from_be_bytes(k.value()));
         let expected = (bounds.log_len() > 0)
-            .then_some((bounds.compacted_idx as u64, bounds.log_end as u64 - 1));
+            .then(|| (bounds.compacted_idx as u64, bounds.log_end as u64 - 1));
         if first.zip(last) != expected {
             return Err(StorageError::Corruption {
                 location: format!("{} (table entries)", self.path.display()),

@@ -199,7 +199,7 @@ impl<T: PersistentEntry> RocksDbStorage<T> {
             accepted_round: None,
             _entries: PhantomData,
         };
-        storage.check_format()?;
+        storage.check_format(state)?;
         storage.load()?;
         Ok(storage)
     }
@@ -224,7 +224,7 @@ impl<T: PersistentEntry> RocksDbStorage<T> {
     }
 
     /// Recognises our own store, and marks a brand-new (keyless) database as ours.
-    fn check_format(&self) -> StorageResult<()> {
+    fn check_format(&self, state: DirState) -> StorageResult<()> {
         match self.get_raw(FORMAT_KEY)? {
             Some(value) if value == FORMAT_VALUE => Ok(()),
             Some(value) => Err(unrecognized(
@@ -236,12 +236,10 @@ impl<T: PersistentEntry> RocksDbStorage<T> {
                 ),
             )),
             None => {
-                let has_keys = self.db.iterator(IteratorMode::Start).next().is_some();
-                if has_keys {
-                    return Err(unrecognized(
-                        &self.path,
-                        "a RocksDB database with keys but no paxstore format marker",
-                    ));
+                // Only a store created by this call is marked; an existing database without
+                // the marker is refused, never adopted.
+                if state == DirState::Existing {
+                    return Err(unrecognized(&self.path, "a RocksDB database without the paxstore format marker (not a paxstore store, data RocksDB could not read, or a creation that crashed before its marker was written; remove the directory to start afresh)"));
                 }
                 let mut batch = WriteBatch::default();
                 batch.put(FORMAT_KEY, FORMAT_VALUE);

@@ -54,13 +54,19 @@
 //! # Opening
 //!
 //! The path must be a directory that is absent or empty (a new store is created) or that
-//! holds a sled database (`conf` and `db` present) carrying the `m:format` marker.
-//! Anything else — a regular file, another backend's files, someone else's sled tree, a
-//! different marker — is [`StorageError::Unrecognized`]; a database sled cannot open
-//! (garbage in `conf` or `db`, a read-only directory) is [`StorageError::Backend`] or
-//! [`StorageError::Io`]; sled 0.34 can panic on some corrupt files, and that panic is
-//! caught and returned as [`StorageError::Backend`]. Nothing is created or removed in a
-//! path that is refused.
+//! holds the marker file `paxstore-sled` (content `paxstore-sled/1\n`, written and synced
+//! before sled creates its files) beside sled's `conf` and `db`, and whose tree carries
+//! the `m:format` key. The marker file is checked **before** sled opens anything, because
+//! sled 0.34 does not refuse a data file it cannot parse: it recovers it as an empty tree
+//! and overwrites the unreadable segments (measured: a garbage `db` beside a valid `conf`
+//! is rewritten on open). So anything without the marker file — a regular file, another
+//! backend's files, someone else's sled database, garbage — is
+//! [`StorageError::Unrecognized`] and left untouched. A directory with the marker file
+//! whose tree lacks the `m:format` key (our store with a corrupted `db`, which sled has
+//! then already rewritten) is refused too, never adopted as a new store. A database sled
+//! cannot open (a read-only directory, a corrupt `conf`) is [`StorageError::Io`] or
+//! [`StorageError::Backend`]; sled 0.34 can panic on some corrupt files, and that panic is
+//! caught and returned as [`StorageError::Backend`].
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -68,6 +74,8 @@ use std::fs::{self, File};
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use paxstore::{
     Ballot, Durability, LogBounds, StopSign, Storage, StorageError, StorageOp, StorageResult,
@@ -91,6 +99,11 @@ const ENTRY_PREFIX: u8 = b'e';
 const SLED_DATA_FILE: &str = "db";
 const SLED_CONF_FILE: &str = "conf";
 const SLED_BLOB_DIR: &str = "blobs";
+/// paxstore's own file in the store directory, written before sled creates its files, so
+/// a directory is recognised before sled touches it: sled 0.34 rewrites a data file it
+/// cannot parse instead of refusing it.
+const MARKER_FILE: &str = "paxstore-sled";
+const MARKER_CONTENT: &[u8] = b"paxstore-sled/1\n";
 
 /// The key of the entry at absolute index `idx`: `b"e"` then `idx` as big-endian `u64`.
 fn entry_key(idx: usize) -> [u8; 9] {
@@ -154,22 +167,86 @@ fn inspect_dir(path: &Path) -> StorageResult<DirState> {
             .map_err(|e| StorageError::io(format!("listing directory {}", path.display()), e))?;
         names.push(entry.file_name().to_string_lossy().into_owned());
     }
-    if names.is_empty() {
+    let has = |name: &str| names.iter().any(|n| n == name);
+    // Only the marker: a creation that crashed before sled wrote anything.
+    if names.is_empty() || names.len() == 1 && has(MARKER_FILE) {
         return Ok(DirState::Fresh);
     }
-    let has = |name: &str| names.iter().any(|n| n == name);
-    if has(SLED_CONF_FILE) && has(SLED_DATA_FILE) {
-        return Ok(DirState::Existing);
+    if !has(MARKER_FILE) {
+        names.sort();
+        names.truncate(5);
+        return Err(unrecognized(
+            path,
+            format!(
+                "a non-empty directory without the {MARKER_FILE} marker file (holds {})",
+                names.join(", ")
+            ),
+        ));
     }
-    names.sort();
-    names.truncate(5);
-    Err(unrecognized(
-        path,
-        format!(
-            "a non-empty directory without sled's conf and db files (holds {})",
-            names.join(", ")
-        ),
-    ))
+    let marker_path = path.join(MARKER_FILE);
+    let marker = fs::read(&marker_path)
+        .map_err(|e| StorageError::io(format!("reading {}", marker_path.display()), e))?;
+    if marker != MARKER_CONTENT {
+        return Err(unrecognized(
+            path,
+            format!(
+                "{MARKER_FILE} holds {:?}, expected {:?}",
+                String::from_utf8_lossy(&marker[..marker.len().min(64)]),
+                String::from_utf8_lossy(MARKER_CONTENT)
+            ),
+        ));
+    }
+    if !(has(SLED_CONF_FILE) && has(SLED_DATA_FILE)) {
+        return Err(unrecognized(
+            path,
+            "a paxstore sled directory without sled's conf and db files (a creation that crashed part-way; remove the directory to start afresh)",
+        ));
+    }
+    Ok(DirState::Existing)
+}
+
+/// Writes and syncs the marker file of a new store, before sled creates anything.
+fn write_marker_file(path: &Path) -> StorageResult<()> {
+    let marker_path = path.join(MARKER_FILE);
+    File::create(&marker_path)
+        .and_then(|mut f| {
+            std::io::Write::write_all(&mut f, MARKER_CONTENT)?;
+            f.sync_all()
+        })
+        .map_err(|e| StorageError::io(format!("writing {}", marker_path.display()), e))
+}
+
+/// How long [`open_db`] waits for a previous handle's lock to go away.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Opens sled at `path`, turning a panic into an error.
+///
+/// sled 0.34 releases the exclusive lock on its `db` file only when its background
+/// threads have let go of the file, which can be a moment after the last `Db` handle was
+/// dropped; so a lock conflict is retried for up to [`LOCK_WAIT`]. A lock still held
+/// after that (another process has the store open) is returned as the I/O error.
+fn open_db(path: &Path) -> StorageResult<sled::Db> {
+    let started = Instant::now();
+    loop {
+        let config = sled::Config::new().path(path);
+        let opened = panic::catch_unwind(AssertUnwindSafe(|| config.open()));
+        match opened {
+            Ok(Ok(db)) => return Ok(db),
+            Ok(Err(sled::Error::Io(err)))
+                if err.to_string().contains("could not acquire lock")
+                    && started.elapsed() < LOCK_WAIT =>
+            {
+                thread::sleep(Duration::from_millis(10));
+            }
+            Ok(Err(err)) => return Err(engine_error(&format!("opening {}", path.display()), err)),
+            Err(_) => {
+                return Err(StorageError::Backend {
+                    backend: BACKEND,
+                    detail: format!("sled panicked while opening {}", path.display()),
+                })
+            }
+        }
+    }
 }
 
 /// fsyncs a file or directory, naming it in the error.
@@ -217,19 +294,10 @@ impl<T: PersistentEntry> SledStorage<T> {
     /// metadata is inconsistent.
     pub fn open(path: &Path, durability: Durability) -> StorageResult<Self> {
         let state = inspect_dir(path)?;
-        let config = sled::Config::new().path(path);
-        let opened = panic::catch_unwind(AssertUnwindSafe(|| config.open()));
-        let db = match opened {
-            Ok(result) => {
-                result.map_err(|e| engine_error(&format!("opening {}", path.display()), e))?
-            }
-            Err(_) => {
-                return Err(StorageError::Backend {
-                    backend: BACKEND,
-                    detail: format!("sled panicked while opening {}", path.display()),
-                })
-            }
-        };
+        if state == DirState::Fresh {
+            write_marker_file(path)?;
+        }
+        let db = open_db(path)?;
         let data_path = path.join(SLED_DATA_FILE);
         let data_file = File::open(&data_path)
             .map_err(|e| StorageError::io(format!("opening {}", data_path.display()), e))?;
@@ -245,7 +313,7 @@ impl<T: PersistentEntry> SledStorage<T> {
             accepted_round: None,
             _entries: PhantomData,
         };
-        storage.check_format()?;
+        storage.check_format(state)?;
         if state == DirState::Fresh {
             storage.sync_new_store()?;
         }
@@ -317,7 +385,7 @@ impl<T: PersistentEntry> SledStorage<T> {
     }
 
     /// Recognises our own store, and marks a brand-new (empty) tree as ours.
-    fn check_format(&mut self) -> StorageResult<()> {
+    fn check_format(&mut self, state: DirState) -> StorageResult<()> {
         match self.get_raw(FORMAT_KEY)? {
             Some(value) if value == FORMAT_VALUE => Ok(()),
             Some(value) => Err(unrecognized(
@@ -329,11 +397,11 @@ impl<T: PersistentEntry> SledStorage<T> {
                 ),
             )),
             None => {
-                if !self.db.is_empty() {
-                    return Err(unrecognized(
-                        &self.path,
-                        "a sled database with keys but no paxstore format marker",
-                    ));
+                // Only a store created by this call is marked; an existing database without
+                // the marker is refused, never adopted (sled 0.34 opens a data file it
+                // cannot parse as an empty tree, so "empty" does not mean "ours").
+                if state == DirState::Existing {
+                    return Err(unrecognized(&self.path, "a sled database without the paxstore format marker (not a paxstore store, data sled could not read, or a creation that crashed before its marker was written; remove the directory to start afresh)"));
                 }
                 let mut batch = Batch::default();
                 batch.insert(FORMAT_KEY, FORMAT_VALUE);
