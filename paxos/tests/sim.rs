@@ -21,11 +21,13 @@ fn seeds(default: u64) -> Vec<u64> {
 #[test]
 fn simulator_memory_snapshots_3_nodes() {
     let cfg = SimConfig::default();
-    let outcomes = run_seeds::<SimEntry, _>(&cfg, seeds(300), memory);
+    let outcomes = run_seeds::<SimEntry, _>(&cfg, seeds(500), memory);
     println!("{}", summary(&outcomes));
     let decided: usize = outcomes.iter().map(|o| o.decided).sum();
     let crashes: usize = outcomes.iter().map(|o| o.crashes).sum();
-    println!("  decided={decided} crashes={crashes}");
+    let partitions: usize = outcomes.iter().map(|o| o.partitions).sum();
+    let reconfigured = outcomes.iter().filter(|o| o.reconfigured).count();
+    println!("  decided={decided} crashes={crashes} partitions={partitions} reconfigured_seeds={reconfigured}");
     assert!(outcomes.iter().all(|o| o.violations.is_empty()), "{}", summary(&outcomes));
 }
 

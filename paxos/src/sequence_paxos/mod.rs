@@ -145,6 +145,17 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         self.step("handling a message", |r| r.dispatch(msg))
     }
 
+    /// Handles several messages in **one** step: their storage changes go to storage in
+    /// one `write_atomically` (one sync on a durable backend) before any reply is
+    /// released. Use it to share a sync among messages that arrived together (group
+    /// commit). Equivalent to handling them one by one, in order.
+    pub fn handle_incoming_batch(
+        &mut self,
+        msgs: impl IntoIterator<Item = Message<T>>,
+    ) -> Result<(), PaxosError> {
+        self.step("handling messages", |r| msgs.into_iter().try_for_each(|m| r.dispatch(m)))
+    }
+
     /// The messages released so far, to be sent to their `to`.
     pub fn take_outgoing_messages(&mut self) -> Vec<Message<T>> {
         std::mem::take(&mut self.outgoing)

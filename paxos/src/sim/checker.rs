@@ -16,12 +16,14 @@ pub struct Checker {
     checked: Vec<usize>,
     /// Per replica: the highest decided index seen.
     max_decided: Vec<usize>,
+    /// The decided stop sign: its index and the configuration it names.
+    stopsign: Option<(usize, u32)>,
 }
 
 impl Checker {
     /// A checker for `n` replicas (indexed from 0).
     pub fn new(n: usize) -> Self {
-        Checker { chosen: Vec::new(), checked: vec![0; n], max_decided: vec![0; n] }
+        Checker { chosen: Vec::new(), checked: vec![0; n], max_decided: vec![0; n], stopsign: None }
     }
 
     /// The value decided at `idx`, if known.
@@ -37,6 +39,11 @@ impl Checker {
     /// The index at which `value` was decided, if it was.
     pub fn index_of(&self, value: u64) -> Option<usize> {
         self.chosen.iter().position(|v| *v == Some(value))
+    }
+
+    /// Whether some replica decided a stop sign.
+    pub fn stopsign_decided(&self) -> bool {
+        self.stopsign.is_some()
     }
 
     /// A replica restarted: check its whole decided log again.
@@ -62,6 +69,7 @@ impl Checker {
             ));
         }
         self.max_decided[slot] = decided;
+        self.check_stopsign(replica)?;
         let compacted = replica.compacted_idx();
         if compacted > decided {
             return Err(format!("replica {pid}: compacted {compacted} past decided {decided}"));
@@ -87,6 +95,35 @@ impl Checker {
         }
         self.checked[slot] = decided;
         Ok(())
+    }
+
+    /// At most one stop sign is decided, at one index, and nothing is decided after it.
+    fn check_stopsign<T: SimValue, S: Storage<T>>(&mut self, replica: &Replica<T, S>) -> Result<(), String> {
+        let pid = replica.pid();
+        if let Some((idx, _)) = self.stopsign {
+            if replica.decided_idx() > idx {
+                return Err(format!("replica {pid} decided index {} past the stop sign at {idx}", replica.decided_idx()));
+            }
+        }
+        let Some(ss) = replica.is_reconfigured() else { return Ok(()) };
+        let this = (replica.log_end(), ss.next_config.configuration_id);
+        if replica.decided_idx() != this.0 {
+            return Err(format!("replica {pid}: stop sign decided at {} but entries decided to {}", this.0, replica.decided_idx()));
+        }
+        if self.chosen.len() > this.0 {
+            if let Some(i) = self.chosen[this.0..].iter().position(|v| v.is_some()) {
+                return Err(format!("replica {pid}: stop sign decided at {} but index {} is decided", this.0, this.0 + i));
+            }
+        }
+        match self.stopsign {
+            Some(known) if known != this => {
+                Err(format!("replica {pid} decided the stop sign {this:?}, another decided {known:?}"))
+            }
+            _ => {
+                self.stopsign = Some(this);
+                Ok(())
+            }
+        }
     }
 
     fn record(&mut self, pid: u64, idx: usize, value: u64) -> Result<(), String> {

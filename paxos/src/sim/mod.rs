@@ -49,6 +49,9 @@ pub struct SimConfig {
     pub append_rate: f64,
     /// Probability that the leader is asked to compact.
     pub compact_rate: f64,
+    /// Probability that a replica asks to reconfigure, in the last 30% of the faulty
+    /// phase. Once a stop sign is decided, liveness means every replica decides it.
+    pub reconfigure_rate: f64,
     /// Leader batch size.
     pub batch_size: usize,
     /// Steps allowed, after healing, for an append to be decided everywhere.
@@ -69,6 +72,7 @@ impl Default for SimConfig {
             heal_rate: 0.02,
             append_rate: 0.3,
             compact_rate: 0.01,
+            reconfigure_rate: 0.002,
             batch_size: 1,
             liveness_steps: 400,
         }
@@ -92,6 +96,8 @@ pub struct SimOutcome {
     pub partitions: usize,
     /// Messages delivered.
     pub delivered: usize,
+    /// Whether a stop sign was decided (the configuration ended).
+    pub reconfigured: bool,
 }
 
 /// Opens a replica's storage: `None` the first time, `Some(old)` on restart after a
@@ -175,6 +181,7 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
 
     fn finish(mut self) -> SimOutcome {
         self.outcome.decided = self.checker.chosen_prefix();
+        self.outcome.reconfigured = self.checker.stopsign_decided();
         self.outcome
     }
 
@@ -201,13 +208,22 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
         }
         let marker = u64::MAX - self.seed;
         let slot = self.rng.random_range(0..self.replicas.len());
-        if let Some(Err(e)) = self.replicas[slot].as_mut().map(|r| r.append(T::from_value(marker))) {
-            self.violation(format!("append of the liveness marker failed: {e}"));
-            return;
+        // With a stop sign in some log, the configuration may be ending: then liveness
+        // means every replica decides the stop sign.
+        let ending = self.replicas.iter().flatten().any(|r| r.stopsign().is_some());
+        if !ending {
+            if let Some(Err(e)) = self.replicas[slot].as_mut().map(|r| r.append(T::from_value(marker))) {
+                self.violation(format!("append of the liveness marker failed: {e}"));
+                return;
+            }
         }
         for _ in 0..self.cfg.liveness_steps {
             self.step(false);
             if !self.outcome.violations.is_empty() {
+                return;
+            }
+            let all_ended = self.replicas.iter().flatten().all(|r| r.is_reconfigured().is_some());
+            if ending && all_ended {
                 return;
             }
             if let Some(idx) = self.checker.index_of(marker) {
@@ -258,6 +274,15 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
             self.next_value += 1;
             if let Some(r) = &mut self.replicas[slot] {
                 let _ = r.append(T::from_value(value));
+            }
+        }
+        let late = self.now as usize > self.cfg.steps * 7 / 10;
+        if late && self.rng.random_bool(self.cfg.reconfigure_rate) {
+            let slot = self.rng.random_range(0..self.replicas.len());
+            if let Some(r) = &mut self.replicas[slot] {
+                let mut next = r.config().cluster.clone();
+                next.configuration_id += 1;
+                let _ = r.reconfigure(next, Some(self.seed.to_le_bytes().to_vec()));
             }
         }
         if self.rng.random_bool(self.cfg.compact_rate) {
@@ -397,6 +422,9 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
             let j = self.rng.random_range(0..=i);
             due.swap(i, j);
         }
+        // Sometimes a replica gets everything due for it in one step (group commit).
+        let grouped = self.rng.random_bool(0.3);
+        let mut groups: Vec<Vec<Message<T>>> = (0..self.replicas.len()).map(|_| Vec::new()).collect();
         for msg in due {
             let (from, to) = (msg.from as usize - 1, msg.to as usize - 1);
             if to >= self.replicas.len() || !self.link[from][to] {
@@ -404,7 +432,16 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
             }
             if let Some(r) = &mut self.replicas[to] {
                 self.outcome.delivered += 1;
-                let _ = r.handle_incoming(msg);
+                if grouped {
+                    groups[to].push(msg);
+                } else {
+                    let _ = r.handle_incoming(msg);
+                }
+            }
+        }
+        for (slot, msgs) in groups.into_iter().enumerate() {
+            if let (false, Some(r)) = (msgs.is_empty(), &mut self.replicas[slot]) {
+                let _ = r.handle_incoming_batch(msgs);
             }
         }
     }

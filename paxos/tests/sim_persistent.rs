@@ -1,0 +1,40 @@
+//! The simulator over every persistent backend compiled in (enable them with this
+//! crate's `sled`, `redb`, `wal`, `rocksdb` or `backends-all` features): replicas crash
+//! and restart by dropping their storage and reopening its files.
+//!
+//! `PAXSTORE_SIM_SEEDS=<n>` runs more seeds per backend.
+
+use paxstore::{Durability, Storage};
+use paxstore_backends::BackendKind;
+use paxstore_paxos::sim::{run_seeds, summary, OpenStorage, SimConfig, SimEntry};
+
+#[test]
+fn simulator_over_every_persistent_backend() {
+    let kinds: Vec<BackendKind> =
+        BackendKind::compiled_in().into_iter().filter(|k| k.is_persistent()).collect();
+    if kinds.is_empty() {
+        println!("sim: no persistent backend compiled in; enable e.g. `--features sled,redb,wal`");
+        return;
+    }
+    let seeds: u64 = std::env::var("PAXSTORE_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let cfg = SimConfig { crash_rate: 0.01, restart_rate: 0.05, ..SimConfig::default() };
+    let mut all = Vec::new();
+    for kind in kinds {
+        let base = tempfile::tempdir().unwrap();
+        let root = base.path().to_path_buf();
+        let outcomes = run_seeds::<SimEntry, Box<dyn Storage<SimEntry>>>(&cfg, 0..seeds, |seed| {
+            let dir = root.join(format!("seed-{seed}"));
+            let open: OpenStorage<Box<dyn Storage<SimEntry>>> = Box::new(move |pid, old| {
+                drop(old); // a crash: the process's handles are gone; reopen the files
+                kind.open::<SimEntry>(&dir.join(format!("replica-{pid}")), Durability::Buffered)
+                    .unwrap_or_else(|e| panic!("{kind}: cannot open replica {pid}: {e}"))
+            });
+            open
+        });
+        let crashes: usize = outcomes.iter().map(|o| o.crashes).sum();
+        println!("{kind}: {} crashes={crashes}", summary(&outcomes));
+        all.extend(outcomes);
+    }
+    println!("{}", summary(&all));
+    assert!(all.iter().all(|o| o.violations.is_empty()), "{}", summary(&all));
+}
