@@ -140,9 +140,12 @@ impl<T: Entry, S: Storage<T>> LocalCluster<T, S> {
         let mut count = 0;
         self.collect();
         while !self.queue.is_empty() {
-            let mut per_slot: Vec<Vec<Message<T>>> = (0..self.replicas.len()).map(|_| Vec::new()).collect();
+            let mut per_slot: Vec<Vec<Message<T>>> =
+                (0..self.replicas.len()).map(|_| Vec::new()).collect();
             for msg in std::mem::take(&mut self.queue) {
-                let (Some(from), Some(to)) = (self.slot(msg.from), self.slot(msg.to)) else { continue };
+                let (Some(from), Some(to)) = (self.slot(msg.from), self.slot(msg.to)) else {
+                    continue;
+                };
                 if self.link[from][to] && self.replicas[to].is_some() {
                     per_slot[to].push(msg);
                 }
@@ -173,7 +176,10 @@ impl<T: Entry, S: Storage<T>> LocalCluster<T, S> {
         Ok(count)
     }
 
-    fn deliver_matching(&mut self, keep: impl Fn(&Message<T>) -> bool) -> Result<usize, PaxosError> {
+    fn deliver_matching(
+        &mut self,
+        keep: impl Fn(&Message<T>) -> bool,
+    ) -> Result<usize, PaxosError> {
         let mut count = 0;
         self.collect();
         while let Some(msg) = self.queue.pop_front() {

@@ -66,7 +66,8 @@ impl ReplicaConfig {
             return bad("heartbeat_ticks and resend_ticks must be at least 1".into());
         }
         if let Some(fq) = self.cluster.flexible_quorum {
-            let (r, w, n) = (fq.read_quorum_size as usize, fq.write_quorum_size as usize, nodes.len());
+            let (r, w, n) =
+                (fq.read_quorum_size as usize, fq.write_quorum_size as usize, nodes.len());
             if r == 0 || w == 0 || r > n || w > n || r + w <= n {
                 return bad(format!(
                     "flexible quorum read {r} / write {w} must each be in 1..={n} and intersect (read + write > {n})"

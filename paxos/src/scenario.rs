@@ -106,7 +106,8 @@ impl Scenario {
         if words.first() != Some(&"cluster") || words.len() < 2 {
             return Err(err(line, &header, "the first line must be `cluster N ...`".into()));
         }
-        let nodes = words[1].parse().map_err(|_| err(line, &header, "N must be a number".into()))?;
+        let nodes =
+            words[1].parse().map_err(|_| err(line, &header, "N must be a number".into()))?;
         let mut scenario = Scenario {
             name: name.to_string(),
             nodes,
@@ -119,8 +120,9 @@ impl Scenario {
                 Some(("entries", "trim")) => scenario.entries = EntryKind::Trim,
                 Some(("entries", "snapshot")) => scenario.entries = EntryKind::Snapshot,
                 Some(("batch", b)) => {
-                    scenario.batch_size =
-                        b.parse().map_err(|_| err(line, &header, "batch must be a number".into()))?
+                    scenario.batch_size = b
+                        .parse()
+                        .map_err(|_| err(line, &header, "batch must be a number".into()))?
                 }
                 _ => return Err(err(line, &header, format!("unknown option {word}"))),
             }
@@ -134,13 +136,15 @@ impl Scenario {
         &self,
         storage: impl FnMut(u64) -> S,
     ) -> Result<(), ScenarioError> {
-        let template = ReplicaConfig::new(1, ClusterConfig::default()).with_batch_size(self.batch_size);
-        let cluster = LocalCluster::new(self.nodes, &template, storage).map_err(|e| ScenarioError {
-            scenario: self.name.clone(),
-            line: 1,
-            text: "cluster".into(),
-            message: e.to_string(),
-        })?;
+        let template =
+            ReplicaConfig::new(1, ClusterConfig::default()).with_batch_size(self.batch_size);
+        let cluster =
+            LocalCluster::new(self.nodes, &template, storage).map_err(|e| ScenarioError {
+                scenario: self.name.clone(),
+                line: 1,
+                text: "cluster".into(),
+                message: e.to_string(),
+            })?;
         let mut runner = Runner { cluster, names: BTreeMap::new(), values: BTreeMap::new() };
         for (line, text) in &self.commands {
             runner.command(text).map_err(|message| ScenarioError {
@@ -205,7 +209,8 @@ impl<T: SimValue, S: Storage<T>> Runner<T, S> {
             ["elect"] => Self::paxos(c.elect_leader(ELECT_STEPS)).map(|_| ()),
             ["deliver"] => Self::paxos(c.deliver()).map(|_| ()),
             ["deliver", a, "->", b] => {
-                Self::paxos(c.deliver_link(num(Some(a), "a replica")?, num(Some(b), "a replica")?)).map(|_| ())
+                Self::paxos(c.deliver_link(num(Some(a), "a replica")?, num(Some(b), "a replica")?))
+                    .map(|_| ())
             }
             ["drop"] => {
                 c.drop_queued();
@@ -224,7 +229,9 @@ impl<T: SimValue, S: Storage<T>> Runner<T, S> {
             ["partition", rest @ ..] => {
                 let groups = rest
                     .split(|w| *w == "|")
-                    .map(|g| g.iter().map(|p| num(Some(p), "a replica")).collect::<Result<Vec<u64>, _>>())
+                    .map(|g| {
+                        g.iter().map(|p| num(Some(p), "a replica")).collect::<Result<Vec<u64>, _>>()
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 c.partition(&groups);
                 Ok(())
@@ -284,7 +291,10 @@ impl<T: SimValue, S: Storage<T>> Runner<T, S> {
             return Ok(self.cluster.replicas().map(|r| r.pid()).collect());
         }
         let pid = num(Some(&who), "a replica or `all`")?;
-        self.cluster.replica(pid).map(|_| vec![pid]).ok_or_else(|| format!("replica {pid} is not running"))
+        self.cluster
+            .replica(pid)
+            .map(|_| vec![pid])
+            .ok_or_else(|| format!("replica {pid} is not running"))
     }
 
     fn expect(&mut self, words: &[&str]) -> Res {
@@ -371,7 +381,9 @@ impl<T: SimValue, S: Storage<T>> Runner<T, S> {
                     }
                     found.extend(values[..covered].iter().map(|v| self.name(*v)));
                 }
-                LogEntry::Trimmed(covered) => found.extend(values[..covered].iter().map(|v| self.name(*v))),
+                LogEntry::Trimmed(covered) => {
+                    found.extend(values[..covered].iter().map(|v| self.name(*v)))
+                }
                 LogEntry::StopSign(..) => {}
             }
         }

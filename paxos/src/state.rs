@@ -10,7 +10,9 @@
 //!   `durable` become `state`. On `Err`, `state` is re-read from storage.
 //! - When a snapshot is held, it covers exactly the indices below `compacted_idx`.
 
-use paxstore::{Ballot, Entry, Snapshot, StopSign, Storage, StorageError, StorageOp, StorageResult};
+use paxstore::{
+    Ballot, Entry, Snapshot, StopSign, Storage, StorageError, StorageOp, StorageResult,
+};
 
 /// The cached durable state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -255,8 +257,11 @@ impl<T: Entry, S: Storage<T>> Store<T, S> {
         match &self.tail {
             None => self.storage.get_entries(from, to),
             Some((start, staged)) => {
-                let mut out =
-                    if from < *start { self.storage.get_entries(from, to.min(*start))? } else { Vec::new() };
+                let mut out = if from < *start {
+                    self.storage.get_entries(from, to.min(*start))?
+                } else {
+                    Vec::new()
+                };
                 if to > *start {
                     out.extend_from_slice(&staged[from.max(*start) - start..to - start]);
                 }

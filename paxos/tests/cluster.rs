@@ -4,6 +4,9 @@
 //! Over memory, CI runs the full 100,000 appends. Over the persistent backends, CI runs
 //! 2,000; the full 100,000-append run is `#[ignore]`d (run it with `--ignored`).
 
+// Tests may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use paxstore::{ClusterConfig, Durability, Storage};
 use paxstore_backends::{BackendKind, MemoryStorage};
 use paxstore_paxos::cluster::LocalCluster;
@@ -56,10 +59,14 @@ fn persistent_cluster(appends: u64) {
             let dir = tempfile::tempdir().unwrap();
             let started = std::time::Instant::now();
             let cluster = decide_appends(appends, batch, |pid| {
-                kind.open::<TrimEntry>(&dir.path().join(pid.to_string()), Durability::Buffered).unwrap()
+                kind.open::<TrimEntry>(&dir.path().join(pid.to_string()), Durability::Buffered)
+                    .unwrap()
             });
             drop(cluster);
-            println!("{kind}: {appends} appends, batch {batch}: decided on 3 replicas in {:?}", started.elapsed());
+            println!(
+                "{kind}: {appends} appends, batch {batch}: decided on 3 replicas in {:?}",
+                started.elapsed()
+            );
         }
     }
 }

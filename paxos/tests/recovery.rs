@@ -1,13 +1,17 @@
 //! Fail-recovery: replicas rebuilt over their storage resume with their promise,
 //! accepted round, log, decided index, snapshot and stop sign, and rejoin.
 
+// Tests may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use paxstore::{ClusterConfig, Storage};
 use paxstore_backends::MemoryStorage;
 use paxstore_paxos::cluster::LocalCluster;
 use paxstore_paxos::sim::{SimEntry, TrimEntry};
 use paxstore_paxos::{LogEntry, Replica, ReplicaConfig};
 
-type View = (paxstore::Ballot, paxstore::Ballot, usize, usize, usize, Option<(paxstore::StopSign, bool)>);
+type View =
+    (paxstore::Ballot, paxstore::Ballot, usize, usize, usize, Option<(paxstore::StopSign, bool)>);
 
 fn view<T: paxstore::Entry, S: Storage<T>>(r: &Replica<T, S>) -> View {
     (r.promise(), r.accepted_round(), r.decided_idx(), r.compacted_idx(), r.log_end(), r.stopsign())
@@ -47,7 +51,8 @@ fn a_restarted_replica_keeps_its_stop_sign_and_the_cluster_decides_it_again() {
     let mut c = LocalCluster::new(3, &template, |_| MemoryStorage::<TrimEntry>::new()).unwrap();
     c.elect_leader(500).unwrap();
     c.append(TrimEntry(1)).unwrap();
-    let next = ClusterConfig { configuration_id: 2, nodes: vec![1, 2, 3, 4], flexible_quorum: None };
+    let next =
+        ClusterConfig { configuration_id: 2, nodes: vec![1, 2, 3, 4], flexible_quorum: None };
     c.replica_mut(1).unwrap().reconfigure(next.clone(), Some(b"hello".to_vec())).unwrap();
     assert!(c.run_until(100, |c| c.replicas().all(|r| r.is_reconfigured().is_some())).unwrap());
     for pid in 1..=3 {

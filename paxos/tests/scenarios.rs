@@ -2,6 +2,9 @@
 //! the language) over the memory backend; each file is one story with its expected
 //! outcome.
 
+// Tests may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use paxstore_backends::MemoryStorage;
@@ -57,6 +60,9 @@ scenarios!(
 #[test]
 fn a_failed_expectation_names_the_line() {
     let text = "cluster 3\nelect\nexpect decided all 1 a\n";
-    let err = Scenario::parse("inline", text).unwrap().run::<TrimEntry, _>(|_| MemoryStorage::new()).unwrap_err();
+    let err = Scenario::parse("inline", text)
+        .unwrap()
+        .run::<TrimEntry, _>(|_| MemoryStorage::new())
+        .unwrap_err();
     assert_eq!(err.line, 3, "{err}");
 }

@@ -3,8 +3,13 @@
 //!
 //! `PAXSTORE_SIM_SEED=<seed>` replays one seed; `PAXSTORE_SIM_SEEDS=<n>` runs more seeds.
 
+// Tests may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use paxstore_backends::MemoryStorage;
-use paxstore_paxos::sim::{run_seeds, summary, OpenStorage, SimConfig, SimEntry, SimValue, TrimEntry};
+use paxstore_paxos::sim::{
+    run_seeds, stats, summary, OpenStorage, SimConfig, SimEntry, SimValue, TrimEntry,
+};
 
 fn memory<T: SimValue>(_seed: u64) -> OpenStorage<MemoryStorage<T>> {
     Box::new(|_pid, old| old.unwrap_or_default())
@@ -14,7 +19,8 @@ fn seeds(default: u64) -> Vec<u64> {
     if let Ok(seed) = std::env::var("PAXSTORE_SIM_SEED") {
         return vec![seed.parse().expect("PAXSTORE_SIM_SEED is a number")];
     }
-    let n = std::env::var("PAXSTORE_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(default);
+    let n =
+        std::env::var("PAXSTORE_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(default);
     (0..n).collect()
 }
 
@@ -22,12 +28,7 @@ fn seeds(default: u64) -> Vec<u64> {
 fn simulator_memory_snapshots_3_nodes() {
     let cfg = SimConfig::default();
     let outcomes = run_seeds::<SimEntry, _>(&cfg, seeds(500), memory);
-    println!("{}", summary(&outcomes));
-    let decided: usize = outcomes.iter().map(|o| o.decided).sum();
-    let crashes: usize = outcomes.iter().map(|o| o.crashes).sum();
-    let partitions: usize = outcomes.iter().map(|o| o.partitions).sum();
-    let reconfigured = outcomes.iter().filter(|o| o.reconfigured).count();
-    println!("  decided={decided} crashes={crashes} partitions={partitions} reconfigured_seeds={reconfigured}");
+    println!("{}\n{}", summary(&outcomes), stats(&outcomes));
     assert!(outcomes.iter().all(|o| o.violations.is_empty()), "{}", summary(&outcomes));
 }
 
@@ -45,6 +46,22 @@ fn simulator_memory_trim_5_nodes_harsh() {
         ..SimConfig::default()
     };
     let outcomes = run_seeds::<TrimEntry, _>(&cfg, seeds(100), memory);
-    println!("{}", summary(&outcomes));
+    println!("{}\n{}", summary(&outcomes), stats(&outcomes));
+    assert!(outcomes.iter().all(|o| o.violations.is_empty()), "{}", summary(&outcomes));
+}
+
+#[test]
+fn simulator_memory_flexible_quorum_and_slow_network() {
+    let cfg = SimConfig {
+        nodes: 4,
+        flexible_quorum: Some((3, 2)),
+        drop_rate: 0.25,
+        max_delay: 8,
+        batch_size: 10,
+        liveness_steps: 800,
+        ..SimConfig::default()
+    };
+    let outcomes = run_seeds::<SimEntry, _>(&cfg, seeds(100), memory);
+    println!("{}\n{}", summary(&outcomes), stats(&outcomes));
     assert!(outcomes.iter().all(|o| o.violations.is_empty()), "{}", summary(&outcomes));
 }

@@ -4,9 +4,12 @@
 //!
 //! `PAXSTORE_SIM_SEEDS=<n>` runs more seeds per backend.
 
+// Tests may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use paxstore::{Durability, Storage};
 use paxstore_backends::BackendKind;
-use paxstore_paxos::sim::{run_seeds, summary, OpenStorage, SimConfig, SimEntry};
+use paxstore_paxos::sim::{run_seeds, stats, summary, OpenStorage, SimConfig, SimEntry};
 
 #[test]
 fn simulator_over_every_persistent_backend() {
@@ -16,7 +19,8 @@ fn simulator_over_every_persistent_backend() {
         println!("sim: no persistent backend compiled in; enable e.g. `--features sled,redb,wal`");
         return;
     }
-    let seeds: u64 = std::env::var("PAXSTORE_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let seeds: u64 =
+        std::env::var("PAXSTORE_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
     let cfg = SimConfig { crash_rate: 0.01, restart_rate: 0.05, ..SimConfig::default() };
     let mut all = Vec::new();
     for kind in kinds {
@@ -35,6 +39,6 @@ fn simulator_over_every_persistent_backend() {
         println!("{kind}: {} crashes={crashes}", summary(&outcomes));
         all.extend(outcomes);
     }
-    println!("{}", summary(&all));
+    println!("{}\n{}", summary(&all), stats(&all));
     assert!(all.iter().all(|o| o.violations.is_empty()), "{}", summary(&all));
 }

@@ -4,12 +4,17 @@
 //! failed step is released, the in-memory state equals what storage holds, and a replica
 //! rebuilt over the same storage resumes and the cluster converges on one decided log.
 
+// Tests may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::io;
 use std::rc::Rc;
 
-use paxstore::{Ballot, ClusterConfig, Entry, StopSign, Storage, StorageError, StorageOp, StorageResult};
+use paxstore::{
+    Ballot, ClusterConfig, Entry, StopSign, Storage, StorageError, StorageOp, StorageResult,
+};
 use paxstore_backends::MemoryStorage;
 use paxstore_paxos::cluster::LocalCluster;
 use paxstore_paxos::sim::{SimEntry, SimValue, TrimEntry};
@@ -29,7 +34,10 @@ impl<T: Entry> Storage<T> for Flaky<T> {
         self.writes.set(n);
         if n == self.fail_at {
             self.refused.borrow_mut().extend(ops.iter().map(|op| op.name()));
-            return Err(StorageError::io("writing (injected)", io::Error::other("injected failure")));
+            return Err(StorageError::io(
+                "writing (injected)",
+                io::Error::other("injected failure"),
+            ));
         }
         self.inner.write_atomically(ops)
     }
@@ -94,14 +102,19 @@ fn workload<T: SimValue>(c: &mut Cluster<T>) -> Result<(), PaxosError> {
             }
         }
     }
-    let mut next = ClusterConfig { configuration_id: 2, nodes: vec![1, 2, 3], flexible_quorum: None };
+    let mut next =
+        ClusterConfig { configuration_id: 2, nodes: vec![1, 2, 3], flexible_quorum: None };
     next.nodes.sort();
     c.replica_mut(2).ok_or(PaxosError::NotLeader { leader: None })?.reconfigure(next, None)?;
     c.run_until(200, |c| c.replicas().all(|r| r.is_reconfigured().is_some()))?;
     Ok(())
 }
 
-fn cluster<T: SimValue>(target: u64, fail_at: u64, refused: &Rc<RefCell<Vec<&'static str>>>) -> Cluster<T> {
+fn cluster<T: SimValue>(
+    target: u64,
+    fail_at: u64,
+    refused: &Rc<RefCell<Vec<&'static str>>>,
+) -> Cluster<T> {
     let template = ReplicaConfig::new(1, ClusterConfig::default());
     LocalCluster::new(3, &template, |pid| Flaky {
         inner: MemoryStorage::new(),
@@ -149,7 +162,10 @@ fn every_write_of<T: SimValue>(target: u64) -> BTreeSet<&'static str> {
         assert!(matches!(err, PaxosError::Storage { .. }), "write {fail_at}: {err}");
         let r = c.replica_mut(target).unwrap();
         // Stopped: every later call returns the same error; the failed step sent nothing.
-        assert!(r.take_outgoing_messages().is_empty(), "write {fail_at}: a message of the failed step left");
+        assert!(
+            r.take_outgoing_messages().is_empty(),
+            "write {fail_at}: a message of the failed step left"
+        );
         assert!(matches!(r.tick(), Err(PaxosError::Storage { .. })));
         assert!(matches!(r.append(T::from_value(99)), Err(PaxosError::Storage { .. })));
         assert!(matches!(r.read(0), Err(PaxosError::Storage { .. })));
@@ -173,7 +189,10 @@ fn every_write_of<T: SimValue>(target: u64) -> BTreeSet<&'static str> {
         assert!(converged, "write {fail_at}: the cluster did not converge after recovery");
         assert!(c.replica(target).unwrap().decided_idx() >= decided_before);
         let logs = decided_logs(&c);
-        assert!(logs.windows(2).all(|w| w[0] == w[1]), "write {fail_at}: decided logs differ: {logs:?}");
+        assert!(
+            logs.windows(2).all(|w| w[0] == w[1]),
+            "write {fail_at}: decided logs differ: {logs:?}"
+        );
     }
     unreachable!()
 }
@@ -181,7 +200,14 @@ fn every_write_of<T: SimValue>(target: u64) -> BTreeSet<&'static str> {
 #[test]
 fn leader_storage_failure_at_every_write() {
     let kinds = every_write_of::<SimEntry>(3);
-    for op in ["SetPromise", "SetAcceptedRound", "AppendEntries", "SetDecidedIndex", "SetSnapshot", "SetStopsign"] {
+    for op in [
+        "SetPromise",
+        "SetAcceptedRound",
+        "AppendEntries",
+        "SetDecidedIndex",
+        "SetSnapshot",
+        "SetStopsign",
+    ] {
         assert!(kinds.contains(op), "no refused batch held {op}: {kinds:?}");
     }
 }
@@ -189,7 +215,14 @@ fn leader_storage_failure_at_every_write() {
 #[test]
 fn follower_storage_failure_at_every_write() {
     let kinds = every_write_of::<SimEntry>(1);
-    for op in ["SetPromise", "SetAcceptedRound", "AppendEntries", "SetDecidedIndex", "SetSnapshot", "SetStopsign"] {
+    for op in [
+        "SetPromise",
+        "SetAcceptedRound",
+        "AppendEntries",
+        "SetDecidedIndex",
+        "SetSnapshot",
+        "SetStopsign",
+    ] {
         assert!(kinds.contains(op), "no refused batch held {op}: {kinds:?}");
     }
 }

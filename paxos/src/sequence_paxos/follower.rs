@@ -68,13 +68,19 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         self.flush_pending()
     }
 
-    pub(super) fn handle_accept_decide(&mut self, from: u64, a: AcceptDecide<T>) -> StorageResult<()> {
+    pub(super) fn handle_accept_decide(
+        &mut self,
+        from: u64,
+        a: AcceptDecide<T>,
+    ) -> StorageResult<()> {
         let state = self.state();
         if a.n != state.promise
             || state.accepted_round != a.n
             || self.role_phase() != Some(FollowerPhase::Accept)
         {
-            if a.n > state.promise || (a.n == state.promise && self.role_phase() == Some(FollowerPhase::Idle)) {
+            if a.n > state.promise
+                || (a.n == state.promise && self.role_phase() == Some(FollowerPhase::Idle))
+            {
                 self.send(from, PaxosMessage::PrepareReq);
             }
             return Ok(());

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use paxstore::{Ballot, Entry, Storage, StorageResult};
 
 use super::{FollowerPhase, Replica, Role};
-use crate::messages::{AcceptDecide, AcceptSync, Accepted, Decide, LogSync, PaxosMessage, Prepare, Promise};
+use crate::messages::{
+    AcceptDecide, AcceptSync, Accepted, Decide, LogSync, PaxosMessage, Prepare, Promise,
+};
 
 /// What a follower reported in its promise.
 #[derive(Clone, Copy, Debug)]
@@ -209,7 +211,13 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         }
         let decided_idx = self.state().logical_decided();
         for to in followers {
-            let msg = AcceptDecide { n, start_idx, entries: entries.clone(), stopsign: stopsign.clone(), decided_idx };
+            let msg = AcceptDecide {
+                n,
+                start_idx,
+                entries: entries.clone(),
+                stopsign: stopsign.clone(),
+                decided_idx,
+            };
             self.send(to, PaxosMessage::AcceptDecide(msg));
         }
         self.ticks_since_flush = 0;

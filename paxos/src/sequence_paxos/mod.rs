@@ -2,8 +2,7 @@
 //!
 //! This file owns the [`Replica`] struct, the one step path (stage → one atomic write →
 //! release messages), the one message dispatch point and the user API. Role-specific
-//! handling lives in [`leader`](self) (`leader.rs`) and `follower.rs`; log
-//! synchronisation in `sync.rs`.
+//! handling lives in `leader.rs` and `follower.rs`; log synchronisation in `sync.rs`.
 
 mod follower;
 mod leader;
@@ -358,7 +357,9 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
             )));
         }
         if new_config.nodes.is_empty() {
-            return Err(PaxosError::InvalidReconfiguration("the new configuration has no nodes".into()));
+            return Err(PaxosError::InvalidReconfiguration(
+                "the new configuration has no nodes".into(),
+            ));
         }
         let ss = StopSign { next_config: new_config, metadata };
         self.step("reconfiguring", |r| {
@@ -414,7 +415,11 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         }
         if local_only {
             if idx > state.decided_idx {
-                return Err(PaxosError::NotDecided { idx, decided: state.decided_idx, scope: "here" });
+                return Err(PaxosError::NotDecided {
+                    idx,
+                    decided: state.decided_idx,
+                    scope: "here",
+                });
             }
             return Ok(());
         }
@@ -427,7 +432,11 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
             .map(|p| l.decided_of.get(p).copied().unwrap_or(0))
             .fold(state.decided_idx, usize::min);
         if idx > everywhere {
-            return Err(PaxosError::NotDecided { idx, decided: everywhere, scope: "on every replica" });
+            return Err(PaxosError::NotDecided {
+                idx,
+                decided: everywhere,
+                scope: "on every replica",
+            });
         }
         Ok(())
     }
@@ -488,7 +497,8 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         if from >= to || to > state.logical_end() {
             return Ok(None);
         }
-        let read_err = |source| PaxosError::Storage { context: "reading the log", source: Arc::new(source) };
+        let read_err =
+            |source| PaxosError::Storage { context: "reading the log", source: Arc::new(source) };
         let mut out = Vec::new();
         if from < state.compacted_idx {
             out.push(match self.store.snapshot().map_err(read_err)? {
@@ -610,10 +620,13 @@ impl<T: Entry, S: Storage<T>> std::fmt::Debug for Replica<T, S> {
             .field("leader", &self.leader())
             .field("ble_leader", &self.ble.leader)
             .field("ble_ballot", &self.ble.ballot)
-            .field("role", &match &self.role {
-                Role::Leader(l) => format!("leader {:?} accepting {}", l.n, l.accepting),
-                Role::Follower(p) => format!("{p:?}"),
-            })
+            .field(
+                "role",
+                &match &self.role {
+                    Role::Leader(l) => format!("leader {:?} accepting {}", l.n, l.accepting),
+                    Role::Follower(p) => format!("{p:?}"),
+                },
+            )
             .field("pending", &self.pending.len())
             .field("failed", &self.failed)
             .finish_non_exhaustive()

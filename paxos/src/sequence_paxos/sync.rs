@@ -23,7 +23,12 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         let Some(snapshot) = self.store.snapshot()? else { return Ok(None) };
         let start = state.compacted_idx;
         let entries = self.store.entries(start, state.log_end)?;
-        Ok(Some(LogSync { snapshot: Some((snapshot, start)), suffix_start: start, entries, stopsign }))
+        Ok(Some(LogSync {
+            snapshot: Some((snapshot, start)),
+            suffix_start: start,
+            entries,
+            stopsign,
+        }))
     }
 
     /// Makes this replica's log the one `sync` describes, staging the storage ops.
@@ -45,7 +50,9 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         if suffix_start > log_end || sync_end < decided {
             return false;
         }
-        if self.state().stopsign_decided && (sync_end != log_end || stopsign != self.state().stopsign) {
+        if self.state().stopsign_decided
+            && (sync_end != log_end || stopsign != self.state().stopsign)
+        {
             return false;
         }
         let (start, keep) = if extend_only {
@@ -65,7 +72,10 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
                 entries.drain(..keep);
                 self.store.append(entries);
             }
-            if stopsign.is_some() && self.state().stopsign.is_none() && self.state().log_end == sync_end {
+            if stopsign.is_some()
+                && self.state().stopsign.is_none()
+                && self.state().log_end == sync_end
+            {
                 self.store.set_stopsign(stopsign);
             }
         } else {

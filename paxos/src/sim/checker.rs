@@ -82,10 +82,15 @@ impl Checker {
         if from >= decided {
             return Ok(());
         }
-        let read = replica.read_entries(from..decided).map_err(|e| format!("replica {pid}: {e}"))?;
-        let entries = read.ok_or_else(|| format!("replica {pid}: cannot read {from}..{decided}"))?;
+        let read =
+            replica.read_entries(from..decided).map_err(|e| format!("replica {pid}: {e}"))?;
+        let entries =
+            read.ok_or_else(|| format!("replica {pid}: cannot read {from}..{decided}"))?;
         if entries.len() != decided - from {
-            return Err(format!("replica {pid}: read {} entries of {from}..{decided}", entries.len()));
+            return Err(format!(
+                "replica {pid}: read {} entries of {from}..{decided}",
+                entries.len()
+            ));
         }
         for (idx, entry) in (from..).zip(entries) {
             let LogEntry::Decided(e) = entry else {
@@ -98,27 +103,41 @@ impl Checker {
     }
 
     /// At most one stop sign is decided, at one index, and nothing is decided after it.
-    fn check_stopsign<T: SimValue, S: Storage<T>>(&mut self, replica: &Replica<T, S>) -> Result<(), String> {
+    fn check_stopsign<T: SimValue, S: Storage<T>>(
+        &mut self,
+        replica: &Replica<T, S>,
+    ) -> Result<(), String> {
         let pid = replica.pid();
         if let Some((idx, _)) = self.stopsign {
             if replica.decided_idx() > idx {
-                return Err(format!("replica {pid} decided index {} past the stop sign at {idx}", replica.decided_idx()));
+                return Err(format!(
+                    "replica {pid} decided index {} past the stop sign at {idx}",
+                    replica.decided_idx()
+                ));
             }
         }
         let Some(ss) = replica.is_reconfigured() else { return Ok(()) };
         let this = (replica.log_end(), ss.next_config.configuration_id);
         if replica.decided_idx() != this.0 {
-            return Err(format!("replica {pid}: stop sign decided at {} but entries decided to {}", this.0, replica.decided_idx()));
+            return Err(format!(
+                "replica {pid}: stop sign decided at {} but entries decided to {}",
+                this.0,
+                replica.decided_idx()
+            ));
         }
         if self.chosen.len() > this.0 {
             if let Some(i) = self.chosen[this.0..].iter().position(|v| v.is_some()) {
-                return Err(format!("replica {pid}: stop sign decided at {} but index {} is decided", this.0, this.0 + i));
+                return Err(format!(
+                    "replica {pid}: stop sign decided at {} but index {} is decided",
+                    this.0,
+                    this.0 + i
+                ));
             }
         }
         match self.stopsign {
-            Some(known) if known != this => {
-                Err(format!("replica {pid} decided the stop sign {this:?}, another decided {known:?}"))
-            }
+            Some(known) if known != this => Err(format!(
+                "replica {pid} decided the stop sign {this:?}, another decided {known:?}"
+            )),
             _ => {
                 self.stopsign = Some(this);
                 Ok(())
@@ -153,13 +172,17 @@ impl Checker {
         };
         let Some((len, digest)) = T::snapshot_digest(&s.snapshot) else { return Ok(()) };
         if len != compacted as u64 {
-            return Err(format!("replica {pid}: snapshot covers {len} entries, compacted at {compacted}"));
+            return Err(format!(
+                "replica {pid}: snapshot covers {len} entries, compacted at {compacted}"
+            ));
         }
         if self.chosen_prefix() >= compacted {
             let values = self.chosen[..compacted].iter().map(|v| v.unwrap_or_default());
             let expected = super::DigestSnapshot::of_values(values);
             if expected.digest != digest {
-                return Err(format!("replica {pid}: snapshot of [0, {compacted}) differs from the decided values"));
+                return Err(format!(
+                    "replica {pid}: snapshot of [0, {compacted}) differs from the decided values"
+                ));
             }
         }
         Ok(())

@@ -54,6 +54,8 @@ pub struct SimConfig {
     pub reconfigure_rate: f64,
     /// Leader batch size.
     pub batch_size: usize,
+    /// `(read, write)` quorum sizes, or `None` for majorities.
+    pub flexible_quorum: Option<(u32, u32)>,
     /// Steps allowed, after healing, for an append to be decided everywhere.
     pub liveness_steps: usize,
 }
@@ -74,6 +76,7 @@ impl Default for SimConfig {
             compact_rate: 0.01,
             reconfigure_rate: 0.002,
             batch_size: 1,
+            flexible_quorum: None,
             liveness_steps: 400,
         }
     }
@@ -137,12 +140,15 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
         let cluster = ClusterConfig {
             configuration_id: 1,
             nodes: (1..=n as u64).collect(),
-            flexible_quorum: None,
+            flexible_quorum: cfg.flexible_quorum.map(|(read_quorum_size, write_quorum_size)| {
+                paxstore::FlexibleQuorum { read_quorum_size, write_quorum_size }
+            }),
         };
         let mut configs = Vec::new();
         let mut replicas = Vec::new();
         for pid in 1..=n as u64 {
-            let mut config = ReplicaConfig::new(pid, cluster.clone()).with_batch_size(cfg.batch_size);
+            let mut config =
+                ReplicaConfig::new(pid, cluster.clone()).with_batch_size(cfg.batch_size);
             config.heartbeat_ticks = 2 * (cfg.max_delay as u32 + 1) + 2;
             config.resend_ticks = 3 * config.heartbeat_ticks / 2;
             let storage = open(pid, None);
@@ -212,7 +218,9 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
         // means every replica decides the stop sign.
         let ending = self.replicas.iter().flatten().any(|r| r.stopsign().is_some());
         if !ending {
-            if let Some(Err(e)) = self.replicas[slot].as_mut().map(|r| r.append(T::from_value(marker))) {
+            if let Some(Err(e)) =
+                self.replicas[slot].as_mut().map(|r| r.append(T::from_value(marker)))
+            {
                 self.violation(format!("append of the liveness marker failed: {e}"));
                 return;
             }
@@ -232,13 +240,12 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
                 }
             }
         }
-        let state: Vec<String> = self
-            .replicas
-            .iter()
-            .flatten()
-            .map(|r| format!("{r:?}"))
-            .collect();
-        self.violation(format!("liveness: the marker appended at {} was not decided everywhere after healing [{}]", slot + 1, state.join("; ")));
+        let state: Vec<String> = self.replicas.iter().flatten().map(|r| format!("{r:?}")).collect();
+        self.violation(format!(
+            "liveness: the marker appended at {} was not decided everywhere after healing [{}]",
+            slot + 1,
+            state.join("; ")
+        ));
     }
 
     /// One step: maybe a fault, maybe an append or compaction, a tick of every running
@@ -424,7 +431,8 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
         }
         // Sometimes a replica gets everything due for it in one step (group commit).
         let grouped = self.rng.random_bool(0.3);
-        let mut groups: Vec<Vec<Message<T>>> = (0..self.replicas.len()).map(|_| Vec::new()).collect();
+        let mut groups: Vec<Vec<Message<T>>> =
+            (0..self.replicas.len()).map(|_| Vec::new()).collect();
         for msg in due {
             let (from, to) = (msg.from as usize - 1, msg.to as usize - 1);
             if to >= self.replicas.len() || !self.link[from][to] {
@@ -464,7 +472,11 @@ pub fn run_seeds<T: SimValue, S: Storage<T>>(
     for seed in seeds {
         let outcome = match Simulation::<T, S>::new(cfg.clone(), seed, open(seed)) {
             Ok(sim) => sim.run(),
-            Err(e) => SimOutcome { seed, violations: vec![format!("seed {seed}: setup failed: {e}")], ..SimOutcome::default() },
+            Err(e) => SimOutcome {
+                seed,
+                violations: vec![format!("seed {seed}: setup failed: {e}")],
+                ..SimOutcome::default()
+            },
         };
         for v in &outcome.violations {
             eprintln!("sim violation: {v} (replay: PAXSTORE_SIM_SEED={seed})");
@@ -479,4 +491,17 @@ pub fn summary(outcomes: &[SimOutcome]) -> String {
     let steps: usize = outcomes.iter().map(|o| o.steps).sum();
     let violations: usize = outcomes.iter().map(|o| o.violations.len()).sum();
     format!("sim: seeds={} steps={steps} violations={violations}", outcomes.len())
+}
+
+/// A second line of totals: decided indices, crashes, partitions, reconfigured seeds.
+pub fn stats(outcomes: &[SimOutcome]) -> String {
+    let sum = |f: fn(&SimOutcome) -> usize| outcomes.iter().map(f).sum::<usize>();
+    format!(
+        "  decided={} crashes={} partitions={} delivered={} reconfigured_seeds={}",
+        sum(|o| o.decided),
+        sum(|o| o.crashes),
+        sum(|o| o.partitions),
+        sum(|o| o.delivered),
+        sum(|o| usize::from(o.reconfigured)),
+    )
 }
