@@ -1,8 +1,8 @@
 //! A 3-replica Sequence Paxos cluster in one process: messages passed in memory, each
 //! replica over its own store of the backend under test, in its own directory.
 //!
-//! The driver is fault-free and deterministic: after electing replica 1 (the highest
-//! priority), it keeps a window of entries in flight on the leader, delivers every
+//! The driver is paxstore-paxos's own fault-free [`LocalCluster`]: after electing a
+//! leader, the harness keeps a window of entries in flight on the leader, delivers every
 //! released message, and records when each entry is decided on the leader. No ticks
 //! happen while timing, so nothing but appends and their messages is measured; the
 //! replica's `batch_size` is the variable, and appends come in whole batches so a batch
@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use paxstore::{ClusterConfig, Durability, Storage};
 use paxstore_backends::BackendKind;
-use paxstore_paxos::{Message, Replica, ReplicaConfig};
+use paxstore_backends::MemoryStorage;
+use paxstore_paxos::cluster::LocalCluster;
+use paxstore_paxos::{PaxosError, ReplicaConfig};
 use tempfile::TempDir;
 
 use crate::workload::BenchEntry;
@@ -33,8 +35,8 @@ pub const ENTRY_BYTES: usize = 128;
 /// Batches kept in flight on the leader (appended, not yet decided).
 pub const WINDOW_BATCHES: usize = 4;
 
-/// Ticks allowed for electing a leader before the run is declared stuck.
-const ELECTION_TICKS: usize = 2_000;
+/// Steps (tick + deliver) allowed for electing a leader.
+const ELECTION_STEPS: usize = 2_000;
 
 /// Delivery rounds without any decision before the run is declared stuck.
 const STALL_ROUNDS: usize = 10_000;
@@ -62,100 +64,67 @@ impl ClusterRun {
     }
 }
 
-type BoxedReplica = Replica<BenchEntry, Box<dyn Storage<BenchEntry>>>;
+type Boxed = Box<dyn Storage<BenchEntry>>;
 
 /// Three replicas over fresh stores of one backend, with a leader elected.
 pub struct Cluster {
-    // Replicas (and their stores) drop before their directories.
-    replicas: Vec<BoxedReplica>,
+    // The replicas (and their stores) drop before their directories.
+    cluster: LocalCluster<BenchEntry, Boxed>,
     _dirs: Vec<TempDir>,
     kind: BackendKind,
-    inbox: Vec<Message<BenchEntry>>,
+    leader: u64,
     next_index: u64,
 }
 
 impl Cluster {
-    /// Opens [`REPLICAS`] fresh stores of `kind` under `parent`, builds a replica with
-    /// `batch_size` over each, and runs the election until replica 1 leads.
+    /// Opens [`REPLICAS`] fresh stores of `kind` under `parent`, builds a
+    /// [`LocalCluster`] with `batch_size` over them, and elects a leader.
     pub fn new(
         kind: BackendKind,
         durability: Option<Durability>,
         parent: &Path,
         batch_size: usize,
     ) -> Result<Self, BenchError> {
-        let nodes: Vec<u64> = (1..=REPLICAS as u64).collect();
-        let cluster =
-            ClusterConfig { configuration_id: 1, nodes: nodes.clone(), flexible_quorum: None };
-        let mut replicas = Vec::new();
+        let mut stores: Vec<Boxed> = Vec::new();
         let mut dirs = Vec::new();
-        for &pid in &nodes {
+        for pid in 1..=REPLICAS {
             let dir = tempfile::Builder::new()
                 .prefix(&format!("{}-replica{pid}-", kind.name()))
                 .tempdir_in(parent)
                 .map_err(BenchError::io("creating a replica directory", parent))?;
-            let storage = kind
-                .open::<BenchEntry>(&dir.path().join("store"), durability.unwrap_or_default())
-                .map_err(BenchError::storage(kind.name()))?;
-            let mut config = ReplicaConfig::new(pid, cluster.clone()).with_batch_size(batch_size);
-            // Replica 1 wins the election, so the leader is known in advance.
-            config.priority = if pid == 1 { 10 } else { 0 };
-            let replica = Replica::new(config, storage).map_err(|(e, _)| BenchError::Cluster {
-                backend: kind.name().to_owned(),
-                detail: format!("building replica {pid}: {e}"),
-            })?;
-            replicas.push(replica);
+            stores.push(
+                kind.open::<BenchEntry>(&dir.path().join("store"), durability.unwrap_or_default())
+                    .map_err(BenchError::storage(kind.name()))?,
+            );
             dirs.push(dir);
         }
-        let mut c = Cluster { replicas, _dirs: dirs, kind, inbox: Vec::new(), next_index: 0 };
-        c.elect()?;
-        Ok(c)
+        let fail = |what: &str, e: PaxosError| BenchError::Cluster {
+            backend: kind.name().to_owned(),
+            detail: format!("{what}: {e}"),
+        };
+        let template = ReplicaConfig::new(1, ClusterConfig::default()).with_batch_size(batch_size);
+        // LocalCluster asks for the stores of pids 1..=n in order.
+        let mut stores = stores.into_iter();
+        let mut cluster = LocalCluster::new(REPLICAS, &template, |_pid| {
+            stores.next().unwrap_or_else(|| Box::new(MemoryStorage::<BenchEntry>::new()))
+        })
+        .map_err(|e| fail("building the replicas", e))?;
+        let leader =
+            cluster.elect_leader(ELECTION_STEPS).map_err(|e| fail("electing a leader", e))?;
+        Ok(Cluster { cluster, _dirs: dirs, kind, leader, next_index: 0 })
     }
 
-    fn fail(&self, detail: String) -> BenchError {
-        BenchError::Cluster { backend: self.kind.name().to_owned(), detail }
-    }
-
-    fn elect(&mut self) -> Result<(), BenchError> {
-        for _ in 0..ELECTION_TICKS {
-            for r in &mut self.replicas {
-                r.tick().map_err(|e| BenchError::Cluster {
-                    backend: self.kind.name().to_owned(),
-                    detail: format!("tick on replica {}: {e}", r.pid()),
-                })?;
-            }
-            self.deliver_all()?;
-            if self.replicas[0].is_leader() && self.replicas.iter().all(|r| r.leader() == Some(1)) {
-                return Ok(());
-            }
+    fn fail(&self, what: &str, detail: impl std::fmt::Display) -> BenchError {
+        BenchError::Cluster {
+            backend: self.kind.name().to_owned(),
+            detail: format!("{what}: {detail}"),
         }
-        Err(self.fail(format!("no leader after {ELECTION_TICKS} ticks")))
     }
 
-    /// Delivers every message released so far, and every message those release, until
-    /// the network is quiet. Returns the number of messages delivered.
-    fn deliver_all(&mut self) -> Result<usize, BenchError> {
-        let mut delivered = 0;
-        loop {
-            for r in &mut self.replicas {
-                r.drain_outgoing_into(&mut self.inbox);
-            }
-            if self.inbox.is_empty() {
-                return Ok(delivered);
-            }
-            for msg in std::mem::take(&mut self.inbox) {
-                let to = msg.to;
-                let Some(r) =
-                    usize::try_from(to).ok().and_then(|i| self.replicas.get_mut(i.wrapping_sub(1)))
-                else {
-                    return Err(self.fail(format!("message to unknown replica {to}")));
-                };
-                r.handle_incoming(msg).map_err(|e| BenchError::Cluster {
-                    backend: self.kind.name().to_owned(),
-                    detail: format!("replica {to} handling a message: {e}"),
-                })?;
-                delivered += 1;
-            }
-        }
+    fn leader_decided(&self) -> Result<usize, BenchError> {
+        self.cluster.replica(self.leader).map(|r| r.decided_idx()).ok_or_else(|| {
+            self.fail("reading the leader", format!("replica {} is gone", self.leader))
+        })
     }
 
     /// Appends one whole batch of `batch_size` entries on the leader.
@@ -163,17 +132,15 @@ impl Cluster {
         for _ in 0..batch_size {
             let entry = BenchEntry::new(self.next_index, ENTRY_BYTES);
             self.next_index += 1;
-            let kind = self.kind;
-            self.replicas[0].append(entry).map_err(|e| BenchError::Cluster {
-                backend: kind.name().to_owned(),
-                detail: format!("append on the leader: {e}"),
-            })?;
+            if let Err(e) = self.cluster.append_at(self.leader, entry) {
+                return Err(self.fail("appending on the leader", e));
+            }
         }
         Ok(())
     }
 
-    /// Runs appends for `time` (and at least a few batches), keeping
-    /// [`WINDOW_BATCHES`] batches in flight.
+    /// Runs appends for `time` (and at least three batches, at most `max_entries`
+    /// decided), keeping [`WINDOW_BATCHES`] batches in flight.
     pub fn run(
         &mut self,
         batch_size: usize,
@@ -182,7 +149,7 @@ impl Cluster {
     ) -> Result<ClusterRun, BenchError> {
         let window = batch_size * WINDOW_BATCHES;
         let mut in_flight: VecDeque<Instant> = VecDeque::with_capacity(window);
-        let mut decided = self.replicas[0].decided_idx();
+        let mut decided = self.leader_decided()?;
         let mut run = ClusterRun::default();
         let mut stalled = 0;
         let started = Instant::now();
@@ -194,14 +161,17 @@ impl Cluster {
                 self.append_batch(batch_size)?;
                 in_flight.extend(std::iter::repeat_n(t, batch_size));
             }
-            self.deliver_all()?;
-            let now_decided = self.replicas[0].decided_idx();
+            if let Err(e) = self.cluster.deliver() {
+                return Err(self.fail("delivering messages", e));
+            }
+            let now_decided = self.leader_decided()?;
             if now_decided == decided {
                 stalled += 1;
                 if stalled > STALL_ROUNDS {
-                    return Err(self.fail(format!(
-                        "nothing decided after {STALL_ROUNDS} rounds at {decided}"
-                    )));
+                    return Err(self.fail(
+                        "stalled",
+                        format!("nothing decided after {STALL_ROUNDS} rounds at {decided}"),
+                    ));
                 }
                 continue;
             }
@@ -211,9 +181,8 @@ impl Cluster {
                 match in_flight.pop_front() {
                     Some(t) => run.latencies.push(now - t),
                     None => {
-                        return Err(
-                            self.fail(format!("decided {now_decided} past what was appended"))
-                        )
+                        return Err(self
+                            .fail("decided", format!("{now_decided} is past what was appended")))
                     }
                 }
             }
