@@ -118,19 +118,30 @@ impl FaultIo {
     /// not yet made durable by a sync is undone on the real files, newest first. The
     /// storage using this seam must be dropped first; reopen afterwards.
     pub fn power_loss(&self) -> io::Result<()> {
-        self.power_loss_keeping(0)
+        self.power_loss_partial(0, 0)
     }
 
-    /// Like [`FaultIo::power_loss`], but the first `keep` bytes of the newest unsynced
-    /// write survive: a write torn at byte `keep` by the power loss.
-    pub fn power_loss_keeping(&self, keep: usize) -> io::Result<()> {
+    /// The number of writes not yet made durable by a sync.
+    pub fn unsynced_writes(&self) -> usize {
+        self.lock().pending.iter().filter(|p| matches!(p, Pending::Write { .. })).count()
+    }
+
+    /// A power loss while the disk was writing back the unsynced writes in order: the
+    /// first `survive` of them reached the disk, the next one only its first `keep`
+    /// bytes, the rest not at all. Everything else unsynced is undone.
+    pub fn power_loss_partial(&self, survive: usize, keep: usize) -> io::Result<()> {
         let mut s = self.lock();
         let pending = std::mem::take(&mut s.pending);
-        let newest_write = pending.iter().rposition(|p| matches!(p, Pending::Write { .. }));
-        for (i, p) in pending.into_iter().enumerate().rev() {
+        let mut write_no = pending.iter().filter(|p| matches!(p, Pending::Write { .. })).count();
+        for p in pending.into_iter().rev() {
             match p {
                 Pending::Write { path, offset, old, old_len, .. } => {
-                    let skip = if Some(i) == newest_write { keep.min(old.len()) } else { 0 };
+                    write_no -= 1;
+                    let skip = match write_no.cmp(&survive) {
+                        std::cmp::Ordering::Less => continue,
+                        std::cmp::Ordering::Equal => keep.min(old.len()),
+                        std::cmp::Ordering::Greater => 0,
+                    };
                     let f = StdIo.open(&path)?;
                     f.write_all_at(&old[skip..], offset + skip as u64)?;
                     let end = offset + old.len() as u64;

@@ -33,6 +33,8 @@ pub(crate) struct Replayed {
     pub(crate) snapshot: Option<Vec<u8>>,
     pub(crate) index_start: usize,
     pub(crate) index: VecDeque<u64>,
+    /// Set by the first checkpoint replayed.
+    started: bool,
 }
 
 fn index(v: u64) -> Result<usize, String> {
@@ -96,13 +98,26 @@ impl Replayed {
                             "checkpoint log end {log_end} below compacted index {compacted}"
                         ));
                     }
-                    *self = Replayed {
-                        compacted,
-                        index_start: log_end,
-                        index: std::mem::take(&mut self.index),
-                        ..Replayed::default()
-                    };
-                    self.index.clear();
+                    if self.started {
+                        // A later segment's checkpoint repeats the state replay already
+                        // has (with the entries' locations): it must agree.
+                        if (compacted, log_end) != (self.compacted, self.log_end()) {
+                            return Err(format!(
+                                "checkpoint says the log is [{compacted}, {log_end}) but replay has [{}, {})",
+                                self.compacted,
+                                self.log_end()
+                            ));
+                        }
+                    } else {
+                        // The first checkpoint replayed: entries below `log_end` are in
+                        // earlier segments, which are gone.
+                        *self = Replayed {
+                            compacted,
+                            index_start: log_end,
+                            started: true,
+                            ..Replayed::default()
+                        };
+                    }
                 }
                 OP_APPEND => self.entries(&mut inp, payload_loc)?,
                 OP_APPEND_ON_PREFIX => {

@@ -1,0 +1,424 @@
+//! The WAL under injected faults, torn writes, simulated power loss and corrupted
+//! files, through its I/O seam (`FaultIo`).
+#![cfg(feature = "wal")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::ErrorKind;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use paxstore::StorageOp::{self, *};
+use paxstore::{Durability, Storage, StorageError};
+use paxstore_backends::wal::{Fault, FaultIo, WalOptions, WalStorage};
+use paxstore_conformance::{compare, crash, Model, TestEntry};
+
+type Wal = WalStorage<TestEntry>;
+
+const SEG: u64 = 1 << 20;
+
+fn opts(d: Durability) -> WalOptions {
+    WalOptions::new(d).segment_bytes(SEG)
+}
+
+fn open_fault(dir: &Path, d: Durability) -> (Wal, Arc<FaultIo>) {
+    let io = Arc::new(FaultIo::new());
+    (Wal::open_with(dir, opts(d), io.clone()).unwrap(), io)
+}
+
+fn open(dir: &Path, d: Durability) -> Wal {
+    Wal::open_with_options(dir, opts(d)).unwrap()
+}
+
+/// Writes batches `from..to` of the crash harness's deterministic stream, keeping the
+/// model in step (refused batches change neither).
+fn run_batches(wal: &mut Wal, model: &mut Model, seed: u64, range: std::ops::Range<u64>) {
+    for i in range {
+        let ops = crash::batch(seed, i, model);
+        let expect = model.clone().apply_batch(&ops);
+        let got = wal.write_atomically(ops.clone());
+        assert_eq!(got.is_ok(), expect.is_ok(), "batch {i}: {got:?}");
+        if got.is_ok() {
+            model.apply_batch(&ops).unwrap();
+        }
+    }
+}
+
+fn same(wal: &Wal, model: &Model) -> bool {
+    compare(wal, model).is_ok()
+}
+
+fn small_batch(model: &Model, id: u64) -> Vec<StorageOp<TestEntry>> {
+    vec![
+        AppendEntries((0..3).map(|k| TestEntry::new(id + k, 100)).collect()),
+        SetDecidedIndex(model.log_end() + 1),
+    ]
+}
+
+#[test]
+fn torn_last_record_at_every_byte_reopens_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, io) = open_fault(dir.path(), Durability::Immediate);
+    let mut model = Model::default();
+    run_batches(&mut wal, &mut model, 7, 0..40);
+    let before = model.clone();
+    let ops = small_batch(&model, 1_000_000);
+    model.apply_batch(&ops).unwrap();
+    wal.write_atomically(ops).unwrap();
+    let last = io.writes().pop().unwrap();
+    drop(wal);
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(&last.path).unwrap();
+    let mut record = vec![0u8; last.len];
+    file.read_exact_at(&mut record, last.offset).unwrap();
+    // Payload end: the record length field (offset 4) plus the 24-byte header.
+    let framed = 24 + u32::from_le_bytes(record[4..8].try_into().unwrap()) as usize;
+    assert!(framed <= record.len() && record.len() - framed < 8);
+    for keep in 0..=record.len() {
+        let mut torn = record.clone();
+        torn[keep..].fill(0);
+        file.write_all_at(&torn, last.offset).unwrap();
+        let wal = open(dir.path(), Durability::Immediate);
+        // Trailing zero bytes of the record were "written" already by the zero fill.
+        let expect = if torn[..framed] != record[..framed] { &before } else { &model };
+        if let Err(e) = compare(&wal, expect) {
+            panic!("torn at byte {keep} of {}: {e}", record.len());
+        }
+    }
+    // Out-of-order sectors: the tail of the record reached the disk, its head did not.
+    for lost in [1, 8, 24, 200] {
+        let mut torn = record.clone();
+        torn[..lost.min(record.len())].fill(0);
+        file.write_all_at(&torn, last.offset).unwrap();
+        let wal = open(dir.path(), Durability::Immediate);
+        compare(&wal, &before).unwrap();
+    }
+    // After a cut tail the WAL keeps working.
+    let mut wal = open(dir.path(), Durability::Immediate);
+    let mut model = before;
+    run_batches(&mut wal, &mut model, 8, 0..20);
+    drop(wal);
+    compare(&open(dir.path(), Durability::Immediate), &model).unwrap();
+}
+
+/// Random batches, power loss (everything unsynced is undone, the newest write
+/// possibly torn), reopen: Immediate keeps every acknowledged batch; Buffered a prefix.
+fn power_loss_rounds(d: Durability) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Model::default();
+    let mut states = vec![model.clone()];
+    let mut next = 0u64;
+    for round in 0..25u64 {
+        let (mut wal, io) = open_fault(dir.path(), d);
+        if d == Durability::Buffered {
+            // What reopened is the new baseline: forget the states that were lost.
+            states = vec![model.clone()];
+        }
+        let n = 1 + (round * 7919) % 30;
+        for _ in 0..n {
+            run_batches(&mut wal, &mut model, 11, next..next + 1);
+            next += 1;
+            states.push(model.clone());
+        }
+        compare(&wal, &model).unwrap_or_else(|e| panic!("round {round}: live state: {e}"));
+        drop(wal);
+        let unsynced = io.unsynced_writes();
+        io.power_loss_partial((round as usize * 13) % (unsynced + 1), (round as usize * 37) % 300)
+            .unwrap();
+        let wal = open(dir.path(), d);
+        match d {
+            Durability::Immediate => compare(&wal, &model)
+                .unwrap_or_else(|e| panic!("round {round}: acknowledged batch lost: {e}")),
+            _ => {
+                let k = states
+                    .iter()
+                    .rposition(|s| same(&wal, s))
+                    .unwrap_or_else(|| panic!("round {round}: not a prefix of the batches"));
+                model = states[k].clone();
+            }
+        }
+    }
+}
+
+#[test]
+fn power_loss_keeps_every_acknowledged_batch_when_immediate() {
+    power_loss_rounds(Durability::Immediate);
+}
+
+#[test]
+fn power_loss_keeps_a_prefix_of_batches_when_buffered() {
+    power_loss_rounds(Durability::Buffered);
+}
+
+/// Fails the n-th I/O call of one batch (that rolls over into a new segment and trims
+/// the old ones) for every n: the batch either fails and leaves no trace, in memory or
+/// after a reopen (also after a power loss), or succeeds whole.
+fn fail_each_call(fault: impl Fn(u64) -> Fault) {
+    for n in 1u64.. {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, io) = open_fault(dir.path(), Durability::Immediate);
+        let mut model = Model::default();
+        // Fill most of the first segment.
+        let big: Vec<_> = (0..5).map(|k| TestEntry::new(k, 150_000)).collect();
+        wal.write_atomically(vec![AppendEntries(big.clone())]).unwrap();
+        model.apply_batch(&[AppendEntries(big)]).unwrap();
+        let ops = vec![
+            Trim(5),
+            AppendEntries((0..4).map(|k| TestEntry::new(100 + k, 100_000)).collect()),
+            SetDecidedIndex(7),
+        ];
+        let before = model.clone();
+        let mut after = model.clone();
+        after.apply_batch(&ops).unwrap();
+        let calls = io.calls();
+        io.fail_call(calls + n, fault(n));
+        let result = wal.write_atomically(ops);
+        let used = io.calls() - calls;
+        match &result {
+            Ok(()) => compare(&wal, &after).unwrap(),
+            Err(e) => compare(&wal, &before).unwrap_or_else(|m| panic!("call {n}: {e}: {m}")),
+        }
+        drop(wal);
+        io.power_loss().unwrap();
+        let reopened = open(dir.path(), Durability::Immediate);
+        let expect = if result.is_ok() { &after } else { &before };
+        compare(&reopened, expect).unwrap_or_else(|m| panic!("call {n} ({result:?}): {m}"));
+        if used < n {
+            // The batch no longer reached call n: every call was covered.
+            assert!(result.is_ok());
+            assert!(n > 5, "the batch should take several calls, took {used}");
+            break;
+        }
+    }
+}
+
+#[test]
+fn failing_any_call_of_a_batch_changes_nothing() {
+    fail_each_call(|_| Fault::Fail(ErrorKind::Other));
+}
+
+#[test]
+fn tearing_any_write_of_a_batch_changes_nothing() {
+    fail_each_call(|n| Fault::Tear((n as usize * 131) % 4000));
+}
+
+#[test]
+fn failed_sync_poisons_until_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, io) = open_fault(dir.path(), Durability::Immediate);
+    wal.append_entry(TestEntry::new(1, 10)).unwrap();
+    // A one-entry batch is: a write, then a sync.
+    io.fail_call(io.calls() + 2, Fault::Fail(ErrorKind::Other));
+    assert!(matches!(wal.append_entry(TestEntry::new(2, 10)), Err(StorageError::Io { .. })));
+    assert!(wal.poisoned().is_some());
+    assert!(matches!(wal.append_entry(TestEntry::new(3, 10)), Err(StorageError::Poisoned { .. })));
+    assert_eq!(wal.get_log_len().unwrap(), 1);
+    drop(wal);
+    let mut wal = open(dir.path(), Durability::Immediate);
+    assert_eq!(wal.get_entries(0, 1).unwrap(), vec![TestEntry::new(1, 10)]);
+    wal.append_entry(TestEntry::new(4, 10)).unwrap();
+    assert_eq!(wal.get_log_len().unwrap(), 2);
+}
+
+#[test]
+fn disk_full_is_a_typed_error_and_the_log_stays_usable() {
+    for d in [Durability::Immediate, Durability::Buffered] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, io) = open_fault(dir.path(), d);
+        let mut model = Model::default();
+        run_batches(&mut wal, &mut model, 3, 0..30);
+        io.fail_from(io.calls() + 1, Fault::Fail(ErrorKind::StorageFull));
+        for k in 0..20 {
+            // Large batches, so some also need a new segment.
+            let ops = vec![AppendEntries(vec![TestEntry::new(9_000 + k, 200_000)])];
+            match wal.write_atomically(ops) {
+                Err(StorageError::Io { source, .. }) => {
+                    assert_eq!(source.kind(), ErrorKind::StorageFull)
+                }
+                other => panic!("expected a full disk, got {other:?}"),
+            }
+            compare(&wal, &model).unwrap();
+        }
+        assert!(wal.poisoned().is_none());
+        io.heal();
+        run_batches(&mut wal, &mut model, 4, 0..30);
+        drop(wal);
+        compare(&open(dir.path(), d), &model).unwrap();
+    }
+}
+
+#[test]
+fn too_large_input_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, io) = open_fault(dir.path(), Durability::Immediate);
+    wal.append_entry(TestEntry::new(1, 10)).unwrap();
+    let calls = io.calls();
+    let huge = vec![AppendEntries(vec![TestEntry::new(2, SEG as usize)])];
+    assert!(matches!(wal.write_atomically(huge), Err(StorageError::TooLarge { .. })));
+    let snapshot = paxstore_conformance::TestSnapshot::default();
+    let ok = vec![SetSnapshot(Some(snapshot))];
+    wal.write_atomically(ok).unwrap();
+    let stopsign = paxstore::StopSign {
+        next_config: paxstore::ClusterConfig::default(),
+        metadata: Some(vec![7; SEG as usize / 3]),
+    };
+    let calls2 = io.calls();
+    let r = wal.write_atomically(vec![SetStopsign(Some(stopsign))]);
+    assert!(matches!(r, Err(StorageError::TooLarge { .. })), "{r:?}");
+    assert_eq!(io.calls(), calls2);
+    assert!(calls < calls2);
+    assert_eq!(wal.get_log_len().unwrap(), 1);
+    assert_eq!(wal.get_stopsign().unwrap(), None);
+}
+
+#[test]
+fn trimming_as_the_log_grows_bounds_disk_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg = 64 << 10;
+    let options = WalOptions::new(Durability::Immediate).segment_bytes(seg);
+    let mut wal = Wal::open_with_options(dir.path(), options).unwrap();
+    let dir_bytes = || -> u64 {
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum()
+    };
+    let mut max = 0;
+    for i in 0..3_000u64 {
+        wal.append_entry(TestEntry::new(i, 300)).unwrap();
+        if i % 10 == 9 {
+            let end = wal.get_log_end().unwrap();
+            wal.trim(end.saturating_sub(40)).unwrap();
+        }
+        max = max.max(dir_bytes());
+    }
+    // ~1 MiB was written; at most the live segments (40 entries ~ 14 KiB), the active
+    // one and a spare stay.
+    assert!(max <= 4 * seg, "disk use reached {max} bytes");
+    assert!(wal.segment_count() <= 4, "{} segments", wal.segment_count());
+    let (len, start) = (wal.get_log_len().unwrap(), wal.get_compacted_idx().unwrap());
+    let tail = wal.get_entries(start, start + len).unwrap();
+    drop(wal);
+    let wal = Wal::open_with_options(dir.path(), options).unwrap();
+    assert_eq!(wal.get_entries(start, start + len).unwrap(), tail);
+}
+
+fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn corrupt_at(path: &Path, offset: u64) {
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, offset).unwrap();
+    f.write_all_at(&[b[0] ^ 0x40], offset).unwrap();
+}
+
+fn expect_corruption(dir: &Path, name: &str) {
+    match Wal::open_with_options(dir, opts(Durability::Immediate)) {
+        Err(StorageError::Corruption { location, detail }) => {
+            assert!(location.contains(name), "{location}: {detail}")
+        }
+        other => panic!("expected Corruption naming {name}, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn corruption_before_the_tail_is_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = open(dir.path(), Durability::Immediate);
+    for i in 0..100u64 {
+        let entries = (0..10).map(|k| TestEntry::new(i * 10 + k, 2_000)).collect();
+        wal.append_entries(entries).unwrap();
+    }
+    let (segs, _spare) = wal.segment_paths();
+    drop(wal);
+    assert!(segs.len() >= 2, "{segs:?}");
+    let name = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
+    // A flipped bit in a record of an earlier segment.
+    let copy = tempfile::tempdir().unwrap();
+    let all = segment_files(dir.path());
+    let copy_all = |to: &Path| {
+        for p in &all {
+            std::fs::copy(p, to.join(p.file_name().unwrap())).unwrap();
+        }
+    };
+    copy_all(copy.path());
+    corrupt_at(&copy.path().join(name(&segs[0])), 100_000);
+    expect_corruption(copy.path(), &name(&segs[0]));
+    // A flipped bit in an early record of the tail segment: records follow it.
+    let copy = tempfile::tempdir().unwrap();
+    copy_all(copy.path());
+    let last = copy.path().join(name(&segs[segs.len() - 1]));
+    corrupt_at(&last, 200);
+    expect_corruption(copy.path(), &name(&segs[segs.len() - 1]));
+    // A zeroed block in the middle of the tail segment.
+    let copy = tempfile::tempdir().unwrap();
+    copy_all(copy.path());
+    let last = copy.path().join(name(&segs[segs.len() - 1]));
+    let f = std::fs::OpenOptions::new().write(true).open(&last).unwrap();
+    f.write_all_at(&[0u8; 4096], 4096).unwrap();
+    expect_corruption(copy.path(), &name(&segs[segs.len() - 1]));
+    // A lost segment holding live entries.
+    let copy = tempfile::tempdir().unwrap();
+    copy_all(copy.path());
+    std::fs::remove_file(copy.path().join(name(&segs[0]))).unwrap();
+    assert!(matches!(
+        Wal::open_with_options(copy.path(), opts(Durability::Immediate)),
+        Err(StorageError::Corruption { .. })
+    ));
+    // A bad segment header.
+    let copy = tempfile::tempdir().unwrap();
+    copy_all(copy.path());
+    corrupt_at(&copy.path().join(name(&segs[0])), 3);
+    expect_corruption(copy.path(), &name(&segs[0]));
+    // The untouched original still opens.
+    assert_eq!(open(dir.path(), Durability::Immediate).get_log_len().unwrap(), 1_000);
+}
+
+#[test]
+fn foreign_directories_are_unrecognized() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("CURRENT"), b"MANIFEST-000001\n").unwrap();
+    assert!(matches!(
+        Wal::open(dir.path(), Durability::Immediate),
+        Err(StorageError::Unrecognized { .. })
+    ));
+    let file = dir.path().join("CURRENT");
+    assert!(matches!(
+        Wal::open(&file, Durability::Immediate),
+        Err(StorageError::Unrecognized { .. })
+    ));
+}
+
+#[test]
+fn a_second_instance_is_locked_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let _wal = open(dir.path(), Durability::Immediate);
+    assert!(matches!(
+        Wal::open(dir.path(), Durability::Immediate),
+        Err(StorageError::Backend { .. })
+    ));
+}
+
+#[test]
+fn reopen_of_a_large_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path(), Durability::Buffered).unwrap();
+    for b in 0..200u64 {
+        wal.append_entries((0..1_000).map(|k| TestEntry::new(b * 1_000 + k, 100)).collect())
+            .unwrap();
+    }
+    wal.trim(1_500).unwrap();
+    wal.set_decided_idx(150_000).unwrap();
+    drop(wal);
+    let wal = Wal::open(dir.path(), Durability::Immediate).unwrap();
+    assert_eq!(wal.get_log_len().unwrap(), 198_500);
+    assert_eq!(wal.get_compacted_idx().unwrap(), 1_500);
+    assert_eq!(wal.get_decided_idx().unwrap(), 150_000);
+    for i in [1_500, 77_777, 199_999] {
+        assert_eq!(wal.get_entries(i, i + 1).unwrap(), vec![TestEntry::new(i as u64, 100)]);
+    }
+}
