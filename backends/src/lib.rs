@@ -3,14 +3,14 @@
 //! Every backend implements [`paxstore::Storage`] and passes the `paxstore-conformance`
 //! suite. Choose one by feature flag:
 //!
-//! | feature | module | engine |
-//! |---|---|---|
-//! | (always) | [`memory`] | process memory; volatile |
-//! | `rocksdb` | `rocksdb` | RocksDB |
-//! | `sled` | `sled` | sled 0.34 |
-//! | `redb` | `redb` | redb |
-//! | `wal` | `wal` | paxstore's own memory-mapped write-ahead log |
-//! | `all` | | every one of the above |
+//! | feature | module | engine | `Immediate` / `Buffered` (see each module's docs) |
+//! |---|---|---|---|
+//! | (always) | [`memory`] | process memory; volatile | — |
+//! | `rocksdb` | `rocksdb` | RocksDB, one `WriteBatch` per batch | synced WAL write / WAL written, not synced |
+//! | `sled` | `sled` | sled 0.34, one `Batch` per batch | `flush` + this backend's fdatasync of sled's files / `flush` only |
+//! | `redb` | `redb` | redb 4, one write transaction per batch | `Immediate` commit / the same (redb has no process-crash-safe cheaper mode) |
+//! | `wal` | `wal` | paxstore's own memory-mapped write-ahead log | see its module docs |
+//! | `all` | | every one of the above | |
 
 #[cfg(feature = "codec")]
 pub mod codec;
