@@ -28,7 +28,8 @@ fn decide_appends<S: Storage<TrimEntry>>(
             cluster.append(TrimEntry(i)).unwrap();
         }
         next = (next + chunk).min(appends);
-        cluster.deliver().unwrap();
+        // Followers take each burst of accepts in one step: one write per burst.
+        cluster.deliver_grouped().unwrap();
     }
     let n = appends as usize;
     assert!(cluster.run_until(100, |c| c.min_decided_idx() == n).unwrap(), "not all decided");

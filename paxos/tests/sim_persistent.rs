@@ -20,10 +20,11 @@ fn simulator_over_every_persistent_backend() {
         return;
     }
     let seeds: u64 =
-        std::env::var("PAXSTORE_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+        std::env::var("PAXSTORE_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
     let cfg = SimConfig { crash_rate: 0.01, restart_rate: 0.05, ..SimConfig::default() };
     let mut all = Vec::new();
     for kind in kinds {
+        let started = std::time::Instant::now();
         let base = tempfile::tempdir().unwrap();
         let root = base.path().to_path_buf();
         let outcomes = run_seeds::<SimEntry, Box<dyn Storage<SimEntry>>>(&cfg, 0..seeds, |seed| {
@@ -36,7 +37,7 @@ fn simulator_over_every_persistent_backend() {
             open
         });
         let crashes: usize = outcomes.iter().map(|o| o.crashes).sum();
-        println!("{kind}: {} crashes={crashes}", summary(&outcomes));
+        println!("{kind}: {} crashes={crashes} in {:?}", summary(&outcomes), started.elapsed());
         all.extend(outcomes);
     }
     println!("{}\n{}", summary(&all), stats(&all));
