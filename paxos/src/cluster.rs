@@ -211,6 +211,11 @@ impl<T: Entry, S: Storage<T>> LocalCluster<T, S> {
         n
     }
 
+    /// A copy of the queued messages, oldest first (for tests that replay them later).
+    pub fn queued_messages(&self) -> Vec<Message<T>> {
+        self.queue.iter().cloned().collect()
+    }
+
     /// Messages queued.
     pub fn queued(&self) -> usize {
         self.queue.len()

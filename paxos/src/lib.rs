@@ -60,6 +60,19 @@
 //! held it always covers exactly the indices below the compacted index, so a follower that
 //! lags behind the leader's compacted index is sent the snapshot and the entries after it.
 //!
+//! ## Refinements of the design
+//!
+//! - Reads return `Result<Option<_>, PaxosError>` (`read`, `read_entries`,
+//!   `read_decided_suffix`), since reading storage can fail; `None` is past the end.
+//! - `trim` and a non-local `snapshot` must be called on the leader (anywhere else they
+//!   return [`PaxosError::NotLeader`] naming the leader) rather than being forwarded, so
+//!   the caller learns whether they happened. They succeed only up to what the leader
+//!   knows every replica decided (followers report it in `Accepted` and `Promise`).
+//! - [`Replica::handle_incoming_batch`] handles several messages in one step (one write).
+//! - An append is not guaranteed to be decided (as in OmniPaxos): it can be lost if the
+//!   leader it was forwarded to loses leadership first. Appends refused outright (the
+//!   configuration is ending, the replica stopped) return an error.
+//!
 //! ## Module map
 //!
 //! | module | owns |

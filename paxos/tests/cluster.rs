@@ -82,3 +82,15 @@ fn persistent_clusters_decide_2k_appends_batch_1_and_100() {
 fn persistent_clusters_decide_100k_appends_batch_1_and_100() {
     persistent_cluster(100_000);
 }
+
+#[test]
+fn a_single_replica_decides_alone() {
+    let template = ReplicaConfig::new(1, ClusterConfig::default()).with_batch_size(3);
+    let mut cluster =
+        LocalCluster::new(1, &template, |_| MemoryStorage::<TrimEntry>::new()).unwrap();
+    cluster.elect_leader(100).unwrap();
+    for i in 0..10 {
+        cluster.append(TrimEntry(i)).unwrap();
+    }
+    assert!(cluster.run_until(10, |c| c.min_decided_idx() == 10).unwrap());
+}

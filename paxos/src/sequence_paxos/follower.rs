@@ -85,7 +85,7 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
             }
             return Ok(());
         }
-        let (log_end, end) = (state.log_end, a.start_idx + a.entries.len());
+        let (log_end, end) = (state.log_end, a.start_idx.saturating_add(a.entries.len()));
         if a.start_idx > log_end {
             return Ok(()); // a gap: the leader resends from what we acknowledged
         }

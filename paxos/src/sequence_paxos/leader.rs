@@ -24,7 +24,7 @@ pub(super) struct PromiseMeta {
 
 impl PromiseMeta {
     fn logical_end(&self) -> usize {
-        self.log_end + usize::from(self.has_stopsign)
+        self.log_end.saturating_add(usize::from(self.has_stopsign))
     }
 }
 

@@ -46,7 +46,7 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
             Some((_, idx)) => (*idx, *idx, log_end.max(*idx)),
             None => (decided, compacted, log_end),
         };
-        let sync_end = suffix_start + entries.len();
+        let sync_end = suffix_start.saturating_add(entries.len());
         if suffix_start > log_end || sync_end < decided {
             return false;
         }
