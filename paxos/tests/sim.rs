@@ -1,7 +1,8 @@
 //! The deterministic simulator over the memory backend: many seeds, many steps, crashes,
 //! partitions, drops, duplicates and reordering; zero violations.
 //!
-//! `PAXSTORE_SIM_SEED=<seed>` replays one seed; `PAXSTORE_SIM_SEEDS=<n>` runs more seeds.
+//! `PAXSTORE_SIM_SEED=<seed>` replays one seed; `PAXSTORE_SIM_SEEDS=<n>` runs more seeds,
+//! starting at `PAXSTORE_SIM_FIRST_SEED` (default 0).
 
 // Tests may unwrap: a failure is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -19,9 +20,10 @@ fn seeds(default: u64) -> Vec<u64> {
     if let Ok(seed) = std::env::var("PAXSTORE_SIM_SEED") {
         return vec![seed.parse().expect("PAXSTORE_SIM_SEED is a number")];
     }
-    let n =
-        std::env::var("PAXSTORE_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(default);
-    (0..n).collect()
+    let var = |name: &str| std::env::var(name).ok().and_then(|s| s.parse::<u64>().ok());
+    let n = var("PAXSTORE_SIM_SEEDS").unwrap_or(default);
+    let first = var("PAXSTORE_SIM_FIRST_SEED").unwrap_or(0);
+    (first..first + n).collect()
 }
 
 #[test]
@@ -64,4 +66,15 @@ fn simulator_memory_flexible_quorum_and_slow_network() {
     let outcomes = run_seeds::<SimEntry, _>(&cfg, seeds(100), memory);
     println!("{}\n{}", summary(&outcomes), stats(&outcomes));
     assert!(outcomes.iter().all(|o| o.violations.is_empty()), "{}", summary(&outcomes));
+}
+
+#[test]
+fn a_seed_replays_exactly() {
+    let cfg = SimConfig::default();
+    let run = || run_seeds::<SimEntry, _>(&cfg, [42, 4242], memory);
+    let key = |o: &paxstore_paxos::sim::SimOutcome| {
+        (o.steps, o.decided, o.delivered, o.crashes, o.partitions)
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(a.iter().map(key).collect::<Vec<_>>(), b.iter().map(key).collect::<Vec<_>>());
 }

@@ -64,7 +64,7 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         self.store.set_accepted_round(a.n);
         self.role = Role::Follower(FollowerPhase::Accept);
         self.store.raise_logical_decided(a.decided_idx.min(self.state().logical_end()));
-        self.send_accepted();
+        self.accepted_due = Some(a.n);
         self.flush_pending()
     }
 
@@ -100,7 +100,7 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
             }
         }
         self.store.raise_logical_decided(a.decided_idx.min(self.state().logical_end()));
-        self.send_accepted();
+        self.accepted_due = Some(a.n);
         Ok(())
     }
 
@@ -115,8 +115,17 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         Ok(())
     }
 
-    fn send_accepted(&mut self) {
+    /// At the end of a step that accepted more: one `Accepted`, however many accepts the
+    /// step handled, and only if this replica still accepts in that round.
+    pub(super) fn send_due_accepted(&mut self) {
+        let Some(n) = self.accepted_due.take() else { return };
         let state = self.state();
+        if self.role_phase() != Some(FollowerPhase::Accept)
+            || state.promise != n
+            || state.accepted_round != n
+        {
+            return;
+        }
         let accepted = Accepted {
             n: state.promise,
             accepted_idx: state.logical_end(),

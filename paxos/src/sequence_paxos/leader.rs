@@ -251,8 +251,19 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         if candidate <= self.state().logical_decided() {
             return;
         }
-        let (n, followers): (Ballot, Vec<u64>) = (l.n, l.promises.keys().copied().collect());
+        self.decide_due = Some(l.n);
         self.store.raise_logical_decided(candidate);
+    }
+
+    /// At the end of a step that decided more: one `Decide` per follower, however many
+    /// acceptances the step handled.
+    pub(super) fn send_due_decide(&mut self) {
+        let Some(n) = self.decide_due.take() else { return };
+        let Role::Leader(l) = &self.role else { return };
+        if l.n != n || !l.accepting {
+            return;
+        }
+        let followers: Vec<u64> = l.promises.keys().copied().collect();
         let decided_idx = self.state().logical_decided();
         for to in followers {
             self.send(to, PaxosMessage::Decide(Decide { n, decided_idx }));

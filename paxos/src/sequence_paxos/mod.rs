@@ -44,6 +44,10 @@ pub struct Replica<T: Entry, S: Storage<T>> {
     failed: Option<PaxosError>,
     ticks: u64,
     ticks_since_flush: u32,
+    /// The round in which this step accepted entries, to acknowledge at its end.
+    accepted_due: Option<Ballot>,
+    /// The round in which this step decided more, to announce at its end.
+    decide_due: Option<Ballot>,
 }
 
 /// What this replica does in the current round.
@@ -101,6 +105,8 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
             failed: None,
             ticks: 0,
             ticks_since_flush: 0,
+            accepted_due: None,
+            decide_due: None,
             config,
         };
         if promise != Ballot::default() {
@@ -204,13 +210,20 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
             return Err(err.clone());
         }
         debug_assert!(!self.store.has_staged() && self.staged.is_empty());
-        match f(self).and_then(|r| self.store.commit().map(|()| r)) {
+        let result = f(self).map(|r| {
+            self.send_due_accepted();
+            self.send_due_decide();
+            r
+        });
+        match result.and_then(|r| self.store.commit().map(|()| r)) {
             Ok(r) => {
                 self.outgoing.append(&mut self.staged);
                 Ok(r)
             }
             Err(source) => {
                 self.staged.clear();
+                self.accepted_due = None;
+                self.decide_due = None;
                 self.store.rollback();
                 self.role = Role::Follower(FollowerPhase::Idle);
                 let err = PaxosError::Storage { context, source: Arc::new(source) };
