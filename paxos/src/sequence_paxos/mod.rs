@@ -210,10 +210,9 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
             return Err(err.clone());
         }
         debug_assert!(!self.store.has_staged() && self.staged.is_empty());
-        let result = f(self).map(|r| {
+        let result = f(self).inspect(|_| {
             self.send_due_accepted();
             self.send_due_decide();
-            r
         });
         match result.and_then(|r| self.store.commit().map(|()| r)) {
             Ok(r) => {
