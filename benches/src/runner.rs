@@ -25,7 +25,8 @@ use crate::{charts, html, BenchError};
 pub struct Matrix {
     /// Repetitions of every timed cell.
     pub reps: usize,
-    /// Repetitions of the ceiling loop at the start, and again at the end, of the run.
+    /// Repetitions of the ceiling loop each time it is sampled (at the start, after each
+    /// backend's appends, before the replica cells and at the end of the run).
     pub ceiling_reps: usize,
     /// Length of one ceiling repetition.
     pub ceiling_time: Duration,
@@ -60,8 +61,8 @@ impl Matrix {
     pub fn full() -> Self {
         Matrix {
             reps: 3,
-            ceiling_reps: 3,
-            ceiling_time: Duration::from_secs(2),
+            ceiling_reps: 2,
+            ceiling_time: Duration::from_secs(1),
             append_time: Duration::from_millis(500),
             append_batches: vec![1, 10, 100, 1000],
             entry_sizes: vec![16, 128, 4096],
@@ -83,7 +84,7 @@ impl Matrix {
         Matrix {
             reps: 2,
             ceiling_reps: 1,
-            ceiling_time: Duration::from_millis(700),
+            ceiling_time: Duration::from_millis(400),
             append_time: Duration::from_millis(120),
             append_batches: vec![1, 10, 100, 1000],
             entry_sizes: vec![128],
@@ -145,6 +146,8 @@ impl Cell {
 }
 
 fn plan(m: &Matrix, backends: &[BackendKind]) -> Vec<Cell> {
+    // The ceiling is sampled at the start, after each backend's appends, before the
+    // replica cells and at the end, so its median spans the whole run's conditions.
     let mut cells = vec![Cell::Ceiling];
     for &kind in backends {
         for durability in durabilities(kind) {
@@ -154,6 +157,7 @@ fn plan(m: &Matrix, backends: &[BackendKind]) -> Vec<Cell> {
                 }
             }
         }
+        cells.push(Cell::Ceiling);
     }
     for &kind in backends {
         for range in [ReadRange::Recent, ReadRange::Old] {
@@ -173,6 +177,7 @@ fn plan(m: &Matrix, backends: &[BackendKind]) -> Vec<Cell> {
         cells.push(Cell::Reopen { kind });
     }
     if replica::AVAILABLE {
+        cells.push(Cell::Ceiling);
         for &kind in backends {
             let mut ds = durabilities(kind);
             if !m.replica_buffered {
