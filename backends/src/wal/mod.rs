@@ -114,7 +114,9 @@ impl WalOptions {
 
     fn validate(&self) -> StorageResult<()> {
         let b = self.segment_bytes;
-        if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&b) || b % RECORD_ALIGN as u64 != 0 {
+        if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&b)
+            || !b.is_multiple_of(RECORD_ALIGN as u64)
+        {
             return Err(StorageError::Backend {
                 backend: "wal",
                 detail: format!(
@@ -581,7 +583,7 @@ impl<T: PersistentEntry> WalStorage<T> {
                         self.next_seq += 1;
                         self.spare = Some(spare);
                     }
-                    Err((back, _)) => {
+                    Err(back) => {
                         if let Some(seg) = back {
                             self.segments.push_front(seg);
                         }

@@ -216,7 +216,9 @@ fn open_segment(dir: &Path, io: &dyn WalIo, seq: u64) -> StorageResult<Segment> 
     let file = io.open(&path).map_err(|e| io_err("opening", &path, e))?;
     let len = file.metadata().map_err(|e| io_err("reading metadata of", &path, e))?.len();
     let location = || path.display().to_string();
-    if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&len) || len % RECORD_ALIGN as u64 != 0 {
+    if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&len)
+        || !len.is_multiple_of(RECORD_ALIGN as u64)
+    {
         return Err(StorageError::Corruption {
             location: location(),
             detail: format!("segment length {len} is not a valid segment size"),

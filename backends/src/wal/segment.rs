@@ -133,17 +133,17 @@ fn install(
 /// Turns `old` (a segment no live entry points to) into segment `seq`, keeping its
 /// allocated, written blocks. The old records stay in the body; their LSNs are below
 /// every new record's, so recovery reads them as the end of the records (FORMAT.md).
-/// On failure the segment is either back under its old name (returned) or gone.
+/// On failure (the caller retries later) the segment is either back under its old name
+/// (returned) or gone (a leftover `.tmp` that recovery deletes).
 pub(crate) fn recycle(
     io: &dyn WalIo,
     dir: &Path,
     old: Segment,
     seq: u64,
-) -> Result<Segment, (Option<Segment>, StorageError)> {
+) -> Result<Segment, Option<Segment>> {
     let tmp = tmp_path(dir, seq);
-    if let Err(e) = io.rename(&old.path, &tmp) {
-        let err = io_err("renaming", &old.path, e);
-        return Err((Some(old), err));
+    if io.rename(&old.path, &tmp).is_err() {
+        return Err(Some(old));
     }
     let Segment { file, map, .. } = old;
     let redone = (|| {
@@ -153,14 +153,14 @@ pub(crate) fn recycle(
             .map_err(|e| io_err("writing header of", &tmp, e))?;
         io.sync_data(&file).map_err(|e| io_err("syncing", &tmp, e))
     })();
-    if let Err(err) = redone {
+    if redone.is_err() {
         let _ = io.remove_file(&tmp);
-        return Err((None, err));
+        return Err(None);
     }
     let len = map.len();
     drop(map);
     // A recycled segment's blocks are all allocated and written already.
-    install(io, dir, seq, &tmp, file, len).map_err(|err| (None, err))
+    install(io, dir, seq, &tmp, file, len).map_err(|_| None)
 }
 
 /// The offset of the first record of every segment.
