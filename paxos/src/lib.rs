@@ -90,8 +90,9 @@
 //!
 //! ## Tests
 //!
-//! `cargo test -p paxstore-paxos` runs the simulator (3 configurations x 500 seeds x
-//! 1,000 faulty steps plus a liveness phase, over the memory backend; it prints
+//! `cargo test -p paxstore-paxos` runs the simulator over the memory backend (500 seeds
+//! of 1,000 faulty steps plus a liveness phase on 3 replicas, and 100 seeds each of a
+//! harsher 5-replica setup and a flexible-quorum, slow-network setup; each prints
 //! `sim: seeds=N steps=M violations=V`), the scenario files, a storage failure at every
 //! write of a leader and a follower, fail-recovery, and 3-replica clusters deciding
 //! 100,000 appends at batch sizes 1 and 100. `--features sled,redb,wal` (or
