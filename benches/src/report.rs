@@ -709,7 +709,14 @@ pub fn to_markdown(report: &Report) -> String {
     let _ = writeln!(md, "## Method\n");
     let _ = writeln!(
         md,
-        "- **Appends**: `write_atomically([AppendEntries(batch)])`; the batch is built before \
+        "- **Interleaving**: the backends of one comparison run their repetitions in turn \
+         (repetition 1 of every backend, then repetition 2, ...), and every durable group \
+         takes a ceiling sample in each round, so a noisy minute on a shared disk hits every \
+         figure of a comparison alike. The ceiling is the median over all its samples.\n\
+         - **Above 100% of the ceiling**: the ceiling writes a fresh 4 KiB block per sync; a \
+         one-entry commit writes ~150 bytes, often into the same 4 KiB page as the previous \
+         commit, which a virtual disk with a write-back cache may sync faster.\n\
+         - **Appends**: `write_atomically([AppendEntries(batch)])`; the batch is built before \
          the timer starts, so entries/s is time inside the backend. Payloads are \
          incompressible.\n\
          - **Reads**: `get_entries` of `batch` entries, from ranges ending in the last 1,000 \

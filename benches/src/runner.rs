@@ -5,7 +5,6 @@
 //! non-zero if any cell failed.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -17,7 +16,7 @@ use crate::machine::Machine;
 use crate::replica::{self, REPLICAS};
 use crate::report::{self, Ceiling, Failure, ReopenRow, ReplicaRow, Report, StorageRow};
 use crate::stats::{self, Samples, Summary};
-use crate::workload::{durabilities, durability_label, BenchStore, Budget, ReadRange, Rng};
+use crate::workload::{durability_label, BenchStore, Budget, ReadRange, Rng};
 use crate::{charts, html, BenchError};
 
 /// The sizes of the matrix: what a full and a `--quick` run measure.
@@ -101,15 +100,27 @@ impl Matrix {
     }
 }
 
-/// One cell of the matrix.
+/// What a group of cells measures; every backend of the group runs it.
+#[derive(Clone, Copy, Debug)]
+enum Work {
+    Append { batch: usize, bytes: usize },
+    Read { range: ReadRange, batch: usize },
+    Trim { per_trim: usize },
+    Reopen,
+    Replica { batch_size: usize },
+}
+
+/// One workload over several backends. Its repetitions are interleaved (repetition 1 of
+/// every backend, then repetition 2, ...), so a noisy minute on the shared disk hits
+/// every backend of the comparison alike; a durable group also takes a ceiling sample in
+/// every round, so the ceiling is measured under the same conditions as the cells.
 #[derive(Clone, Debug)]
-enum Cell {
-    Ceiling,
-    Append { kind: BackendKind, durability: Option<Durability>, batch: usize, bytes: usize },
-    Read { kind: BackendKind, range: ReadRange, batch: usize },
-    Trim { kind: BackendKind, durability: Option<Durability>, per_trim: usize },
-    Reopen { kind: BackendKind },
-    Replica { kind: BackendKind, durability: Option<Durability>, batch_size: usize },
+struct Group {
+    work: Work,
+    /// The backends and the durability each runs with.
+    cells: Vec<(BackendKind, Option<Durability>)>,
+    /// Whether a ceiling sample joins each round.
+    with_ceiling: bool,
 }
 
 /// The durability of the read cells' store: what a replica serving reads runs with.
@@ -117,81 +128,101 @@ fn read_durability(kind: BackendKind) -> Option<Durability> {
     kind.is_persistent().then_some(Durability::Immediate)
 }
 
-impl Cell {
-    fn label(&self, m: &Matrix) -> String {
-        match self {
-            Cell::Ceiling => "disk ceiling: 4 KiB pwrite + fdatasync".to_owned(),
-            Cell::Append { kind, durability, batch, bytes } => format!(
-                "{kind} {} append batch={batch} entry={bytes}B",
-                durability_label(*durability)
-            ),
-            Cell::Read { kind, range, batch } => format!(
-                "{kind} {} {} batch={batch} (log of {})",
-                durability_label(read_durability(*kind)),
-                range.op_name(),
-                m.read_fill
-            ),
-            Cell::Trim { kind, durability, per_trim } => format!(
-                "{kind} {} trim batch={per_trim} (log of {})",
-                durability_label(*durability),
-                m.trim_fill
-            ),
-            Cell::Reopen { kind } => format!("{kind} reopen of {} entries", m.reopen_entries),
-            Cell::Replica { kind, durability, batch_size } => format!(
-                "{kind} {} replica x{REPLICAS} batch_size={batch_size}",
-                durability_label(*durability)
-            ),
+impl Group {
+    fn label(&self, m: &Matrix, kind: BackendKind, durability: Option<Durability>) -> String {
+        let d = durability_label(durability);
+        match self.work {
+            Work::Append { batch, bytes } => {
+                format!("{kind} {d} append batch={batch} entry={bytes}B")
+            }
+            Work::Read { range, batch } => {
+                format!("{kind} {d} {} batch={batch} (log of {})", range.op_name(), m.read_fill)
+            }
+            Work::Trim { per_trim } => {
+                format!("{kind} {d} trim batch={per_trim} (log of {})", m.trim_fill)
+            }
+            Work::Reopen => format!("{kind} reopen of {} entries", m.reopen_entries),
+            Work::Replica { batch_size } => {
+                format!("{kind} {d} replica x{REPLICAS} batch_size={batch_size}")
+            }
         }
     }
 }
 
-fn plan(m: &Matrix, backends: &[BackendKind]) -> Vec<Cell> {
-    // The ceiling is sampled at the start, after each backend's appends, before the
-    // replica cells and at the end, so its median spans the whole run's conditions.
-    let mut cells = vec![Cell::Ceiling];
-    for &kind in backends {
-        for durability in durabilities(kind) {
-            for &bytes in &m.entry_sizes {
-                for &batch in &m.append_batches {
-                    cells.push(Cell::Append { kind, durability, batch, bytes });
-                }
+/// The cells of one durability class: `Immediate` groups hold every persistent backend
+/// with `Immediate` and the memory backend (durability none); `Buffered` groups hold the
+/// persistent backends with `Buffered`.
+fn class(
+    backends: &[BackendKind],
+    durability: Durability,
+) -> Vec<(BackendKind, Option<Durability>)> {
+    backends
+        .iter()
+        .filter_map(|&k| match (k.is_persistent(), durability) {
+            (true, d) => Some((k, Some(d))),
+            (false, Durability::Immediate) => Some((k, None)),
+            (false, Durability::Buffered) => None,
+        })
+        .collect()
+}
+
+fn plan(m: &Matrix, backends: &[BackendKind]) -> Vec<Group> {
+    let mut groups = Vec::new();
+    let classes = [Durability::Immediate, Durability::Buffered];
+    for d in classes {
+        for &bytes in &m.entry_sizes {
+            for &batch in &m.append_batches {
+                groups.push(Group {
+                    work: Work::Append { batch, bytes },
+                    cells: class(backends, d),
+                    with_ceiling: d == Durability::Immediate,
+                });
             }
         }
-        cells.push(Cell::Ceiling);
     }
-    for &kind in backends {
-        for range in [ReadRange::Recent, ReadRange::Old] {
-            for &batch in &m.read_batches {
-                cells.push(Cell::Read { kind, range, batch });
-            }
+    let reads: Vec<_> = backends.iter().map(|&k| (k, read_durability(k))).collect();
+    for range in [ReadRange::Recent, ReadRange::Old] {
+        for &batch in &m.read_batches {
+            groups.push(Group {
+                work: Work::Read { range, batch },
+                cells: reads.clone(),
+                with_ceiling: false,
+            });
         }
     }
-    for &kind in backends {
-        for durability in durabilities(kind) {
-            for &per_trim in &m.trim_batches {
-                cells.push(Cell::Trim { kind, durability, per_trim });
-            }
+    for d in classes {
+        for &per_trim in &m.trim_batches {
+            groups.push(Group {
+                work: Work::Trim { per_trim },
+                cells: class(backends, d),
+                with_ceiling: false,
+            });
         }
     }
-    for &kind in backends.iter().filter(|k| k.is_persistent()) {
-        cells.push(Cell::Reopen { kind });
-    }
+    groups.push(Group {
+        work: Work::Reopen,
+        cells: backends
+            .iter()
+            .filter(|k| k.is_persistent())
+            .map(|&k| (k, Some(Durability::Immediate)))
+            .collect(),
+        with_ceiling: false,
+    });
     if replica::AVAILABLE {
-        cells.push(Cell::Ceiling);
-        for &kind in backends {
-            let mut ds = durabilities(kind);
-            if !m.replica_buffered {
-                ds.truncate(1);
-            }
-            for durability in ds {
-                for &batch_size in &m.replica_batches {
-                    cells.push(Cell::Replica { kind, durability, batch_size });
-                }
+        let replica_classes: &[Durability] =
+            if m.replica_buffered { &classes } else { &classes[..1] };
+        for &d in replica_classes {
+            for &batch_size in &m.replica_batches {
+                groups.push(Group {
+                    work: Work::Replica { batch_size },
+                    cells: class(backends, d),
+                    with_ceiling: d == Durability::Immediate,
+                });
             }
         }
     }
-    cells.push(Cell::Ceiling);
-    cells
+    groups.retain(|g| !g.cells.is_empty());
+    groups
 }
 
 /// What a run needs to know besides the matrix.
@@ -209,139 +240,174 @@ pub struct RunOptions {
     pub command: String,
 }
 
-/// State carried between cells: the read cells share one filled store per backend.
+/// What one repetition of one cell produced.
+enum Rep {
+    Storage(Samples),
+    Reopen(Duration),
+    Replica(replica::ClusterRun),
+}
+
+/// State carried between groups.
 struct Runner<'a> {
     opts: &'a RunOptions,
     work: PathBuf,
-    read_store: Option<BenchStore>,
+    /// The read cells' filled stores, one per backend, kept across the read groups.
+    read_stores: Vec<BenchStore>,
+    /// The reopen group's filled stores.
+    reopen_stores: Vec<BenchStore>,
     rng: Rng,
+    ceiling: Option<CeilingFile>,
     ceiling_runs: Vec<Samples>,
     storage: Vec<StorageRow>,
     reopen: Vec<ReopenRow>,
     replica: Vec<ReplicaRow>,
 }
 
-/// The result of one cell, for the progress line.
-type CellResult = Result<String, BenchError>;
-
 impl Runner<'_> {
     fn m(&self) -> &Matrix {
         &self.opts.matrix
     }
 
-    fn run_cell(&mut self, cell: &Cell) -> CellResult {
-        match *cell {
-            Cell::Ceiling => self.ceiling(),
-            Cell::Append { kind, durability, batch, bytes } => {
-                let budget = Budget::time(self.m().append_time);
-                let mut runs = Vec::new();
-                for _ in 0..self.m().reps {
-                    let mut store = BenchStore::create_in(kind, durability, &self.work)?;
-                    runs.push(store.append_run(batch, bytes, 3, budget)?);
-                }
-                Ok(self.push_storage(kind, durability, "append", batch, bytes, &runs))
+    fn ceiling_sample(&mut self, time: Duration) -> Result<f64, BenchError> {
+        if self.ceiling.is_none() {
+            self.ceiling = Some(CeilingFile::create_in(&self.work)?);
+        }
+        let Some(file) = self.ceiling.as_mut() else { return Ok(0.0) };
+        let run = file.run(time)?;
+        let rate = run.calls_per_s();
+        self.ceiling_runs.push(run);
+        Ok(rate)
+    }
+
+    /// Prepares what a group's repetitions share (filled stores).
+    fn prepare(
+        &mut self,
+        work: Work,
+        kind: BackendKind,
+        durability: Option<Durability>,
+    ) -> Result<(), BenchError> {
+        match work {
+            Work::Read { .. } if !self.read_stores.iter().any(|s| s.kind() == kind) => {
+                let mut store = BenchStore::create_in(kind, durability, &self.work)?;
+                store.fill(self.m().read_fill, report::HEADLINE_ENTRY_BYTES)?;
+                self.read_stores.push(store);
             }
-            Cell::Read { kind, range, batch } => {
-                let fill = self.m().read_fill;
-                if self.read_store.as_ref().map(BenchStore::kind) != Some(kind) {
-                    self.read_store = None;
-                    let mut store = BenchStore::create_in(kind, read_durability(kind), &self.work)?;
-                    store.fill(fill, report::HEADLINE_ENTRY_BYTES)?;
-                    self.read_store = Some(store);
-                }
-                let budget = Budget::time(self.m().read_time);
-                let mut runs = Vec::new();
-                if let Some(store) = &self.read_store {
-                    for _ in 0..self.m().reps {
-                        runs.push(store.read_run(range, batch, &mut self.rng, budget)?);
-                    }
-                }
-                let bytes = report::HEADLINE_ENTRY_BYTES;
-                Ok(self.push_storage(
-                    kind,
-                    read_durability(kind),
-                    range.op_name(),
+            Work::Reopen => {
+                let mut store = BenchStore::create_in(kind, durability, &self.work)?;
+                store.fill(self.m().reopen_entries, report::HEADLINE_ENTRY_BYTES)?;
+                self.reopen_stores.push(store);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// One repetition of one cell.
+    fn rep(
+        &mut self,
+        work: Work,
+        kind: BackendKind,
+        durability: Option<Durability>,
+    ) -> Result<Rep, BenchError> {
+        let bytes = report::HEADLINE_ENTRY_BYTES;
+        Ok(match work {
+            Work::Append { batch, bytes } => {
+                let mut store = BenchStore::create_in(kind, durability, &self.work)?;
+                Rep::Storage(store.append_run(
                     batch,
                     bytes,
-                    &runs,
-                ))
+                    3,
+                    Budget::time(self.m().append_time),
+                )?)
             }
-            Cell::Trim { kind, durability, per_trim } => {
-                self.read_store = None;
+            Work::Read { range, batch } => {
+                let budget = Budget::time(self.m().read_time);
+                let Some(store) = self.read_stores.iter().find(|s| s.kind() == kind) else {
+                    return Err(BenchError::WrongAnswer {
+                        backend: kind.name().to_owned(),
+                        detail: "its read store was not filled".to_owned(),
+                    });
+                };
+                Rep::Storage(store.read_run(range, batch, &mut self.rng, budget)?)
+            }
+            Work::Trim { per_trim } => {
                 let budget = Budget { min_calls: 1, ..Budget::time(self.m().append_time) };
-                let mut runs = Vec::new();
-                for _ in 0..self.m().reps {
-                    let mut store = BenchStore::create_in(kind, durability, &self.work)?;
-                    store.fill(self.m().trim_fill, report::HEADLINE_ENTRY_BYTES)?;
-                    runs.push(store.trim_run(per_trim, budget)?);
-                }
-                let bytes = report::HEADLINE_ENTRY_BYTES;
-                Ok(self.push_storage(kind, durability, "trim", per_trim, bytes, &runs))
+                let mut store = BenchStore::create_in(kind, durability, &self.work)?;
+                store.fill(self.m().trim_fill, bytes)?;
+                Rep::Storage(store.trim_run(per_trim, budget)?)
             }
-            Cell::Reopen { kind } => self.reopen(kind),
-            Cell::Replica { kind, durability, batch_size } => {
-                self.read_store = None;
-                let mut runs = Vec::new();
-                for _ in 0..self.m().reps {
-                    runs.push(replica::run_cluster(
-                        kind,
-                        durability,
-                        &self.work,
-                        batch_size,
-                        self.m().replica_time,
-                    )?);
-                }
-                Ok(self.push_replica(kind, durability, batch_size, &runs))
+            Work::Reopen => {
+                let Some(store) = self.reopen_stores.iter_mut().find(|s| s.kind() == kind) else {
+                    return Err(BenchError::WrongAnswer {
+                        backend: kind.name().to_owned(),
+                        detail: "its reopen store was not filled".to_owned(),
+                    });
+                };
+                Rep::Reopen(store.reopen()?)
             }
+            Work::Replica { batch_size } => Rep::Replica(replica::run_cluster(
+                kind,
+                durability,
+                &self.work,
+                batch_size,
+                self.m().replica_time,
+            )?),
+        })
+    }
+
+    /// Records a finished cell; returns its progress summary.
+    fn record(
+        &mut self,
+        work: Work,
+        kind: BackendKind,
+        durability: Option<Durability>,
+        reps: Vec<Rep>,
+    ) -> String {
+        let mut samples = Vec::new();
+        let mut ms = Vec::new();
+        let mut runs = Vec::new();
+        for r in reps {
+            match r {
+                Rep::Storage(s) => samples.push(s),
+                Rep::Reopen(d) => ms.push(d.as_secs_f64() * 1e3),
+                Rep::Replica(c) => runs.push(c),
+            }
+        }
+        let bytes = report::HEADLINE_ENTRY_BYTES;
+        match work {
+            Work::Append { batch, bytes } => {
+                self.push_storage(kind, durability, "append", batch, bytes, &samples)
+            }
+            Work::Read { range, batch } => {
+                self.push_storage(kind, durability, range.op_name(), batch, bytes, &samples)
+            }
+            Work::Trim { per_trim } => {
+                self.push_storage(kind, durability, "trim", per_trim, bytes, &samples)
+            }
+            Work::Reopen => self.push_reopen(kind, ms),
+            Work::Replica { batch_size } => self.push_replica(kind, durability, batch_size, &runs),
         }
     }
 
-    fn ceiling(&mut self) -> CellResult {
-        let mut file = CeilingFile::create_in(&self.work)?;
-        let mut rates = Vec::new();
-        for _ in 0..self.m().ceiling_reps {
-            let run = file.run(self.m().ceiling_time)?;
-            rates.push(run.calls_per_s());
-            self.ceiling_runs.push(run);
-        }
-        let s = stats::summarize(&self.ceiling_runs);
-        Ok(format!(
-            "{} syncs/s this time (all so far: median {}, p50 {:.0} µs)",
-            rates.iter().map(|r| report::fmt_num(*r)).collect::<Vec<_>>().join(", "),
-            report::fmt_num(s.calls_per_s),
-            s.p50_us
-        ))
-    }
-
-    fn reopen(&mut self, kind: BackendKind) -> CellResult {
-        self.read_store = None;
-        let entries = self.m().reopen_entries;
-        let mut store = BenchStore::create_in(kind, Some(Durability::Immediate), &self.work)?;
-        let filled = Instant::now();
-        store.fill(entries, report::HEADLINE_ENTRY_BYTES)?;
-        let fill_s = filled.elapsed().as_secs_f64();
-        let mut ms: Vec<f64> = Vec::new();
-        for _ in 0..self.m().reps {
-            ms.push(store.reopen()?.as_secs_f64() * 1e3);
-        }
+    fn push_reopen(&mut self, kind: BackendKind, mut ms: Vec<f64>) -> String {
         let min = ms.iter().copied().fold(f64::INFINITY, f64::min);
         let max = ms.iter().copied().fold(0.0, f64::max);
         let median = stats::median(&mut ms);
         self.reopen.push(ReopenRow {
             backend: kind.name().to_owned(),
-            entries,
+            entries: self.m().reopen_entries,
             entry_bytes: report::HEADLINE_ENTRY_BYTES,
             ms: median,
             ms_min: min,
             ms_max: max,
             reps: ms.len(),
         });
-        Ok(format!(
-            "{} ms (spread {:.0}–{:.0}; filled in {fill_s:.1} s)",
+        format!(
+            "{} ms (spread {}–{})",
             report::fmt_num(median),
-            min,
-            max
-        ))
+            report::fmt_num(min),
+            report::fmt_num(max)
+        )
     }
 
     fn push_storage(
@@ -432,10 +498,11 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
     let work = opts.out.join("work");
     fs::create_dir_all(&work).map_err(BenchError::io("creating the work directory", &work))?;
     let machine = Machine::describe(&work);
-    let cells = plan(&opts.matrix, &opts.backends);
+    let groups = plan(&opts.matrix, &opts.backends);
+    let total: usize = groups.iter().map(|g| g.cells.len()).sum();
     eprintln!(
-        "paxstore report: {} cells over {} on {} ({})",
-        cells.len(),
+        "paxstore report: {total} cells in {} groups over {} on {} ({})",
+        groups.len(),
         opts.backends.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "),
         machine.filesystem,
         work.display()
@@ -443,32 +510,79 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
     let mut runner = Runner {
         opts,
         work: work.clone(),
-        read_store: None,
+        read_stores: Vec::new(),
+        reopen_stores: Vec::new(),
         rng: Rng::new(0x5eed),
+        ceiling: None,
         ceiling_runs: Vec::new(),
         storage: Vec::new(),
         reopen: Vec::new(),
         replica: Vec::new(),
     };
     let mut failures = Vec::new();
-    for (i, cell) in cells.iter().enumerate() {
-        let label = cell.label(&opts.matrix);
-        eprint!("[{}/{}] {label} ... ", i + 1, cells.len());
-        let _ = std::io::stderr().flush();
+    let ceiling_start = runner.ceiling_sample(opts.matrix.ceiling_time)?;
+    eprintln!(
+        "[0/{total}] disk ceiling: 4 KiB pwrite + fdatasync ... {} syncs/s",
+        report::fmt_num(ceiling_start)
+    );
+    let mut done = 0;
+    for group in &groups {
+        if !matches!(group.work, Work::Read { .. }) {
+            runner.read_stores.clear();
+        }
         let t = Instant::now();
-        match runner.run_cell(cell) {
-            Ok(summary) => eprintln!(
-                "{summary} [{:.1} s, total {}]",
-                t.elapsed().as_secs_f64(),
-                fmt_elapsed(started.elapsed())
-            ),
-            Err(e) => {
-                eprintln!("FAILED: {e}");
-                failures.push(Failure { cell: label, error: e.to_string() });
+        let labels: Vec<String> =
+            group.cells.iter().map(|&(k, d)| group.label(&opts.matrix, k, d)).collect();
+        eprintln!(
+            "[{}-{}/{total}] {} ... ({} repetitions, interleaved{})",
+            done + 1,
+            done + group.cells.len(),
+            labels.join(" | "),
+            opts.matrix.reps,
+            if group.with_ceiling { ", with a ceiling sample each round" } else { "" }
+        );
+        let mut reps: Vec<Result<Vec<Rep>, BenchError>> = Vec::new();
+        for &(kind, durability) in &group.cells {
+            reps.push(runner.prepare(group.work, kind, durability).map(|()| Vec::new()));
+        }
+        for _ in 0..opts.matrix.reps {
+            for (i, &(kind, durability)) in group.cells.iter().enumerate() {
+                if let Ok(done_reps) = &mut reps[i] {
+                    match runner.rep(group.work, kind, durability) {
+                        Ok(r) => done_reps.push(r),
+                        Err(e) => reps[i] = Err(e),
+                    }
+                }
+            }
+            if group.with_ceiling {
+                runner.ceiling_sample(opts.matrix.append_time)?;
             }
         }
+        for (i, (&(kind, durability), result)) in group.cells.iter().zip(reps).enumerate() {
+            done += 1;
+            let line = match result {
+                Ok(r) => runner.record(group.work, kind, durability, r),
+                Err(e) => {
+                    failures.push(Failure { cell: labels[i].clone(), error: e.to_string() });
+                    format!("FAILED: {e}")
+                }
+            };
+            eprintln!("[{done}/{total}] {} ... {line}", labels[i]);
+        }
+        runner.reopen_stores.clear();
+        eprintln!(
+            "      [{:.1} s, total {}]",
+            t.elapsed().as_secs_f64(),
+            fmt_elapsed(started.elapsed())
+        );
     }
-    drop(runner.read_store.take());
+    let ceiling_end = runner.ceiling_sample(opts.matrix.ceiling_time)?;
+    eprintln!(
+        "[{total}/{total}] disk ceiling: 4 KiB pwrite + fdatasync ... {} syncs/s",
+        report::fmt_num(ceiling_end)
+    );
+    runner.read_stores.clear();
+    runner.ceiling = None;
     let _ = fs::remove_dir_all(&work);
 
     let c = stats::summarize(&runner.ceiling_runs);
