@@ -290,7 +290,6 @@ pub(crate) fn recover(dir: &Path, io: &dyn WalIo) -> StorageResult<Option<Recove
     if seqs.is_empty() {
         return Ok(None);
     }
-    let next_seq = seqs[seqs.len() - 1] + 1;
     // Segments below a gap in the numbering are leftovers of a reclamation whose
     // deletes were not all durable: the live run is the last contiguous one. (If a live
     // segment were lost instead, replay finds its entries missing and says so.)
@@ -415,6 +414,8 @@ pub(crate) fn recover(dir: &Path, io: &dyn WalIo) -> StorageResult<Option<Recove
     let mut spares: VecDeque<Segment> = segs.split_off(last + 1);
     let spare = spares.pop_front();
     remove_all(dir, io, stale.into_iter().chain(spares))?;
+    // Segment numbers stay consecutive (reads index the live segments by number).
+    let next_seq = spare.as_ref().unwrap_or(&segs[segs.len() - 1]).seq + 1;
     Ok(Some(Recovered { segments: segs, spare, tail, next_lsn: expected, next_seq, state }))
 }
 
