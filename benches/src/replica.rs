@@ -88,6 +88,12 @@ impl Cluster {
         let mut stores: Vec<Boxed> = Vec::new();
         let mut dirs = Vec::new();
         for pid in 1..=REPLICAS {
+            if !kind.is_persistent() {
+                // A volatile backend ignores its path: no directory to create and remove.
+                let store = kind.open::<BenchEntry>(parent, durability.unwrap_or_default());
+                stores.push(store.map_err(BenchError::storage(kind.name()))?);
+                continue;
+            }
             let dir = tempfile::Builder::new()
                 .prefix(&format!("{}-replica{pid}-", kind.name()))
                 .tempdir_in(parent)
