@@ -3,8 +3,7 @@
 //! paxstore's own engine, built for this log's access pattern: append at the tail,
 //! truncate the tail (`AppendOnPrefix`), drop the head (`Trim`), read recent ranges.
 //! The byte layout, commit protocol, recovery policy and disk assumptions are in
-//! [`FORMAT.md`](https://example.invalid/paxstore/backends/src/wal/FORMAT.md) next to
-//! this file (also included below).
+//! `backends/src/wal/FORMAT.md`, next to this file, included at the end of these docs.
 //!
 //! ## Design in one screen
 //!
@@ -94,8 +93,7 @@ pub struct WalOptions {
     /// When a successful write is durable.
     pub durability: Durability,
     /// The size of new segment files, a multiple of 8 in
-    /// [[`MIN_SEGMENT_BYTES`](format::MIN_SEGMENT_BYTES),
-    /// [`MAX_SEGMENT_BYTES`](format::MAX_SEGMENT_BYTES)]. Existing segments keep their
+    /// \[[`format::MIN_SEGMENT_BYTES`], [`format::MAX_SEGMENT_BYTES`]\]. Existing segments keep their
     /// size.
     pub segment_bytes: u64,
 }
