@@ -422,3 +422,35 @@ fn reopen_of_a_large_log() {
         assert_eq!(wal.get_entries(i, i + 1).unwrap(), vec![TestEntry::new(i as u64, 100)]);
     }
 }
+
+#[test]
+fn extra_spare_segments_are_dropped_and_numbering_stays_consecutive() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = WalOptions::new(Durability::Immediate).segment_bytes(64 << 10);
+    let mut wal = Wal::open_with_options(dir.path(), options).unwrap();
+    let mut model = Model::default();
+    let entries: Vec<_> = (0..10).map(|k| TestEntry::new(k, 1_000)).collect();
+    wal.append_entries(entries.clone()).unwrap();
+    model.apply_batch(&[AppendEntries(entries)]).unwrap();
+    let (live, spare) = wal.segment_paths();
+    drop(wal);
+    // Two empty segments after the live ones, as a crash between preparing spares could
+    // leave them.
+    let last = live.len() as u64 + u64::from(spare.is_some());
+    for seq in [last + 1, last + 2] {
+        let path = dir.path().join(paxstore_backends::wal::format::segment_file_name(seq));
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(64 << 10).unwrap();
+        f.write_all_at(&paxstore_backends::wal::format::segment_header(seq), 0).unwrap();
+    }
+    let mut wal = Wal::open_with_options(dir.path(), options).unwrap();
+    compare(&wal, &model).unwrap();
+    for i in 0..200u64 {
+        let e = TestEntry::new(100 + i, 1_000);
+        wal.append_entry(e.clone()).unwrap();
+        model.apply_batch(&[AppendEntry(e)]).unwrap();
+    }
+    compare(&wal, &model).unwrap();
+    drop(wal);
+    compare(&Wal::open_with_options(dir.path(), options).unwrap(), &model).unwrap();
+}
