@@ -656,7 +656,20 @@ pub fn to_markdown(report: &Report) -> String {
         "| backend | durability | op | batch | entry | entries/s | spread | calls/s | p50 µs | p99 µs | vs ceiling |\n\
          |---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
-    for r in &report.storage {
+    // Grouped for reading: by backend (in the report's order), op, durability, size, batch.
+    let order = |b: &str| report.backends.iter().position(|x| x == b);
+    let ops = ["append", "read_recent", "read_old", "trim"];
+    let mut rows: Vec<&StorageRow> = report.storage.iter().collect();
+    rows.sort_by_key(|r| {
+        (
+            order(&r.backend),
+            ops.iter().position(|o| *o == r.op),
+            r.durability != "immediate",
+            r.entry_bytes,
+            r.batch,
+        )
+    });
+    for r in rows {
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} B | {} | {} | {} | {} | {} | {} |",
@@ -749,9 +762,16 @@ pub fn replica_table(report: &Report) -> String {
     }
     let _ = writeln!(md, " batch 100 vs 1 | batch 1 vs ceiling |");
     let _ = writeln!(md, "|---|---|{}---:|---:|", "---:|".repeat(batches.len()));
-    let mut keys: Vec<(&str, &str)> =
-        report.replica.iter().map(|r| (r.backend.as_str(), r.durability.as_str())).collect();
-    keys.dedup();
+    let mut keys: Vec<(&str, &str)> = Vec::new();
+    for r in &report.replica {
+        let key = (r.backend.as_str(), r.durability.as_str());
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    // Durable first, then buffered; backends in the report's order within each.
+    let rank = |d: &str| ["none", "immediate", "buffered"].iter().position(|x| *x == d);
+    keys.sort_by_key(|(_, d)| rank(d).map_or(0, |p| usize::from(p == 2)));
     for (backend, durability) in keys {
         let _ = write!(md, "| {backend} | {durability} |");
         for b in &batches {

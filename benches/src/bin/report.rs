@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use paxstore_backends::BackendKind;
-use paxstore_benches::report::missing;
+use paxstore_benches::report::{missing, Report};
 use paxstore_benches::runner::{self, Matrix, RunOptions};
 
 /// Compare paxstore's backends on the same workloads, beside the disk's own ceiling.
@@ -26,10 +26,44 @@ struct Args {
     /// Output directory; the backends write in DIR/work, so put it on the disk to test.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/report-out"))]
     out: PathBuf,
+    /// Measure nothing: re-render report.md, index.html and the charts of an existing
+    /// report.json into --out (its conclusions are recomputed from its rows).
+    #[arg(long, value_name = "REPORT_JSON")]
+    render: Option<PathBuf>,
+}
+
+/// Re-renders an existing report.json into `out`.
+fn render(json: &std::path::Path, out: &std::path::Path) -> ExitCode {
+    let report = std::fs::read_to_string(json)
+        .map_err(|e| e.to_string())
+        .and_then(|text| serde_json::from_str::<Report>(&text).map_err(|e| e.to_string()));
+    let mut report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("report: cannot read {}: {e}", json.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    report.recommendations = paxstore_benches::report::recommendations(&report);
+    match runner::write(&report, out) {
+        Ok(files) => {
+            for f in files {
+                eprintln!("wrote {}", f.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("report: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(json) = &args.render {
+        return render(json, &args.out);
+    }
     let backends = args.backends.clone().unwrap_or_else(BackendKind::compiled_in);
     let opts = RunOptions {
         matrix: if args.quick { Matrix::quick() } else { Matrix::full() },
