@@ -79,6 +79,9 @@ use segment::{io_err, Segment, FIRST_RECORD};
 /// With `Immediate`, how far ahead of the tail zeros are written (see FORMAT.md).
 const ZERO_PREFILL: usize = 4 << 20;
 
+/// With `Immediate`, records at least this large get no zeros written ahead of them.
+const LARGE_RECORD: usize = 256 << 10;
+
 /// The lock file that keeps a second process (or instance) out of a WAL directory.
 pub const LOCK_FILE: &str = "wal.lock";
 
@@ -508,10 +511,15 @@ impl<T: PersistentEntry> WalStorage<T> {
     ) -> StorageResult<()> {
         if self.options.durability == Durability::Immediate {
             // Keep written zeros at least half a prefill ahead of the tail, so the synced
-            // record write lands on allocated, written blocks (FORMAT.md).
+            // record write lands on allocated, written blocks (FORMAT.md). The record's own
+            // bytes are never zeroed first (they are written now anyway), and a large
+            // record gets no zeros ahead: its sync is bandwidth-bound, and zeros would
+            // double the bytes written, while one extent change per large sync is cheap.
             let end = offset + bytes.len();
-            if end + ZERO_PREFILL / 2 > seg.zeroed_to {
-                seg.zeroed_to = seg.zeroed_to.max(offset);
+            if bytes.len() >= LARGE_RECORD {
+                seg.zeroed_to = seg.zeroed_to.max(end);
+            } else if end + ZERO_PREFILL / 2 > seg.zeroed_to {
+                seg.zeroed_to = seg.zeroed_to.max(end);
                 segment::zero_fill(&*self.io, seg, end + ZERO_PREFILL)?;
             }
         }
