@@ -15,9 +15,12 @@
 //! - A batch of entries is built **before** its timer starts; the timer covers exactly
 //!   one `write_atomically` (or one getter call), so entries/s is storage time only.
 //! - Every cell runs in a fresh directory on the disk under test, is repeated a few
-//!   times, and reports the median of the repetitions (and their spread).
+//!   times, and reports the median of the repetitions (and their spread). The backends
+//!   of one comparison take turns repetition by repetition, so a noisy minute on a
+//!   shared disk hits all of them alike.
 //! - Durable figures are shown beside the disk's own ceiling measured in the same run:
-//!   a loop of 4 KiB `pwrite` + `fdatasync` on a preallocated, already-written file.
+//!   a loop of 4 KiB `pwrite` + `fdatasync` on a preallocated, already-written file,
+//!   sampled in every round of every durable comparison.
 
 pub mod ceiling;
 pub mod charts;
