@@ -130,6 +130,13 @@ fn unrecognized(path: &Path, detail: impl Into<String>) -> StorageError {
     StorageError::Unrecognized { path: path.to_owned(), backend: BACKEND, detail: detail.into() }
 }
 
+/// fsyncs a file or directory, naming it in the error.
+fn sync_path(path: &Path) -> StorageResult<()> {
+    fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| StorageError::io(format!("syncing {}", path.display()), e))
+}
+
 /// Checks what `path` holds before RocksDB touches it; creates it if absent.
 fn inspect_dir(path: &Path) -> StorageResult<DirState> {
     match fs::metadata(path) {
@@ -200,6 +207,14 @@ impl<T: PersistentEntry> RocksDbStorage<T> {
             _entries: PhantomData,
         };
         storage.check_format(state)?;
+        if state == DirState::Fresh {
+            // RocksDB syncs the files it creates inside `path`; the entry of `path` itself
+            // (which may have just been created above) lives in the parent.
+            sync_path(path)?;
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_path(parent)?;
+            }
+        }
         storage.load()?;
         Ok(storage)
     }
