@@ -20,7 +20,8 @@ use crate::BenchError;
 /// endian, so reads can be checked; the rest is pseudo-random (incompressible) filler.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BenchEntry {
-    /// The bytes stored.
+    /// The bytes stored (serialized as one byte string, so the codec copies them whole).
+    #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,
 }
 

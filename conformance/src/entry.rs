@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 pub struct TestEntry {
     /// Unique within a case, so a misplaced entry is always noticed.
     pub id: u64,
-    /// Deterministic bytes derived from `id`.
+    /// Deterministic bytes derived from `id` (serialized as one byte string).
+    #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,
 }
 
