@@ -4,6 +4,8 @@
 //! Each case leaves the foreign bytes as they were and, where another backend's store was
 //! there, checks that it still opens with its data.
 #![cfg(any(feature = "rocksdb", feature = "sled", feature = "redb"))]
+// Test setup helpers: a failed setup step is a failed test, so they unwrap.
+#![allow(clippy::unwrap_used)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
