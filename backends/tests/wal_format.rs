@@ -34,6 +34,7 @@ fn format_md_constants_match_the_code() {
         ("RECORD_ALIGN", RECORD_ALIGN.to_string()),
         ("RECORD_BATCH", RECORD_BATCH.to_string()),
         ("RECORD_CHECKPOINT", RECORD_CHECKPOINT.to_string()),
+        ("RECORD_SEAL", RECORD_SEAL.to_string()),
         ("OP_APPEND", OP_APPEND.to_string()),
         ("OP_APPEND_ON_PREFIX", OP_APPEND_ON_PREFIX.to_string()),
         ("OP_SET_PROMISE", OP_SET_PROMISE.to_string()),
@@ -44,6 +45,7 @@ fn format_md_constants_match_the_code() {
         ("OP_SET_STOPSIGN", OP_SET_STOPSIGN.to_string()),
         ("OP_SET_SNAPSHOT", OP_SET_SNAPSHOT.to_string()),
         ("OP_BASE", OP_BASE.to_string()),
+        ("OP_PREV_SEAL", OP_PREV_SEAL.to_string()),
         ("DEFAULT_SEGMENT_BYTES", DEFAULT_SEGMENT_BYTES.to_string()),
         ("MIN_SEGMENT_BYTES", MIN_SEGMENT_BYTES.to_string()),
         ("MAX_SEGMENT_BYTES", MAX_SEGMENT_BYTES.to_string()),
@@ -62,6 +64,11 @@ fn format_md_header_tables_match_the_sizes() {
     assert_eq!(28 + 4, SEGMENT_HEADER_BYTES);
     assert!(doc.contains("| 17 | 7 | reserved, 0 |"));
     assert_eq!(17 + 7, RECORD_HEADER_BYTES);
+    // A seal's table starts where its fixed part ends.
+    assert!(doc.contains("| 12 | 4 × count |"));
+    assert_eq!(SEAL_FIXED_BYTES, 12);
+    assert_eq!(seal_record_bytes(0), align(RECORD_HEADER_BYTES + SEAL_FIXED_BYTES));
+    assert_eq!(seal_record_bytes(3), RECORD_HEADER_BYTES + 12 + 12);
     let h = segment_header(5);
     assert_eq!(&h[..8], &SEGMENT_MAGIC);
     assert_eq!(parse_segment_header(&h), Ok(5));

@@ -8,8 +8,9 @@ use std::ops::Range;
 
 /// The first 8 bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"PXSTWAL\0";
-/// The format version written in every segment header.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version written in every segment header. Version 1 (no seal records) is
+/// still read: it is version 2 without seals.
+pub const FORMAT_VERSION: u32 = 2;
 /// Bytes of the segment header; the first record starts right after it.
 pub const SEGMENT_HEADER_BYTES: usize = 32;
 /// Bytes of a record header: `crc u32, len u32, lsn u64, type u8, 7 reserved zero bytes`.
@@ -20,6 +21,10 @@ pub const RECORD_ALIGN: usize = 8;
 pub const RECORD_BATCH: u8 = 1;
 /// Record type: the whole metadata state, first record of every segment.
 pub const RECORD_CHECKPOINT: u8 = 2;
+/// Record type: a segment's seal, the table of the live entries it holds (see
+/// [`seal_record_bytes`]); written as its last record when the log rolls over to the next
+/// segment, whose checkpoint then names the seal's offset ([`OP_PREV_SEAL`]).
+pub const RECORD_SEAL: u8 = 3;
 
 /// Op tag: entries appended at the end of the log (`AppendEntry`, `AppendEntries`).
 pub const OP_APPEND: u8 = 1;
@@ -42,6 +47,20 @@ pub const OP_SET_SNAPSHOT: u8 = 9;
 /// Op tag (checkpoints only): `compacted_idx u64, log_end u64`; entries below `log_end`
 /// live in earlier segments.
 pub const OP_BASE: u8 = 10;
+/// Op tag (checkpoints only, right after [`OP_BASE`]): `offset u32` of the previous
+/// segment's seal record, present only if that seal was synced before this checkpoint was
+/// written.
+pub const OP_PREV_SEAL: u8 = 11;
+
+/// Bytes of the fixed part of a seal payload: `start u64, count u32`.
+pub const SEAL_FIXED_BYTES: usize = 12;
+
+/// The framed size of a seal record listing `entries` entries: the record header, `start
+/// u64` (the absolute index of the first entry listed), `count u32`, then one `u32` per
+/// entry (the segment offset of its length prefix), padded to [`RECORD_ALIGN`].
+pub fn seal_record_bytes(entries: usize) -> usize {
+    align(RECORD_HEADER_BYTES + SEAL_FIXED_BYTES + 4 * entries)
+}
 
 /// The segment size used unless the options say otherwise.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
@@ -92,7 +111,7 @@ pub fn parse_segment_header(bytes: &[u8]) -> Result<u64, String> {
         return Err("segment header checksum mismatch".to_owned());
     }
     let version = u32_at(h, 8);
-    if version != FORMAT_VERSION {
+    if version != FORMAT_VERSION && version != 1 {
         return Err(format!("unsupported format version {version}"));
     }
     if u32_at(h, 12) as usize != SEGMENT_HEADER_BYTES {
@@ -162,6 +181,10 @@ pub enum Found {
     },
 }
 
+fn is_record_type(t: u8) -> bool {
+    matches!(t, RECORD_BATCH | RECORD_CHECKPOINT | RECORD_SEAL)
+}
+
 /// Reads the record at `pos` of `seg`. `expected` is the LSN the next record must have
 /// (`None` for the first record of the log, which may have any LSN).
 pub fn read_record(seg: &[u8], pos: usize, expected: Option<u64>) -> Found {
@@ -177,7 +200,7 @@ pub fn read_record(seg: &[u8], pos: usize, expected: Option<u64>) -> Found {
     let start = pos + RECORD_HEADER_BYTES;
     let claimed_end = start.saturating_add(len).min(seg.len()).max(start);
     let invalid = |why| Found::Invalid { why, claimed_end };
-    if record_type != RECORD_BATCH && record_type != RECORD_CHECKPOINT {
+    if !is_record_type(record_type) {
         return invalid("unknown record type");
     }
     if h[17..24].iter().any(|&b| b != 0) {
@@ -207,18 +230,15 @@ pub fn read_record(seg: &[u8], pos: usize, expected: Option<u64>) -> Found {
     }
 }
 
-/// The first offset at or after `from` (on the record alignment) that holds a valid
-/// record with an LSN of at least `min_lsn`: evidence that what lies before it was not a
-/// torn tail but lost or corrupt records.
-pub fn find_later_record(seg: &[u8], from: usize, min_lsn: u64) -> Option<(usize, u64)> {
+/// The first valid record (of any LSN) at or after `from` and ending by `to`, on the
+/// record alignment, as `(offset, lsn)`.
+pub fn find_next_record(seg: &[u8], from: usize, to: usize) -> Option<(usize, u64)> {
     let mut pos = align(from);
-    while pos + RECORD_HEADER_BYTES <= seg.len() {
+    let to = to.min(seg.len());
+    while pos + RECORD_HEADER_BYTES <= to {
         let h = &seg[pos..pos + RECORD_HEADER_BYTES];
-        // Cheap filters first: type, reserved bytes and LSN, then the checksum.
-        if (h[16] == RECORD_BATCH || h[16] == RECORD_CHECKPOINT)
-            && u64_at(h, 8) >= min_lsn
-            && h[17..24].iter().all(|&b| b == 0)
-        {
+        // Cheap filters first: type and reserved bytes, then the checksum.
+        if is_record_type(h[16]) && h[17..24].iter().all(|&b| b == 0) && u64_at(h, 8) != 0 {
             if let Found::Record { lsn, .. } = read_record(seg, pos, None) {
                 return Some((pos, lsn));
             }
@@ -226,6 +246,36 @@ pub fn find_later_record(seg: &[u8], from: usize, min_lsn: u64) -> Option<(usize
         pos += RECORD_ALIGN;
     }
     None
+}
+
+/// The seal offset a checkpoint payload names ([`OP_PREV_SEAL`] right after its
+/// [`OP_BASE`]), if any.
+pub fn checkpoint_prev_seal(payload: &[u8]) -> Option<u32> {
+    let mut inp = In::new(payload);
+    if inp.u8().ok()? != OP_BASE {
+        return None;
+    }
+    inp.take(16).ok()?;
+    if inp.u8().ok()? != OP_PREV_SEAL {
+        return None;
+    }
+    inp.u32().ok()
+}
+
+/// A seal payload: the absolute index of the first entry it lists, and its table: one
+/// little-endian `u32` per listed entry, the segment offset of the entry's length prefix.
+pub fn parse_seal(payload: &[u8]) -> Result<(u64, &[u8]), String> {
+    let mut inp = In::new(payload);
+    let start = inp.u64()?;
+    let count = inp.u32()? as usize;
+    let table = inp.take(count.checked_mul(4).ok_or("seal entry count overflows")?)?;
+    if !inp.is_empty() {
+        return Err(format!(
+            "seal payload has {} bytes after its table",
+            payload.len() - inp.pos()
+        ));
+    }
+    Ok((start, table))
 }
 
 /// A little-endian writer over a `Vec<u8>`.
@@ -342,10 +392,10 @@ mod tests {
         assert!(matches!(read_record(&seg, 8, Some(7)), Found::Record { lsn: 7, .. }));
         assert_eq!(read_record(&seg, 8, Some(8)), Found::Stale);
         assert_eq!(read_record(&seg, 8, Some(6)), Found::Ahead(7));
-        assert_eq!(find_later_record(&seg, 0, 7), Some((8, 7)));
+        assert_eq!(find_next_record(&seg, 0, 64), Some((8, 7)));
         seg[8 + RECORD_HEADER_BYTES] ^= 1;
         assert!(matches!(read_record(&seg, 8, Some(7)), Found::Invalid { .. }));
-        assert_eq!(find_later_record(&seg, 0, 0), None);
+        assert_eq!(find_next_record(&seg, 0, 64), None);
         assert_eq!(read_record(&seg, 40, Some(7)), Found::End);
     }
 

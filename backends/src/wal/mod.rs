@@ -69,10 +69,11 @@ pub use io::{StdIo, WalIo};
 
 use crate::codec::{ballot_to_bytes, decode, encode_into, PersistentEntry};
 use format::{
-    align, seal_record, u32_at, Out, DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES,
-    OP_APPEND, OP_APPEND_ON_PREFIX, OP_BASE, OP_SET_ACCEPTED, OP_SET_COMPACTED, OP_SET_DECIDED,
-    OP_SET_PROMISE, OP_SET_SNAPSHOT, OP_SET_STOPSIGN, OP_TRIM, RECORD_ALIGN, RECORD_BATCH,
-    RECORD_CHECKPOINT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+    align, seal_record, seal_record_bytes, u32_at, Out, DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES,
+    MIN_SEGMENT_BYTES, OP_APPEND, OP_APPEND_ON_PREFIX, OP_BASE, OP_PREV_SEAL, OP_SET_ACCEPTED,
+    OP_SET_COMPACTED, OP_SET_DECIDED, OP_SET_PROMISE, OP_SET_SNAPSHOT, OP_SET_STOPSIGN, OP_TRIM,
+    RECORD_ALIGN, RECORD_BATCH, RECORD_CHECKPOINT, RECORD_HEADER_BYTES, RECORD_SEAL,
+    SEGMENT_HEADER_BYTES,
 };
 use segment::{io_err, Segment, FIRST_RECORD};
 
@@ -99,17 +100,26 @@ pub struct WalOptions {
     /// \[[`format::MIN_SEGMENT_BYTES`], [`format::MAX_SEGMENT_BYTES`]\]. Existing segments keep their
     /// size.
     pub segment_bytes: u64,
+    /// Whether `open` also verifies every record of the sealed segments (see FORMAT.md,
+    /// "Seals"), instead of each one before its first entry is read. Default `false`.
+    pub verify_on_open: bool,
 }
 
 impl WalOptions {
     /// Default options with the given durability.
     pub fn new(durability: Durability) -> Self {
-        WalOptions { durability, segment_bytes: DEFAULT_SEGMENT_BYTES }
+        WalOptions { durability, segment_bytes: DEFAULT_SEGMENT_BYTES, verify_on_open: false }
     }
 
     /// Sets the size of new segment files.
     pub fn segment_bytes(mut self, bytes: u64) -> Self {
         self.segment_bytes = bytes;
+        self
+    }
+
+    /// Sets whether `open` verifies every record of the sealed segments up front.
+    pub fn verify_on_open(mut self, verify: bool) -> Self {
+        self.verify_on_open = verify;
         self
     }
 
@@ -157,9 +167,9 @@ struct Meta {
     snapshot: Option<Vec<u8>>,
 }
 
-/// The fixed part of a checkpoint payload: base, decided, promise, accepted, and the
-/// tags, flags and lengths of stop sign and snapshot.
-const CHECKPOINT_FIXED: usize = (1 + 16) + (1 + 8) + 2 * (1 + 20) + 2 * (1 + 1 + 4);
+/// The fixed part of a checkpoint payload: base, previous seal, decided, promise,
+/// accepted, and the tags, flags and lengths of stop sign and snapshot.
+const CHECKPOINT_FIXED: usize = (1 + 16) + (1 + 4) + (1 + 8) + 2 * (1 + 20) + 2 * (1 + 1 + 4);
 
 fn checkpoint_record_bytes(stopsign: Option<usize>, snapshot: Option<usize>) -> usize {
     align(RECORD_HEADER_BYTES + CHECKPOINT_FIXED + stopsign.unwrap_or(0) + snapshot.unwrap_or(0))
@@ -179,6 +189,12 @@ pub struct WalStorage<T: PersistentEntry> {
     spare: Option<Segment>,
     /// Where the next record goes in the active segment.
     tail: usize,
+    /// Whether the active segment keeps room for its seal, written when the log rolls
+    /// over (only with `Immediate`: a seal is trusted because everything before it was
+    /// synced).
+    sealing: bool,
+    /// At least the number of live entries the active segment holds: what its seal lists.
+    active_entries: usize,
     next_lsn: u64,
     next_seq: u64,
     meta: Meta,
@@ -190,6 +206,10 @@ pub struct WalStorage<T: PersistentEntry> {
     ckpt: Vec<u8>,
     entry_offsets: Vec<u32>,
     meta_ranges: Vec<(usize, usize)>,
+    /// Set when a rollover failed once its seal may have been written: the next write rolls
+    /// over again (rewriting the same seal and checkpoint), so no record ever follows a
+    /// seal that a leftover checkpoint in the spare may name.
+    must_roll: bool,
     /// Set when a sync failed: what is durable is unknown until a reopen.
     poisoned: Option<String>,
     /// Trimmed segments not yet deleted or recycled (a previous attempt failed).
@@ -240,6 +260,8 @@ impl<T: PersistentEntry> WalStorage<T> {
             segments: VecDeque::new(),
             spare: None,
             tail: FIRST_RECORD,
+            sealing: false,
+            active_entries: 0,
             next_lsn: 1,
             next_seq: 1,
             meta: Meta::default(),
@@ -248,6 +270,7 @@ impl<T: PersistentEntry> WalStorage<T> {
             ckpt: Vec::new(),
             entry_offsets: Vec::new(),
             meta_ranges: Vec::new(),
+            must_roll: false,
             poisoned: None,
             reclaim_pending: true,
             _entries: PhantomData,
@@ -269,10 +292,27 @@ impl<T: PersistentEntry> WalStorage<T> {
                     snapshot: s.snapshot,
                 };
                 wal.index = s.index;
+                let seq = wal.active().seq;
+                wal.active_entries =
+                    wal.index.iter().rev().take_while(|&&loc| loc >> 32 == seq).count();
+                wal.sealing = wal.options.durability == Durability::Immediate
+                    && wal.tail + seal_record_bytes(wal.active_entries) <= wal.active().len();
             }
             None => wal.start_first_segment()?,
         }
+        if options.verify_on_open {
+            wal.verify()?;
+        }
         Ok(wal)
+    }
+
+    /// Verifies now every record of the sealed segments recovery took from their seals
+    /// (each is otherwise verified before its first entry is read): every record whole,
+    /// CRC-valid, with consecutive LSNs up to the seal. A failure is a
+    /// [`StorageError::Corruption`] naming the segment and offset, and every later read
+    /// of that segment returns it too.
+    pub fn verify(&self) -> StorageResult<()> {
+        self.segments.iter().try_for_each(Segment::check_sealed)
     }
 
     /// The directory this WAL lives in.
@@ -304,6 +344,15 @@ impl<T: PersistentEntry> WalStorage<T> {
         )
     }
 
+    /// How many live segments `open` took from their seals whose records have not been
+    /// verified yet (see [`WalStorage::verify`]).
+    pub fn unverified_segments(&self) -> usize {
+        self.segments
+            .iter()
+            .filter(|s| s.sealed.as_ref().is_some_and(|x| x.verified.get().is_none()))
+            .count()
+    }
+
     /// `Some(reason)` if an earlier sync failure poisoned this instance.
     pub fn poisoned(&self) -> Option<&str> {
         self.poisoned.as_deref()
@@ -326,7 +375,7 @@ impl<T: PersistentEntry> WalStorage<T> {
     /// A new WAL: segment 1 with the checkpoint of the empty state.
     fn start_first_segment(&mut self) -> StorageResult<()> {
         let mut seg = self.new_segment()?;
-        self.encode_checkpoint(1);
+        self.encode_checkpoint(1, None);
         let ckpt = mem::take(&mut self.ckpt);
         let written = self.write_record(&mut seg, FIRST_RECORD, &ckpt);
         self.ckpt = ckpt;
@@ -337,6 +386,8 @@ impl<T: PersistentEntry> WalStorage<T> {
         }
         self.tail = FIRST_RECORD + self.ckpt.len();
         self.next_lsn = 2;
+        self.sealing = self.options.durability == Durability::Immediate
+            && self.tail + seal_record_bytes(0) <= seg.len();
         self.segments.push_back(seg);
         Ok(())
     }
@@ -355,8 +406,9 @@ impl<T: PersistentEntry> WalStorage<T> {
         Ok(seg)
     }
 
-    /// Builds the checkpoint record of the current metadata in `self.ckpt`.
-    fn encode_checkpoint(&mut self, lsn: u64) {
+    /// Builds the checkpoint record of the current metadata in `self.ckpt`; `prev_seal` is
+    /// the offset of the previous segment's (synced) seal.
+    fn encode_checkpoint(&mut self, lsn: u64, prev_seal: Option<usize>) {
         let m = &self.meta;
         self.ckpt.clear();
         self.ckpt.resize(RECORD_HEADER_BYTES, 0);
@@ -364,6 +416,10 @@ impl<T: PersistentEntry> WalStorage<T> {
         out.u8(OP_BASE);
         out.u64(m.compacted as u64);
         out.u64((m.compacted + self.index.len()) as u64);
+        if let Some(offset) = prev_seal {
+            out.u8(OP_PREV_SEAL);
+            out.u32(offset as u32);
+        }
         out.u8(OP_SET_DECIDED);
         out.u64(m.decided as u64);
         if let Some(b) = &m.promise {
@@ -547,6 +603,30 @@ impl<T: PersistentEntry> WalStorage<T> {
         let _ = self.io.write_at(&seg.file, offset as u64, &zeros);
     }
 
+    /// Writes and syncs, at the tail of the active segment, its seal with LSN `lsn`: the
+    /// offsets of the live entries it holds (a suffix of the log).
+    fn write_seal(&mut self, lsn: u64) -> StorageResult<()> {
+        let seq = self.active().seq;
+        let n = self.index.iter().rev().take_while(|&&loc| loc >> 32 == seq).count();
+        let start = self.meta.compacted + self.index.len() - n;
+        let mut seal = Vec::with_capacity(seal_record_bytes(n));
+        seal.resize(RECORD_HEADER_BYTES, 0);
+        let mut out = Out(&mut seal);
+        out.u64(start as u64);
+        out.u32(n as u32);
+        for loc in self.index.range(self.index.len() - n..) {
+            out.u32((loc & u64::from(u32::MAX)) as u32);
+        }
+        seal_record(&mut seal, lsn, RECORD_SEAL);
+        let mut active = self.segments.pop_back().ok_or_else(|| StorageError::Backend {
+            backend: "wal",
+            detail: "no active segment".to_owned(),
+        })?;
+        let written = self.write_record(&mut active, self.tail, &seal);
+        self.segments.push_back(active);
+        written
+    }
+
     /// Prepares the spare segment: recycled if a trimmed one is waiting, else created.
     fn ensure_spare(&mut self) -> StorageResult<()> {
         if self.spare.is_none() {
@@ -653,27 +733,44 @@ impl<T: PersistentEntry> WalStorage<T> {
         self.entry_offsets = offsets;
     }
 
-    fn entry_at(&self, i: usize) -> StorageResult<T> {
-        let loc = self.index[i - self.meta.compacted];
-        let seq = loc >> 32;
-        let offset = (loc & u64::from(u32::MAX)) as usize;
+    /// The entries at absolute indices `[from, to)`, which the caller checked are in the
+    /// log. The segment is looked up once per run of entries it holds, and a segment taken
+    /// from its seal is verified before its first entry is returned.
+    fn read_range(&self, from: usize, to: usize) -> StorageResult<Vec<T>> {
+        let mut out = Vec::with_capacity(to - from);
         let first = self.segments[0].seq;
-        let seg = seq.checked_sub(first).and_then(|k| self.segments.get(k as usize)).ok_or_else(
-            || StorageError::Corruption {
-                location: format!("entry {i}"),
-                detail: format!("indexed in segment {seq}, which is not live"),
-            },
-        )?;
-        let bytes = seg.bytes();
-        let entry = bytes
-            .get(offset..offset + 4)
-            .map(|b| u32_at(b, 0) as usize)
-            .and_then(|len| bytes.get(offset + 4..offset + 4 + len))
-            .ok_or_else(|| StorageError::Corruption {
-                location: format!("segment {} offset {offset}", seg.name()),
-                detail: format!("entry {i} runs past the end of the segment"),
-            })?;
-        decode("entry", entry)
+        let mut current: Option<&Segment> = None;
+        let locs = self.index.range(from - self.meta.compacted..to - self.meta.compacted);
+        for (i, &loc) in (from..).zip(locs) {
+            let seq = loc >> 32;
+            let seg = match current {
+                Some(seg) if seg.seq == seq => seg,
+                _ => {
+                    let seg = seq
+                        .checked_sub(first)
+                        .and_then(|k| self.segments.get(k as usize))
+                        .ok_or_else(|| StorageError::Corruption {
+                            location: format!("entry {i}"),
+                            detail: format!("indexed in segment {seq}, which is not live"),
+                        })?;
+                    seg.check_sealed()?;
+                    current = Some(seg);
+                    seg
+                }
+            };
+            let offset = (loc & u64::from(u32::MAX)) as usize;
+            let bytes = seg.bytes();
+            let entry = bytes
+                .get(offset..offset + 4)
+                .map(|b| u32_at(b, 0) as usize)
+                .and_then(|len| bytes.get(offset + 4..offset + 4 + len))
+                .ok_or_else(|| StorageError::Corruption {
+                    location: format!("segment {} offset {offset}", seg.name()),
+                    detail: format!("entry {i} runs past the end of the segment"),
+                })?;
+            out.push(decode("entry", entry)?);
+        }
+        Ok(out)
     }
 }
 
@@ -720,7 +817,10 @@ impl<T: PersistentEntry> Storage<T> for WalStorage<T> {
         self.encode_batch(&ops)?;
         let framed = align(self.buf.len());
         let active_len = self.active().len();
-        let rollover = self.tail + framed > active_len;
+        let new_entries = self.entry_offsets.len();
+        let seal_room =
+            if self.sealing { seal_record_bytes(self.active_entries + new_entries) } else { 0 };
+        let rollover = self.must_roll || self.tail + framed + seal_room > active_len;
         if rollover {
             self.ensure_spare()?;
         } else if self.spare.is_none() && self.tail > active_len / 2 {
@@ -728,12 +828,20 @@ impl<T: PersistentEntry> Storage<T> for WalStorage<T> {
             let _ = self.ensure_spare();
         }
         let (mut seg, offset, lsn) = if rollover {
+            // Seal the active segment first (synced), so the new checkpoint can name it.
+            let (ckpt_lsn, prev_seal) = if self.sealing {
+                self.must_roll = true;
+                self.write_seal(self.next_lsn)?;
+                (self.next_lsn + 1, Some(self.tail))
+            } else {
+                (self.next_lsn, None)
+            };
             let seg = self.spare.take().ok_or_else(|| StorageError::Backend {
                 backend: "wal",
                 detail: "no spare segment after preparing one".to_owned(),
             })?;
-            self.encode_checkpoint(self.next_lsn);
-            (seg, FIRST_RECORD + self.ckpt.len(), self.next_lsn + 1)
+            self.encode_checkpoint(ckpt_lsn, prev_seal);
+            (seg, FIRST_RECORD + self.ckpt.len(), ckpt_lsn + 1)
         } else {
             let seg = self.segments.pop_back().ok_or_else(|| StorageError::Backend {
                 backend: "wal",
@@ -762,6 +870,10 @@ impl<T: PersistentEntry> Storage<T> for WalStorage<T> {
                 self.spare = Some(seg);
                 return Err(err);
             }
+            self.must_roll = false;
+            self.active_entries = 0;
+            self.sealing = self.options.durability == Durability::Immediate
+                && offset + framed + seal_record_bytes(new_entries) <= seg.len();
             self.segments.push_back(seg);
         } else {
             self.segments.push_back(seg);
@@ -770,6 +882,7 @@ impl<T: PersistentEntry> Storage<T> for WalStorage<T> {
         // Committed: now, and only now, the in-memory state moves.
         self.tail = offset + framed;
         self.next_lsn = lsn + 1;
+        self.active_entries += new_entries;
         let compacted = self.meta.compacted;
         self.apply(ops, record_loc);
         if self.meta.compacted != compacted || self.reclaim_pending {
@@ -780,13 +893,13 @@ impl<T: PersistentEntry> Storage<T> for WalStorage<T> {
 
     fn get_entries(&self, from: usize, to: usize) -> StorageResult<Vec<T>> {
         self.bounds().check_range("get_entries", from, to)?;
-        (from..to).map(|i| self.entry_at(i)).collect()
+        self.read_range(from, to)
     }
 
     fn get_suffix(&self, from: usize) -> StorageResult<Vec<T>> {
         let bounds = self.bounds();
         bounds.check_range("get_suffix", from, bounds.log_end)?;
-        (from..bounds.log_end).map(|i| self.entry_at(i)).collect()
+        self.read_range(from, bounds.log_end)
     }
 
     fn get_log_len(&self) -> StorageResult<usize> {

@@ -8,13 +8,14 @@ use std::path::Path;
 use paxstore::{Ballot, StorageError, StorageResult};
 
 use super::format::{
-    find_later_record, parse_segment_file_name, parse_segment_header, read_record, Found, In,
-    MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, OP_APPEND, OP_APPEND_ON_PREFIX, OP_BASE, OP_SET_ACCEPTED,
-    OP_SET_COMPACTED, OP_SET_DECIDED, OP_SET_PROMISE, OP_SET_SNAPSHOT, OP_SET_STOPSIGN, OP_TRIM,
-    RECORD_ALIGN, RECORD_CHECKPOINT,
+    checkpoint_prev_seal, find_next_record, parse_seal, parse_segment_file_name,
+    parse_segment_header, read_record, u32_at, Found, In, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES,
+    OP_APPEND, OP_APPEND_ON_PREFIX, OP_BASE, OP_PREV_SEAL, OP_SET_ACCEPTED, OP_SET_COMPACTED,
+    OP_SET_DECIDED, OP_SET_PROMISE, OP_SET_SNAPSHOT, OP_SET_STOPSIGN, OP_TRIM, RECORD_ALIGN,
+    RECORD_CHECKPOINT, RECORD_SEAL,
 };
 use super::io::WalIo;
-use super::segment::{io_err, Segment, FIRST_RECORD};
+use super::segment::{io_err, Sealed, Segment, FIRST_RECORD};
 use super::{location, LOCK_FILE};
 use crate::codec::ballot_from_bytes;
 
@@ -35,6 +36,9 @@ pub(crate) struct Replayed {
     pub(crate) index: VecDeque<u64>,
     /// Set by the first checkpoint replayed.
     started: bool,
+    /// Set by a seal taken in place of its segment's records: the next checkpoint may
+    /// carry trims those records made.
+    after_seal: bool,
 }
 
 fn index(v: u64) -> Result<usize, String> {
@@ -78,6 +82,10 @@ impl Replayed {
         payload_loc: u64,
         record_type: u8,
     ) -> Result<(), String> {
+        if record_type == RECORD_SEAL {
+            // A seal only summarises the records before it; replaying them built the same.
+            return parse_seal(payload).map(|_| ());
+        }
         let mut inp = In::new(payload);
         let mut first = true;
         while !inp.is_empty() {
@@ -100,7 +108,13 @@ impl Replayed {
                     }
                     if self.started {
                         // A later segment's checkpoint repeats the state replay already
-                        // has (with the entries' locations): it must agree.
+                        // has (with the entries' locations): it must agree. After a seal
+                        // (the segment's records were not replayed) it also brings the
+                        // trims those records made.
+                        if self.after_seal {
+                            self.after_seal = false;
+                            self.compact_to(compacted)?;
+                        }
                         if (compacted, log_end) != (self.compacted, self.log_end()) {
                             return Err(format!(
                                 "checkpoint says the log is [{compacted}, {log_end}) but replay has [{}, {})",
@@ -111,9 +125,12 @@ impl Replayed {
                     } else {
                         // The first checkpoint replayed: entries below `log_end` are in
                         // earlier segments, which are gone.
+                        let mut index = std::mem::take(&mut self.index);
+                        index.clear();
                         *self = Replayed {
                             compacted,
                             index_start: log_end,
+                            index,
                             started: true,
                             ..Replayed::default()
                         };
@@ -144,6 +161,9 @@ impl Replayed {
                     let idx = index(inp.u64()?)?;
                     self.compact_to(idx)?;
                 }
+                OP_PREV_SEAL if record_type == RECORD_CHECKPOINT => {
+                    inp.u32()?;
+                }
                 OP_SET_STOPSIGN => self.stopsign = inp.opt_bytes()?.map(<[u8]>::to_vec),
                 OP_SET_SNAPSHOT => self.snapshot = inp.opt_bytes()?.map(<[u8]>::to_vec),
                 other => return Err(format!("unknown op tag {other}")),
@@ -152,6 +172,38 @@ impl Replayed {
         if first {
             return Err("empty record".to_owned());
         }
+        Ok(())
+    }
+}
+
+impl Replayed {
+    /// Takes a sealed segment's live entries from its seal instead of its records: the
+    /// seal lists the log's entries `[start, start + n)` at the time it was written, all in
+    /// this segment; entries from `start` on that earlier segments held were cut.
+    fn apply_seal(&mut self, payload: &[u8], seq: u64, seal_at: usize) -> Result<(), String> {
+        if !self.started {
+            return Err("seal before any checkpoint".to_owned());
+        }
+        let (start, table) = parse_seal(payload)?;
+        let offsets = || table.chunks_exact(4).map(|c| u32_at(c, 0));
+        let start = index(start)?;
+        if start < self.compacted {
+            return Err(format!(
+                "seal starts at {start}, below the compacted index {}",
+                self.compacted
+            ));
+        }
+        if start >= self.index_start && start <= self.log_end() {
+            self.index.truncate(start - self.index_start);
+        } else {
+            self.index.clear();
+            self.index_start = start;
+        }
+        if let Some(off) = offsets().find(|&off| off as usize >= seal_at) {
+            return Err(format!("seal lists an entry at offset {off}, past the seal"));
+        }
+        self.index.extend(offsets().map(|off| location(seq, off as usize)));
+        self.after_seal = true;
         Ok(())
     }
 }
@@ -232,6 +284,47 @@ fn open_segment(dir: &Path, io: &dyn WalIo, seq: u64) -> StorageResult<Segment> 
     }
 }
 
+/// The seal offset and checkpoint LSN that `seg`'s checkpoint names for the segment
+/// before it.
+fn prev_seal(seg: &Segment) -> Option<(usize, u64)> {
+    match read_record(seg.bytes(), FIRST_RECORD, None) {
+        Found::Record { record_type: RECORD_CHECKPOINT, lsn, payload, .. } => {
+            checkpoint_prev_seal(&seg.bytes()[payload]).map(|off| (off as usize, lsn))
+        }
+        _ => None,
+    }
+}
+
+/// A checkpoint or seal record found: where the next record starts, and its payload.
+type Taken = (usize, std::ops::Range<usize>);
+
+/// Checks that `seg` can be taken from its seal: its checkpoint is the record expected
+/// next, and the seal the next segment's checkpoint (LSN `next_lsn`) names is a valid seal
+/// record with the LSN right before it. `None` means: replay the segment's records.
+fn take_sealed(
+    seg: &Segment,
+    expected: Option<u64>,
+    (seal_at, next_lsn): (usize, u64),
+) -> Option<(Taken, Taken, Sealed)> {
+    let bytes = seg.bytes();
+    let Found::Record { record_type: RECORD_CHECKPOINT, lsn: first_lsn, payload, next } =
+        read_record(bytes, FIRST_RECORD, expected)
+    else {
+        return None;
+    };
+    let seal_lsn = next_lsn.checked_sub(1).filter(|&l| l > first_lsn)?;
+    if seal_at < next || !seal_at.is_multiple_of(RECORD_ALIGN) {
+        return None;
+    }
+    let Found::Record { record_type: RECORD_SEAL, payload: seal, next: end, .. } =
+        read_record(bytes, seal_at, Some(seal_lsn))
+    else {
+        return None;
+    };
+    let info = Sealed { first_lsn, seal_at, seal_lsn, verified: std::sync::OnceLock::new() };
+    Some(((next, payload), (end, seal), info))
+}
+
 /// Removes segments (oldest first) and syncs the directory.
 fn remove_all(
     dir: &Path,
@@ -259,6 +352,22 @@ fn zero(io: &dyn WalIo, seg: &Segment, from: usize, to: usize) -> StorageResult<
     io.sync_data(&seg.file).map_err(|e| io_err("syncing", &seg.path, e))
 }
 
+/// The first valid record after `from` with an LSN of at least `min_lsn`: evidence that
+/// what lies before it was not a torn tail but lost or corrupt records. Only the file's
+/// data regions are scanned, and the scan stops at a valid record with a lower LSN: that
+/// is from an earlier life of a recycled segment, and everything the current life wrote
+/// lies before it (a segment is written from its start, with no gaps).
+fn later_record(seg: &Segment, from: usize, min_lsn: u64) -> Option<(usize, u64)> {
+    for range in seg.data_ranges(from) {
+        match find_next_record(seg.bytes(), range.start.max(from), range.end) {
+            Some((at, lsn)) if lsn >= min_lsn => return Some((at, lsn)),
+            Some(_) => return None,
+            None => {}
+        }
+    }
+    None
+}
+
 /// Checks the bytes at a clean or torn end of the records (`stop` found at `pos`), and
 /// zeroes a torn record. Refuses anything that is not a torn tail.
 fn check_end(
@@ -268,7 +377,7 @@ fn check_end(
     stop: &Found,
     expected: u64,
 ) -> StorageResult<()> {
-    let later = |from| find_later_record(seg.bytes(), from, expected);
+    let later = |from| later_record(seg, from, expected);
     match stop {
         Found::End | Found::Stale => match later(pos) {
             Some((at, lsn)) => Err(corruption(seg, pos, format!("the records end here but a valid record with LSN {lsn} (expected at most {expected}) follows at offset {at}: records in between are lost"))),
@@ -305,8 +414,46 @@ pub(crate) fn recover(dir: &Path, io: &dyn WalIo) -> StorageResult<Option<Recove
     let mut last_data: Option<usize> = None;
     let mut first_empty: Option<usize> = None;
     let mut stops = Vec::with_capacity(segs.len());
+    // Segment `i` is sealed if segment `i + 1`'s checkpoint names its seal: then its
+    // entries come from the seal's table and its records are verified later, on first
+    // read (FORMAT.md, "Seals").
+    let seal_ptrs: Vec<Option<(usize, u64)>> =
+        (0..segs.len()).map(|i| segs.get(i + 1).and_then(prev_seal)).collect();
+    // Room for the index up front: what the seals list, plus one more segment's worth
+    // for the records replayed (a hint only; the seals are validated below).
+    let listed: Vec<usize> = seal_ptrs
+        .iter()
+        .zip(&segs)
+        .filter_map(|(ptr, seg)| {
+            let count_at = ptr.as_ref()?.0 + super::format::RECORD_HEADER_BYTES + 8;
+            let count = seg.bytes().get(count_at..count_at + 4).map(|b| u32_at(b, 0) as usize)?;
+            Some(count.min(seg.len() / 4))
+        })
+        .collect();
+    let per_segment = listed.iter().sum::<usize>() / listed.len().max(1);
+    state.index.reserve(listed.iter().sum::<usize>() + per_segment);
+    let mut sealed = Vec::new();
     for (i, seg) in segs.iter().enumerate() {
         let bytes = seg.bytes();
+        if let Some(taken) = seal_ptrs[i].and_then(|ptr| take_sealed(seg, expected, ptr)) {
+            if let Some(empty) = first_empty {
+                return Err(corruption(
+                    &segs[empty],
+                    FIRST_RECORD,
+                    format!("segment holds no records but the later segment {} does", seg.name()),
+                ));
+            }
+            let (ckpt, seal, info) = taken;
+            state
+                .apply(&bytes[ckpt.1.clone()], location(seg.seq, ckpt.1.start), RECORD_CHECKPOINT)
+                .and_then(|()| state.apply_seal(&bytes[seal.1.clone()], seg.seq, info.seal_at))
+                .map_err(|detail| corruption(seg, info.seal_at, detail))?;
+            expected = Some(info.seal_lsn + 1);
+            last_data = Some(i);
+            stops.push((seal.0, Found::End));
+            sealed.push((i, info));
+            continue;
+        }
         let mut pos = FIRST_RECORD;
         let stop = loop {
             match read_record(bytes, pos, expected) {
@@ -353,7 +500,7 @@ pub(crate) fn recover(dir: &Path, io: &dyn WalIo) -> StorageResult<Option<Recove
         // No records anywhere: a WAL that never finished creating its first segment. It
         // must not hold a valid record anywhere, or data would be silently dropped.
         for seg in &segs {
-            if let Some((at, lsn)) = find_later_record(seg.bytes(), FIRST_RECORD, 1) {
+            if let Some((at, lsn)) = later_record(seg, FIRST_RECORD, 1) {
                 return Err(corruption(seg, FIRST_RECORD, format!("no valid first checkpoint, but a valid record with LSN {lsn} is at offset {at}")));
             }
         }
@@ -378,9 +525,7 @@ pub(crate) fn recover(dir: &Path, io: &dyn WalIo) -> StorageResult<Option<Recove
             (std::cmp::Ordering::Equal, stop) => check_end(io, seg, *pos, stop, expected)?,
             // Spare segments: only their first record slot is checked (see FORMAT.md).
             (std::cmp::Ordering::Greater, Found::Invalid { claimed_end, .. }) => {
-                if let Some((at, lsn)) =
-                    find_later_record(seg.bytes(), FIRST_RECORD + RECORD_ALIGN, expected)
-                {
+                if let Some((at, lsn)) = later_record(seg, FIRST_RECORD + RECORD_ALIGN, expected) {
                     return Err(corruption(
                         seg,
                         at,
@@ -409,6 +554,9 @@ pub(crate) fn recover(dir: &Path, io: &dyn WalIo) -> StorageResult<Option<Recove
                 state.compacted, state.index_start
             ),
         });
+    }
+    for (i, info) in sealed {
+        segs[i].sealed = Some(info);
     }
     let tail = stops[last].0;
     let mut spares: VecDeque<Segment> = segs.split_off(last + 1);

@@ -2,12 +2,19 @@
 //! (created zero-filled, or recycled from a trimmed one).
 
 use std::fs::File;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use memmap2::Mmap;
 use paxstore::{StorageError, StorageResult};
+use rustix::fs::{seek, SeekFrom};
+use rustix::io::Errno;
 
-use super::format::{segment_file_name, segment_header, SEGMENT_HEADER_BYTES};
+use super::format::{
+    read_record, segment_file_name, segment_header, Found, RECORD_CHECKPOINT, RECORD_SEAL,
+    SEGMENT_HEADER_BYTES,
+};
 use super::io::WalIo;
 
 /// Zeros are written in chunks of at most this size.
@@ -23,6 +30,21 @@ pub(crate) struct Segment {
     /// Bytes before this offset are allocated and written (zeros or records), so a synced
     /// write below it needs no journal commit. Only tracked for the segment being written.
     pub(crate) zeroed_to: usize,
+    /// Set for a segment recovery took from its seal without reading its records: they
+    /// are verified before the first entry is read from it ([`Segment::check_sealed`]).
+    pub(crate) sealed: Option<Sealed>,
+}
+
+/// What recovery learned of a sealed segment, and whether its records were verified.
+#[derive(Debug)]
+pub(crate) struct Sealed {
+    /// The LSN of its checkpoint (its first record).
+    pub(crate) first_lsn: u64,
+    /// The offset and LSN of its seal record.
+    pub(crate) seal_at: usize,
+    pub(crate) seal_lsn: u64,
+    /// The outcome of the one verification, once run: `Err((offset, what is wrong))`.
+    pub(crate) verified: OnceLock<Result<(), (usize, String)>>,
 }
 
 /// An I/O error while doing `what` to `path`.
@@ -43,7 +65,22 @@ impl Segment {
         // while the bytes it covers are written; writes only touch bytes past the last
         // record or bytes no index entry points to.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| io_err("mapping", &path, e))?;
-        Ok(Segment { seq, path, file, map, zeroed_to: 0 })
+        Ok(Segment { seq, path, file, map, zeroed_to: 0, sealed: None })
+    }
+
+    /// For a segment recovery took from its seal: verifies its records once (every record
+    /// whole, CRC-valid, LSNs consecutive from the checkpoint up to the seal) and returns
+    /// the outcome of that one verification ever after. `Ok` for any other segment.
+    pub(crate) fn check_sealed(&self) -> StorageResult<()> {
+        let Some(sealed) = &self.sealed else { return Ok(()) };
+        let outcome = sealed.verified.get_or_init(|| verify_records(self.bytes(), sealed));
+        match outcome {
+            Ok(()) => Ok(()),
+            Err((offset, detail)) => Err(StorageError::Corruption {
+                location: format!("segment {} offset {offset}", self.name()),
+                detail: format!("sealed segment fails verification: {detail}"),
+            }),
+        }
     }
 
     /// The whole segment, as mapped.
@@ -56,9 +93,70 @@ impl Segment {
         self.map.len()
     }
 
+    /// The byte ranges at or after `from` that may hold anything but zeros: the file's data
+    /// regions (`SEEK_DATA`/`SEEK_HOLE`), so scans skip the never-written holes of a
+    /// segment created at full size. Where the filesystem cannot tell, the whole rest.
+    pub(crate) fn data_ranges(&self, from: usize) -> Vec<Range<usize>> {
+        let len = self.len() as u64;
+        let mut out = Vec::new();
+        let mut at = from as u64;
+        while at < len {
+            let data = match seek(&self.file, SeekFrom::Data(at)) {
+                Ok(d) => d,
+                Err(e) if e == Errno::NXIO => break,
+                Err(_) => at,
+            };
+            if data >= len {
+                break;
+            }
+            let hole = seek(&self.file, SeekFrom::Hole(data)).map_or(len, |h| h.min(len));
+            if hole <= data {
+                out.push(data as usize..len as usize);
+                break;
+            }
+            out.push(data as usize..hole as usize);
+            at = hole;
+        }
+        out
+    }
+
     /// The file name, for error messages.
     pub(crate) fn name(&self) -> String {
         segment_file_name(self.seq)
+    }
+}
+
+/// Walks the records of a sealed segment from its checkpoint to its seal.
+fn verify_records(bytes: &[u8], sealed: &Sealed) -> Result<(), (usize, String)> {
+    let mut pos = FIRST_RECORD;
+    let mut expected = sealed.first_lsn;
+    loop {
+        match read_record(bytes, pos, Some(expected)) {
+            Found::Record { record_type, next, .. } => {
+                if (pos == FIRST_RECORD) != (record_type == RECORD_CHECKPOINT) {
+                    return Err((pos, "checkpoint records are exactly the first record".into()));
+                }
+                if pos == sealed.seal_at {
+                    return if record_type == RECORD_SEAL && expected == sealed.seal_lsn {
+                        Ok(())
+                    } else {
+                        Err((pos, format!("no seal with LSN {} here", sealed.seal_lsn)))
+                    };
+                }
+                if pos > sealed.seal_at {
+                    return Err((pos, "records run past the seal's offset".into()));
+                }
+                pos = next;
+                expected += 1;
+            }
+            Found::Invalid { why, .. } => return Err((pos, why.to_owned())),
+            Found::Ahead(lsn) => {
+                return Err((pos, format!("LSN {lsn} where {expected} was expected")))
+            }
+            Found::End | Found::Stale => {
+                return Err((pos, format!("records end before the seal at {}", sealed.seal_at)))
+            }
+        }
     }
 }
 
