@@ -356,19 +356,37 @@ fn main() {
     println!(
         "  immediate 1/batch >= 90% of ceiling: {:.0}% -> {}",
         r * 100.0,
-        if r.is_nan() { "not measured" } else if r >= 0.9 { "MET" } else { "MISSED" }
+        if r.is_nan() {
+            "not measured"
+        } else if r >= 0.9 {
+            "MET"
+        } else {
+            "MISSED"
+        }
     );
     ratio_line("immediate 100/batch vs rocksdb, entries/s", w100.median / r100.median, 2.0);
     println!(
         "  buffered 1000/batch >= 3M entries/s: {:.2}M -> {}",
         wb.median / 1e6,
-        if wb.median.is_nan() { "not measured" } else if wb.median >= 3e6 { "MET" } else { "MISSED" }
+        if wb.median.is_nan() {
+            "not measured"
+        } else if wb.median >= 3e6 {
+            "MET"
+        } else {
+            "MISSED"
+        }
     );
     println!(
         "  reopen <= 1 s: first {:.1} ms, second {:.1} ms -> {}",
         wf.median,
         wa.median,
-        if wf.median.is_nan() { "not measured" } else if wf.median.max(wa.median) <= 1000.0 { "MET" } else { "MISSED" }
+        if wf.median.is_nan() {
+            "not measured"
+        } else if wf.median.max(wa.median) <= 1000.0 {
+            "MET"
+        } else {
+            "MISSED"
+        }
     );
     ratio_line("first reopen vs rocksdb (rocksdb ms / wal ms)", rf.median / wf.median, 3.0);
     ratio_line("second reopen vs rocksdb (rocksdb ms / wal ms)", ra.median / wa.median, 3.0);

@@ -236,6 +236,14 @@ pub fn find_next_record(seg: &[u8], from: usize, to: usize) -> Option<(usize, u6
     let mut pos = align(from);
     let to = to.min(seg.len());
     while pos + RECORD_HEADER_BYTES <= to {
+        // A record at `pos` has a non-zero type byte at `pos + 16`: if the 64 bytes from
+        // there are zero, no record starts at any of the next 8 aligned offsets.
+        if let Some(probe) = seg.get(pos + 16..pos + 16 + 64) {
+            if probe.iter().fold(0u8, |acc, &b| acc | b) == 0 {
+                pos += 64;
+                continue;
+            }
+        }
         let h = &seg[pos..pos + RECORD_HEADER_BYTES];
         // Cheap filters first: type and reserved bytes, then the checksum.
         if is_record_type(h[16]) && h[17..24].iter().all(|&b| b == 0) && u64_at(h, 8) != 0 {

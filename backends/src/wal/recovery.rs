@@ -9,11 +9,12 @@ use paxstore::{Ballot, StorageError, StorageResult};
 
 use super::format::{
     checkpoint_prev_seal, find_next_record, parse_seal, parse_segment_file_name,
-    parse_segment_header, read_record, u32_at, Found, In, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES,
-    OP_APPEND, OP_APPEND_ON_PREFIX, OP_BASE, OP_PREV_SEAL, OP_SET_ACCEPTED, OP_SET_COMPACTED,
-    OP_SET_DECIDED, OP_SET_PROMISE, OP_SET_SNAPSHOT, OP_SET_STOPSIGN, OP_TRIM, RECORD_ALIGN,
-    RECORD_CHECKPOINT, RECORD_SEAL,
+    parse_segment_header, read_record, Found, In, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, OP_APPEND,
+    OP_APPEND_ON_PREFIX, OP_BASE, OP_PREV_SEAL, OP_SET_ACCEPTED, OP_SET_COMPACTED, OP_SET_DECIDED,
+    OP_SET_PROMISE, OP_SET_SNAPSHOT, OP_SET_STOPSIGN, OP_TRIM, RECORD_ALIGN, RECORD_CHECKPOINT,
+    RECORD_SEAL, SEAL_FIXED_BYTES,
 };
+use super::index::{Index, Run};
 use super::io::WalIo;
 use super::segment::{io_err, Sealed, Segment, FIRST_RECORD};
 use super::{location, LOCK_FILE};
@@ -33,7 +34,7 @@ pub(crate) struct Replayed {
     pub(crate) stopsign: Option<Vec<u8>>,
     pub(crate) snapshot: Option<Vec<u8>>,
     pub(crate) index_start: usize,
-    pub(crate) index: VecDeque<u64>,
+    pub(crate) index: Index,
     /// Set by the first checkpoint replayed.
     started: bool,
     /// Set by a seal taken in place of its segment's records: the next checkpoint may
@@ -57,7 +58,7 @@ impl Replayed {
         self.compacted = idx;
         if idx > self.index_start {
             let n = (idx - self.index_start).min(self.index.len());
-            self.index.drain(..n);
+            self.index.drain_front(n);
             self.index_start = idx;
         }
         Ok(())
@@ -69,7 +70,7 @@ impl Replayed {
             let at = inp.pos() as u64;
             let len = inp.u32()? as usize;
             inp.take(len)?;
-            self.index.push_back(payload_loc + at);
+            self.index.push(payload_loc + at);
         }
         Ok(())
     }
@@ -125,12 +126,9 @@ impl Replayed {
                     } else {
                         // The first checkpoint replayed: entries below `log_end` are in
                         // earlier segments, which are gone.
-                        let mut index = std::mem::take(&mut self.index);
-                        index.clear();
                         *self = Replayed {
                             compacted,
                             index_start: log_end,
-                            index,
                             started: true,
                             ..Replayed::default()
                         };
@@ -179,13 +177,18 @@ impl Replayed {
 impl Replayed {
     /// Takes a sealed segment's live entries from its seal instead of its records: the
     /// seal lists the log's entries `[start, start + n)` at the time it was written, all in
-    /// this segment; entries from `start` on that earlier segments held were cut.
-    fn apply_seal(&mut self, payload: &[u8], seq: u64, seal_at: usize) -> Result<(), String> {
+    /// this segment; entries from `start` on that earlier segments held were cut. The
+    /// seal's table (at `payload_at` in `seg`, CRC-checked) is read in place, not copied.
+    fn apply_seal(
+        &mut self,
+        seg: &Segment,
+        payload_at: usize,
+        payload: &[u8],
+    ) -> Result<(), String> {
         if !self.started {
             return Err("seal before any checkpoint".to_owned());
         }
         let (start, table) = parse_seal(payload)?;
-        let offsets = || table.chunks_exact(4).map(|c| u32_at(c, 0));
         let start = index(start)?;
         if start < self.compacted {
             return Err(format!(
@@ -199,10 +202,8 @@ impl Replayed {
             self.index.clear();
             self.index_start = start;
         }
-        if let Some(off) = offsets().find(|&off| off as usize >= seal_at) {
-            return Err(format!("seal lists an entry at offset {off}, past the seal"));
-        }
-        self.index.extend(offsets().map(|off| location(seq, off as usize)));
+        let table_at = payload_at + SEAL_FIXED_BYTES;
+        self.index.push_run(Run::new(seg.seq, seg.shared_map(), table_at, table.len() / 4));
         self.after_seal = true;
         Ok(())
     }
@@ -419,19 +420,6 @@ pub(crate) fn recover(dir: &Path, io: &dyn WalIo) -> StorageResult<Option<Recove
     // read (FORMAT.md, "Seals").
     let seal_ptrs: Vec<Option<(usize, u64)>> =
         (0..segs.len()).map(|i| segs.get(i + 1).and_then(prev_seal)).collect();
-    // Room for the index up front: what the seals list, plus one more segment's worth
-    // for the records replayed (a hint only; the seals are validated below).
-    let listed: Vec<usize> = seal_ptrs
-        .iter()
-        .zip(&segs)
-        .filter_map(|(ptr, seg)| {
-            let count_at = ptr.as_ref()?.0 + super::format::RECORD_HEADER_BYTES + 8;
-            let count = seg.bytes().get(count_at..count_at + 4).map(|b| u32_at(b, 0) as usize)?;
-            Some(count.min(seg.len() / 4))
-        })
-        .collect();
-    let per_segment = listed.iter().sum::<usize>() / listed.len().max(1);
-    state.index.reserve(listed.iter().sum::<usize>() + per_segment);
     let mut sealed = Vec::new();
     for (i, seg) in segs.iter().enumerate() {
         let bytes = seg.bytes();
@@ -446,7 +434,7 @@ pub(crate) fn recover(dir: &Path, io: &dyn WalIo) -> StorageResult<Option<Recove
             let (ckpt, seal, info) = taken;
             state
                 .apply(&bytes[ckpt.1.clone()], location(seg.seq, ckpt.1.start), RECORD_CHECKPOINT)
-                .and_then(|()| state.apply_seal(&bytes[seal.1.clone()], seg.seq, info.seal_at))
+                .and_then(|()| state.apply_seal(seg, seal.1.start, &bytes[seal.1.clone()]))
                 .map_err(|detail| corruption(seg, info.seal_at, detail))?;
             expected = Some(info.seal_lsn + 1);
             last_data = Some(i);
@@ -592,7 +580,7 @@ mod tests {
         p.extend_from_slice(b"ab");
         r.apply(&p, 100, super::super::format::RECORD_BATCH).unwrap();
         assert_eq!((r.index_start, r.log_end()), (7, 8));
-        assert_eq!(offset_of(r.index[0]), 100 + 13);
+        assert_eq!(r.index.front().map(offset_of), Some(100 + 13));
         let mut p = vec![OP_TRIM];
         p.extend_from_slice(&7u64.to_le_bytes());
         r.apply(&p, 0, super::super::format::RECORD_BATCH).unwrap();

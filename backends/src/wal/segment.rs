@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use memmap2::Mmap;
 use paxstore::{StorageError, StorageResult};
@@ -26,7 +26,8 @@ pub(crate) struct Segment {
     pub(crate) seq: u64,
     pub(crate) path: PathBuf,
     pub(crate) file: File,
-    map: Mmap,
+    /// Shared with the index's runs, which read sealed segments' seal tables in place.
+    map: Arc<Mmap>,
     /// Bytes before this offset are allocated and written (zeros or records), so a synced
     /// write below it needs no journal commit. Only tracked for the segment being written.
     pub(crate) zeroed_to: usize,
@@ -63,9 +64,12 @@ impl Segment {
         // during recovery, before any read), and every slice of the map is taken inside a
         // `&self` or `&mut self` call and dropped before it returns, so no slice is alive
         // while the bytes it covers are written; writes only touch bytes past the last
-        // record or bytes no index entry points to.
+        // record or bytes no index entry points to. The index's runs hold clones of the
+        // map of a sealed segment and read its seal table the same way, inside calls; a
+        // sealed segment is never written while a run points into it (it is only
+        // recycled or deleted once no live entry is in it, and its run is gone by then).
         let map = unsafe { Mmap::map(&file) }.map_err(|e| io_err("mapping", &path, e))?;
-        Ok(Segment { seq, path, file, map, zeroed_to: 0, sealed: None })
+        Ok(Segment { seq, path, file, map: Arc::new(map), zeroed_to: 0, sealed: None })
     }
 
     /// For a segment recovery took from its seal: verifies its records once (every record
@@ -81,6 +85,11 @@ impl Segment {
                 detail: format!("sealed segment fails verification: {detail}"),
             }),
         }
+    }
+
+    /// The map, shared (for the index's runs).
+    pub(crate) fn shared_map(&self) -> Arc<Mmap> {
+        Arc::clone(&self.map)
     }
 
     /// The whole segment, as mapped.
