@@ -544,7 +544,7 @@ pub(crate) fn recover(dir: &Path, io: &dyn WalIo) -> StorageResult<Option<Recove
         });
     }
     for (i, info) in sealed {
-        segs[i].sealed = Some(info);
+        segs[i].sealed = Some(Box::new(info));
     }
     let tail = stops[last].0;
     let mut spares: VecDeque<Segment> = segs.split_off(last + 1);

@@ -33,7 +33,7 @@ pub(crate) struct Segment {
     pub(crate) zeroed_to: usize,
     /// Set for a segment recovery took from its seal without reading its records: they
     /// are verified before the first entry is read from it ([`Segment::check_sealed`]).
-    pub(crate) sealed: Option<Sealed>,
+    pub(crate) sealed: Option<Box<Sealed>>,
 }
 
 /// What recovery learned of a sealed segment, and whether its records were verified.
