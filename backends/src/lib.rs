@@ -14,6 +14,8 @@
 
 #[cfg(feature = "codec")]
 pub mod codec;
+#[cfg(any(feature = "rocksdb", feature = "sled", feature = "redb"))]
+mod fsutil;
 pub mod kind;
 pub mod memory;
 #[cfg(feature = "redb")]

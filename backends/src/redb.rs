@@ -50,7 +50,7 @@
 //! Nothing is created or removed in a path that is refused. An empty `paxstore.redb`
 //! (a creation that crashed before redb wrote its header) is initialised as new.
 
-use std::fs::{self, File};
+use std::fs;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
@@ -62,6 +62,7 @@ use redb::{
 };
 
 use crate::codec::{self, PersistentEntry};
+use crate::fsutil::{self, sync_path, DirState};
 
 const BACKEND: &str = "redb";
 /// The file of the store inside its directory.
@@ -93,44 +94,14 @@ fn meta_err(key: &'static str) -> impl Fn(redb::StorageError) -> StorageError {
 }
 
 fn unrecognized(path: &Path, detail: impl Into<String>) -> StorageError {
-    StorageError::Unrecognized { path: path.to_owned(), backend: BACKEND, detail: detail.into() }
-}
-
-/// Whether a directory is ready for a new store or holds a redb file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum DirState {
-    Fresh,
-    Existing,
+    fsutil::unrecognized(path, BACKEND, detail)
 }
 
 /// Checks what `path` holds before redb touches it; creates it if absent.
 fn inspect_dir(path: &Path) -> StorageResult<DirState> {
-    match fs::metadata(path) {
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            fs::create_dir_all(path).map_err(|e| {
-                StorageError::io(format!("creating directory {}", path.display()), e)
-            })?;
-            return Ok(DirState::Fresh);
-        }
-        Err(err) => {
-            return Err(StorageError::io(format!("reading metadata of {}", path.display()), err))
-        }
-        Ok(meta) if !meta.is_dir() => {
-            return Err(unrecognized(
-                path,
-                "a regular file or other non-directory, not a directory",
-            ))
-        }
-        Ok(_) => {}
-    }
-    let mut names = Vec::new();
-    let entries = fs::read_dir(path)
-        .map_err(|e| StorageError::io(format!("listing directory {}", path.display()), e))?;
-    for entry in entries {
-        let entry = entry
-            .map_err(|e| StorageError::io(format!("listing directory {}", path.display()), e))?;
-        names.push(entry.file_name().to_string_lossy().into_owned());
-    }
+    let Some(names) = fsutil::list_store_dir(path, BACKEND)? else {
+        return Ok(DirState::Fresh);
+    };
     if names.is_empty() {
         return Ok(DirState::Fresh);
     }
@@ -143,19 +114,7 @@ fn inspect_dir(path: &Path) -> StorageResult<DirState> {
             .len();
         return Ok(if len == 0 && names.len() == 1 { DirState::Fresh } else { DirState::Existing });
     }
-    names.sort();
-    names.truncate(5);
-    Err(unrecognized(
-        path,
-        format!("a non-empty directory without {FILE_NAME} (holds {})", names.join(", ")),
-    ))
-}
-
-/// fsyncs a file or directory, naming it in the error.
-fn sync_path(path: &Path) -> StorageResult<()> {
-    File::open(path)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| StorageError::io(format!("syncing {}", path.display()), e))
+    Err(fsutil::foreign_dir(path, BACKEND, FILE_NAME, names))
 }
 
 /// A [`Storage`] in a redb file. See the [module docs](self) for the layout and the

@@ -51,7 +51,6 @@
 //! (garbage in `CURRENT`, a read-only directory) is [`StorageError::Backend`] or
 //! [`StorageError::Io`]. Nothing is created or removed in a path that is refused.
 
-use std::fs;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
@@ -61,6 +60,7 @@ use paxstore::{
 use rocksdb::{Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions, DB};
 
 use crate::codec::{self, PersistentEntry};
+use crate::fsutil::{self, sync_path, DirState};
 
 const BACKEND: &str = "rocksdb";
 const FORMAT_KEY: &[u8] = b"m:format";
@@ -119,67 +119,22 @@ impl<T: PersistentEntry> std::fmt::Debug for RocksDbStorage<T> {
     }
 }
 
-/// Whether a directory is ready for a new store or holds a RocksDB database.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum DirState {
-    Fresh,
-    Existing,
-}
-
 fn unrecognized(path: &Path, detail: impl Into<String>) -> StorageError {
-    StorageError::Unrecognized { path: path.to_owned(), backend: BACKEND, detail: detail.into() }
-}
-
-/// fsyncs a file or directory, naming it in the error.
-fn sync_path(path: &Path) -> StorageResult<()> {
-    fs::File::open(path)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| StorageError::io(format!("syncing {}", path.display()), e))
+    fsutil::unrecognized(path, BACKEND, detail)
 }
 
 /// Checks what `path` holds before RocksDB touches it; creates it if absent.
 fn inspect_dir(path: &Path) -> StorageResult<DirState> {
-    match fs::metadata(path) {
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            fs::create_dir_all(path).map_err(|e| {
-                StorageError::io(format!("creating directory {}", path.display()), e)
-            })?;
-            return Ok(DirState::Fresh);
-        }
-        Err(err) => {
-            return Err(StorageError::io(format!("reading metadata of {}", path.display()), err))
-        }
-        Ok(meta) if !meta.is_dir() => {
-            return Err(unrecognized(
-                path,
-                "a regular file or other non-directory, not a directory",
-            ))
-        }
-        Ok(_) => {}
-    }
-    let mut names = Vec::new();
-    let entries = fs::read_dir(path)
-        .map_err(|e| StorageError::io(format!("listing directory {}", path.display()), e))?;
-    for entry in entries {
-        let entry = entry
-            .map_err(|e| StorageError::io(format!("listing directory {}", path.display()), e))?;
-        names.push(entry.file_name().to_string_lossy().into_owned());
-    }
+    let Some(names) = fsutil::list_store_dir(path, BACKEND)? else {
+        return Ok(DirState::Fresh);
+    };
     if names.is_empty() {
         return Ok(DirState::Fresh);
     }
     if names.iter().any(|n| n == "CURRENT") {
         return Ok(DirState::Existing);
     }
-    names.sort();
-    names.truncate(5);
-    Err(unrecognized(
-        path,
-        format!(
-            "a non-empty directory without a RocksDB CURRENT file (holds {})",
-            names.join(", ")
-        ),
-    ))
+    Err(fsutil::foreign_dir(path, BACKEND, "a RocksDB CURRENT file", names))
 }
 
 impl<T: PersistentEntry> RocksDbStorage<T> {

@@ -83,6 +83,7 @@ use paxstore::{
 use sled::Batch;
 
 use crate::codec::{self, PersistentEntry};
+use crate::fsutil::{self, sync_path, DirState};
 
 const BACKEND: &str = "sled";
 const FORMAT_KEY: &[u8] = b"m:format";
@@ -129,58 +130,25 @@ fn engine_error(context: &str, err: sled::Error) -> StorageError {
 }
 
 fn unrecognized(path: &Path, detail: impl Into<String>) -> StorageError {
-    StorageError::Unrecognized { path: path.to_owned(), backend: BACKEND, detail: detail.into() }
-}
-
-/// Whether a directory is ready for a new store or holds a sled database.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum DirState {
-    Fresh,
-    Existing,
+    fsutil::unrecognized(path, BACKEND, detail)
 }
 
 /// Checks what `path` holds before sled touches it; creates it if absent.
 fn inspect_dir(path: &Path) -> StorageResult<DirState> {
-    match fs::metadata(path) {
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            fs::create_dir_all(path).map_err(|e| {
-                StorageError::io(format!("creating directory {}", path.display()), e)
-            })?;
-            return Ok(DirState::Fresh);
-        }
-        Err(err) => {
-            return Err(StorageError::io(format!("reading metadata of {}", path.display()), err))
-        }
-        Ok(meta) if !meta.is_dir() => {
-            return Err(unrecognized(
-                path,
-                "a regular file or other non-directory, not a directory",
-            ))
-        }
-        Ok(_) => {}
-    }
-    let mut names = Vec::new();
-    let entries = fs::read_dir(path)
-        .map_err(|e| StorageError::io(format!("listing directory {}", path.display()), e))?;
-    for entry in entries {
-        let entry = entry
-            .map_err(|e| StorageError::io(format!("listing directory {}", path.display()), e))?;
-        names.push(entry.file_name().to_string_lossy().into_owned());
-    }
+    let Some(names) = fsutil::list_store_dir(path, BACKEND)? else {
+        return Ok(DirState::Fresh);
+    };
     let has = |name: &str| names.iter().any(|n| n == name);
     // Only the marker: a creation that crashed before sled wrote anything.
     if names.is_empty() || names.len() == 1 && has(MARKER_FILE) {
         return Ok(DirState::Fresh);
     }
     if !has(MARKER_FILE) {
-        names.sort();
-        names.truncate(5);
-        return Err(unrecognized(
+        return Err(fsutil::foreign_dir(
             path,
-            format!(
-                "a non-empty directory without the {MARKER_FILE} marker file (holds {})",
-                names.join(", ")
-            ),
+            BACKEND,
+            &format!("the {MARKER_FILE} marker file"),
+            names,
         ));
     }
     let marker_path = path.join(MARKER_FILE);
@@ -247,13 +215,6 @@ fn open_db(path: &Path) -> StorageResult<sled::Db> {
             }
         }
     }
-}
-
-/// fsyncs a file or directory, naming it in the error.
-fn sync_path(path: &Path) -> StorageResult<()> {
-    File::open(path)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| StorageError::io(format!("syncing {}", path.display()), e))
 }
 
 /// A [`Storage`] in a sled database. See the [module docs](self) for the layout and the

@@ -227,6 +227,37 @@ fn fill(dir: &Path, engine: Engine, n: usize, d: Durability) {
     s.write_atomically(vec![StorageOp::SetDecidedIndex(n / 2)]).unwrap();
 }
 
+/// Writes, with `Immediate` and 1,000 entries per batch, a WAL of at least `min` entries
+/// whose active segment (the one `open` replays record by record) is nearly full: the
+/// slowest log of about that size to reopen. Returns its entry count.
+fn fill_wal_active_full(dir: &Path, min: usize) -> usize {
+    let mut s = WalStorage::<BenchEntry>::open(dir, Durability::Immediate).unwrap();
+    let per = 1000;
+    let mut n = 0;
+    let mut segments = s.segment_paths().0.len();
+    let mut rolled_at = Vec::new();
+    // Write until two rollovers happened past `min` entries, measuring how many
+    // batches a segment holds, then fill the active one up to one batch short.
+    while rolled_at.len() < 2 || n < min {
+        s.write_atomically(batch(n as u64, per)).unwrap();
+        n += per;
+        let now = s.segment_paths().0.len();
+        if now != segments {
+            segments = now;
+            rolled_at.push(n);
+        }
+    }
+    let k = rolled_at.len();
+    let per_segment = (rolled_at[k - 1] - rolled_at[k - 2]) / per;
+    let in_active = (n - rolled_at[k - 1]) / per + 1;
+    for _ in in_active..per_segment.saturating_sub(1) {
+        s.write_atomically(batch(n as u64, per)).unwrap();
+        n += per;
+    }
+    assert_eq!(s.segment_paths().0.len(), segments, "filled past a rollover");
+    n
+}
+
 /// Milliseconds from the start of `open` until `get_log_len` answered.
 fn reopen_ms(path: &Path, engine: Engine, n: usize) -> (f64, Store) {
     let t = Instant::now();
@@ -318,6 +349,7 @@ fn main() {
     // repetition; the engines alternate within a repetition.
     let (mut first, mut again, mut reads) = ([vec![], vec![]], [vec![], vec![]], [vec![], vec![]]);
     let mut unsealed = Vec::new();
+    let (mut full_wal, mut full_rocks, mut full_n) = (Vec::new(), Vec::new(), 0);
     if wanted("reopen") {
         for _ in 0..reps {
             for (k, engine) in [Engine::Wal, Engine::Rocks].into_iter().enumerate() {
@@ -338,12 +370,30 @@ fn main() {
             let path = dir.path().join("wal-buffered");
             fill(&path, Engine::Wal, reopen_n, Durability::Buffered);
             unsealed.push(reopen_ms(&path, Engine::Wal, reopen_n).0);
+            // The worst case: the active segment nearly full; RocksDB with as many entries.
+            let dir = tempfile::tempdir_in(root).unwrap();
+            let path = dir.path().join("wal-full");
+            full_n = fill_wal_active_full(&path, reopen_n);
+            drop(reopen_ms(&path, Engine::Wal, full_n));
+            full_wal.push(reopen_ms(&path, Engine::Wal, full_n).0);
+            if HAVE_ROCKSDB {
+                let path = dir.path().join("rocksdb-full");
+                fill(&path, Engine::Rocks, full_n, Durability::Immediate);
+                drop(reopen_ms(&path, Engine::Rocks, full_n));
+                full_rocks.push(reopen_ms(&path, Engine::Rocks, full_n).0);
+            }
         }
         show(&format!("wal first reopen of {reopen_n} entries"), "ms", stat(first[0].clone()));
         show(&format!("rocksdb first reopen of {reopen_n} entries"), "ms", stat(first[1].clone()));
         show("wal second reopen", "ms", stat(again[0].clone()));
         show("rocksdb second reopen", "ms", stat(again[1].clone()));
         show("  wal reopen, log written Buffered (not sealed)", "ms", stat(unsealed));
+        show(
+            &format!("wal second reopen, {full_n} entries, active segment full"),
+            "ms",
+            stat(full_wal.clone()),
+        );
+        show(&format!("rocksdb second reopen, {full_n} entries"), "ms", stat(full_rocks.clone()));
         show("wal get_entries(100 recent)", "entries/s", stat(reads[0].clone()));
         show("rocksdb get_entries(100 recent)", "entries/s", stat(reads[1].clone()));
     }
@@ -390,5 +440,11 @@ fn main() {
     );
     ratio_line("first reopen vs rocksdb (rocksdb ms / wal ms)", rf.median / wf.median, 3.0);
     ratio_line("second reopen vs rocksdb (rocksdb ms / wal ms)", ra.median / wa.median, 3.0);
+    let (fw, fr) = (stat(full_wal), stat(full_rocks));
+    ratio_line(
+        "worst case (active segment full) vs rocksdb, second reopen",
+        fr.median / fw.median,
+        3.0,
+    );
     ratio_line("get_entries(100 recent) vs rocksdb, entries/s", wr.median / rr.median, 5.0);
 }
