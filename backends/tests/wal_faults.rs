@@ -18,7 +18,7 @@ type Wal = WalStorage<TestEntry>;
 const SEG: u64 = 1 << 20;
 
 fn opts(d: Durability) -> WalOptions {
-    WalOptions::new(d).segment_bytes(SEG)
+    WalOptions::new(d).segment_bytes(SEG).max_segment_bytes(SEG)
 }
 
 fn open_fault(dir: &Path, d: Durability) -> (Wal, Arc<FaultIo>) {
@@ -206,7 +206,7 @@ fn fail_each_call(fault: impl Fn(u64) -> Fault) {
             compare(&wal, &expect).unwrap_or_else(|m| panic!("call {n}, after: {m}"));
         }
         drop(wal);
-        io.power_loss().unwrap();
+        io.power_loss().unwrap_or_else(|e| panic!("call {n}: power loss: {e}"));
         let reopened = open(dir.path(), Durability::Immediate);
         compare(&reopened, &expect).unwrap_or_else(|m| panic!("call {n} ({result:?}): {m}"));
         reopened.verify().unwrap_or_else(|e| panic!("call {n}: {e}"));
@@ -480,6 +480,70 @@ fn a_cut_into_sealed_segments_survives_reopen() {
     assert_eq!(wal.unverified_segments(), live - 1);
     compare(&wal, &model).unwrap();
     wal.verify().unwrap();
+}
+
+/// A batch and a checkpoint (stop sign) larger than a normal segment each get a segment
+/// of their own size; the log goes on in normal segments after them, and reopens whole.
+/// Failing any I/O call of such a rollover changes nothing, and the log stays usable.
+#[test]
+fn input_larger_than_a_segment_gets_a_segment_of_its_own_size() {
+    const SMALL: u64 = 64 << 10;
+    let big_batch =
+        || vec![AppendEntries((0..3).map(|k| TestEntry::new(500 + k, 100_000)).collect())];
+    let big_stopsign = || {
+        vec![SetStopsign(Some(paxstore::StopSign {
+            next_config: paxstore::ClusterConfig::default(),
+            metadata: Some(vec![7; 150_000]),
+        }))]
+    };
+    for n in 1u64.. {
+        let dir = tempfile::tempdir().unwrap();
+        let options = WalOptions::new(Durability::Immediate).segment_bytes(SMALL);
+        let io = Arc::new(FaultIo::new());
+        let mut wal = Wal::open_with(dir.path(), options, io.clone()).unwrap();
+        let mut model = Model::default();
+        let small = small_batch(&model, 1);
+        wal.write_atomically(small.clone()).unwrap();
+        model.apply_batch(&small).unwrap();
+        let calls = io.calls();
+        io.fail_call(calls + n, Fault::Fail(ErrorKind::Other));
+        let result = wal.write_atomically(big_batch());
+        let used = io.calls() - calls;
+        io.fail_call(u64::MAX, Fault::Fail(ErrorKind::Other)); // disarmed if not reached
+        if result.is_ok() {
+            model.apply_batch(&big_batch()).unwrap();
+        }
+        compare(&wal, &model).unwrap_or_else(|m| panic!("call {n} ({result:?}): {m}"));
+        if wal.poisoned().is_none() {
+            // A big checkpoint, small batches around another big batch.
+            type Step<'a> = &'a dyn Fn(&Model) -> Vec<StorageOp<TestEntry>>;
+            let steps: [Step; 4] =
+                [&|_| big_stopsign(), &|m| small_batch(m, 2_000), &|_| big_batch(), &|m| {
+                    small_batch(m, 3_000)
+                }];
+            for step in steps {
+                let ops = step(&model);
+                wal.write_atomically(ops.clone()).unwrap_or_else(|e| panic!("call {n}: {e}"));
+                model.apply_batch(&ops).unwrap();
+            }
+            let sizes: Vec<u64> = segment_files(dir.path())
+                .iter()
+                .map(|p| std::fs::metadata(p).unwrap().len())
+                .collect();
+            assert!(sizes.iter().any(|&l| l > SMALL), "{sizes:?}");
+            assert!(sizes.contains(&SMALL), "{sizes:?}");
+        }
+        drop(wal);
+        io.power_loss().unwrap_or_else(|e| panic!("call {n}: power loss: {e}"));
+        let reopened = Wal::open_with_options(dir.path(), options).unwrap();
+        compare(&reopened, &model).unwrap_or_else(|m| panic!("call {n} ({result:?}): {m}"));
+        reopened.verify().unwrap();
+        if used < n {
+            assert!(result.is_ok());
+            assert!(n > 5, "the rollover should take several calls, took {used}");
+            break;
+        }
+    }
 }
 
 /// `Buffered` writes no seals (they would need the segment synced): a reopen replays

@@ -40,7 +40,7 @@ enum Pending {
     SetLen { id: (u64, u64), path: PathBuf, old_len: u64 },
     Create { path: PathBuf },
     Rename { from: PathBuf, to: PathBuf },
-    Remove { path: PathBuf, content: Vec<u8> },
+    Remove { id: (u64, u64), path: PathBuf, content: Vec<u8> },
 }
 
 #[derive(Debug, Default)]
@@ -134,11 +134,35 @@ impl FaultIo {
         let pending = std::mem::take(&mut s.pending);
         let mut write_no = pending.iter().filter(|p| matches!(p, Pending::Write { .. })).count();
         for p in pending.into_iter().rev() {
+            let what = match &p {
+                Pending::Write { path, offset, .. } => {
+                    format!("undoing a write at {offset} of {}", path.display())
+                }
+                Pending::SetLen { path, .. } => {
+                    format!("undoing a length change of {}", path.display())
+                }
+                Pending::Create { path } => format!("undoing the creation of {}", path.display()),
+                Pending::Rename { from, to } => {
+                    format!("undoing the rename of {} to {}", from.display(), to.display())
+                }
+                Pending::Remove { path, .. } => {
+                    format!("undoing the removal of {}", path.display())
+                }
+            };
+            let context = |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
+            Self::undo(p, survive, &mut write_no, keep).map_err(context)?;
+        }
+        s.paths.clear();
+        Ok(())
+    }
+
+    fn undo(p: Pending, survive: usize, write_no: &mut usize, keep: usize) -> io::Result<()> {
+        {
             match p {
                 Pending::Write { path, offset, old, old_len, .. } => {
-                    write_no -= 1;
-                    let skip = match write_no.cmp(&survive) {
-                        std::cmp::Ordering::Less => continue,
+                    *write_no -= 1;
+                    let skip = match (*write_no).cmp(&survive) {
+                        std::cmp::Ordering::Less => return Ok(()),
                         std::cmp::Ordering::Equal => keep.min(old.len()),
                         std::cmp::Ordering::Greater => 0,
                     };
@@ -153,10 +177,9 @@ impl FaultIo {
                 Pending::SetLen { path, old_len, .. } => StdIo.open(&path)?.set_len(old_len)?,
                 Pending::Create { path } => std::fs::remove_file(&path)?,
                 Pending::Rename { from, to } => std::fs::rename(&to, &from)?,
-                Pending::Remove { path, content } => std::fs::write(&path, content)?,
+                Pending::Remove { path, content, .. } => std::fs::write(&path, content)?,
             }
         }
-        s.paths.clear();
         Ok(())
     }
 
@@ -290,8 +313,10 @@ impl WalIo for FaultIo {
             return Err(Self::injected(f));
         }
         let content = std::fs::read(path)?;
+        let meta = std::fs::metadata(path)?;
         StdIo.remove_file(path)?;
-        self.lock().pending.push(Pending::Remove { path: path.to_path_buf(), content });
+        let id = (meta.dev(), meta.ino());
+        self.lock().pending.push(Pending::Remove { id, path: path.to_path_buf(), content });
         Ok(())
     }
 
@@ -301,10 +326,25 @@ impl WalIo for FaultIo {
         }
         StdIo.sync_dir(dir)?;
         let mut s = self.lock();
-        s.pending.retain(|p| match p {
-            Pending::Create { path } | Pending::Remove { path, .. } => parent(path) != dir,
-            Pending::Rename { to, .. } => parent(to) != dir,
-            _ => true,
+        // A file whose removal is now durable is gone for good, and with it whatever was
+        // not synced to it before the removal.
+        let gone: Vec<(usize, (u64, u64))> = (s.pending.iter().enumerate())
+            .filter_map(|(at, p)| match p {
+                Pending::Remove { id, path, .. } if parent(path) == dir => Some((at, *id)),
+                _ => None,
+            })
+            .collect();
+        let mut at = 0;
+        s.pending.retain(|p| {
+            let here = at;
+            at += 1;
+            match p {
+                Pending::Create { path } | Pending::Remove { path, .. } => parent(path) != dir,
+                Pending::Rename { to, .. } => parent(to) != dir,
+                Pending::Write { id, .. } | Pending::SetLen { id, .. } => {
+                    !gone.iter().any(|&(removed_at, removed)| removed == *id && here < removed_at)
+                }
+            }
         });
         Ok(())
     }

@@ -62,8 +62,9 @@ pub fn seal_record_bytes(entries: usize) -> usize {
     align(RECORD_HEADER_BYTES + SEAL_FIXED_BYTES + 4 * entries)
 }
 
-/// The segment size used unless the options say otherwise.
-pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
+/// The segment size used unless the options say otherwise. The active segment is the one
+/// `open` replays record by record, so this bounds the cost of a reopen.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 8 << 20;
 /// The smallest segment size accepted.
 pub const MIN_SEGMENT_BYTES: u64 = 4096;
 /// The largest segment size accepted: in-segment offsets are stored as `u32`.

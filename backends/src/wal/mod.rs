@@ -7,7 +7,7 @@
 //!
 //! ## Design in one screen
 //!
-//! - A WAL is a directory of **segment files** (`NNNNNNNNNNNNNNNN.wal`, default 64 MiB),
+//! - A WAL is a directory of **segment files** (`NNNNNNNNNNNNNNNN.wal`, default 8 MiB),
 //!   each made at full length before it is needed; with [`Durability::Immediate`] zeros
 //!   are also *written* 2-4 MiB ahead of the tail (so a synced append overwrites
 //!   allocated, written blocks and its `fdatasync` needs no journal commit for a size or
@@ -49,10 +49,12 @@
 //!
 //! ## Limits
 //!
-//! A batch record may use at most 3/4 of a segment and a checkpoint (stop sign and
-//! snapshot) at most 1/4, so the two always fit a fresh segment together; larger input is
-//! refused with [`StorageError::TooLarge`] before anything is written. Use
-//! [`WalOptions::segment_bytes`] for larger entries (up to 2 GiB segments).
+//! Segments are 8 MiB unless [`WalOptions::segment_bytes`] says otherwise; a batch or
+//! checkpoint that does not fit one gets a segment of its own size, up to
+//! [`WalOptions::max_segment_bytes`] (default 2 GiB). A batch record may use at most 3/4
+//! of that and a checkpoint (stop sign and snapshot) at most 1/4, so the two always fit a
+//! fresh segment together; larger input is refused with [`StorageError::TooLarge`]
+//! before anything is written.
 //!
 #![doc = include_str!("FORMAT.md")]
 
@@ -108,9 +110,16 @@ pub struct WalOptions {
     /// When a successful write is durable.
     pub durability: Durability,
     /// The size of new segment files, a multiple of 8 in
-    /// \[[`format::MIN_SEGMENT_BYTES`], [`format::MAX_SEGMENT_BYTES`]\]. Existing segments keep their
-    /// size.
+    /// \[[`format::MIN_SEGMENT_BYTES`], `max_segment_bytes`\]. Existing segments keep their
+    /// size. The active segment is the one `open` replays record by record, so this bounds
+    /// the cost of a reopen (FORMAT.md, "Seals").
     pub segment_bytes: u64,
+    /// The largest segment the WAL makes, for a batch or checkpoint that does not fit a
+    /// segment of `segment_bytes` (it then gets a segment of its own size); a multiple of
+    /// 8 in \[`segment_bytes`, [`format::MAX_SEGMENT_BYTES`]\]. A batch record may take
+    /// 3/4 of it, a checkpoint (stop sign and snapshot) 1/4; larger input is refused with
+    /// [`StorageError::TooLarge`].
+    pub max_segment_bytes: u64,
     /// Whether `open` also verifies every record of the sealed segments (see FORMAT.md,
     /// "Seals"), instead of each one before its first entry is read. Default `false`.
     pub verify_on_open: bool,
@@ -119,12 +128,23 @@ pub struct WalOptions {
 impl WalOptions {
     /// Default options with the given durability.
     pub fn new(durability: Durability) -> Self {
-        WalOptions { durability, segment_bytes: DEFAULT_SEGMENT_BYTES, verify_on_open: false }
+        WalOptions {
+            durability,
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+            max_segment_bytes: MAX_SEGMENT_BYTES,
+            verify_on_open: false,
+        }
     }
 
     /// Sets the size of new segment files.
     pub fn segment_bytes(mut self, bytes: u64) -> Self {
         self.segment_bytes = bytes;
+        self
+    }
+
+    /// Sets the largest segment the WAL makes (and so the record size limits).
+    pub fn max_segment_bytes(mut self, bytes: u64) -> Self {
+        self.max_segment_bytes = bytes;
         self
     }
 
@@ -135,28 +155,32 @@ impl WalOptions {
     }
 
     fn validate(&self) -> StorageResult<()> {
-        let b = self.segment_bytes;
-        if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&b)
-            || !b.is_multiple_of(RECORD_ALIGN as u64)
+        let (b, max) = (self.segment_bytes, self.max_segment_bytes);
+        let aligned = |n: u64| n.is_multiple_of(RECORD_ALIGN as u64);
+        if !(MIN_SEGMENT_BYTES..=max).contains(&b)
+            || max > MAX_SEGMENT_BYTES
+            || !aligned(b)
+            || !aligned(max)
         {
             return Err(StorageError::Backend {
                 backend: "wal",
                 detail: format!(
-                    "segment size {b} must be a multiple of {RECORD_ALIGN} in [{MIN_SEGMENT_BYTES}, {MAX_SEGMENT_BYTES}]"
+                    "segment size {b} and largest segment size {max} must be multiples of {RECORD_ALIGN} with {MIN_SEGMENT_BYTES} <= {b} <= {max} <= {MAX_SEGMENT_BYTES}"
                 ),
             });
         }
         Ok(())
     }
 
-    /// The most bytes a batch record may take: 3/4 of a segment's record space.
+    /// The most bytes a batch record may take: 3/4 of the largest segment's record space.
     pub fn max_batch_record_bytes(&self) -> u64 {
-        (self.segment_bytes - SEGMENT_HEADER_BYTES as u64) / 4 * 3
+        (self.max_segment_bytes - SEGMENT_HEADER_BYTES as u64) / 4 * 3
     }
 
-    /// The most bytes a checkpoint record (mostly stop sign and snapshot) may take.
+    /// The most bytes a checkpoint record (mostly stop sign and snapshot) may take: 1/4 of
+    /// the largest segment's record space.
     pub fn max_checkpoint_record_bytes(&self) -> u64 {
-        (self.segment_bytes - SEGMENT_HEADER_BYTES as u64) / 4
+        (self.max_segment_bytes - SEGMENT_HEADER_BYTES as u64) / 4
     }
 }
 
@@ -402,8 +426,13 @@ impl<T: PersistentEntry> WalStorage<T> {
         Ok(())
     }
 
-    /// A fresh segment numbered `next_seq`.
+    /// A fresh segment numbered `next_seq`, of the normal size.
     fn new_segment(&mut self) -> StorageResult<Segment> {
+        self.new_segment_of(self.options.segment_bytes)
+    }
+
+    /// A fresh segment numbered `next_seq`, of `size` bytes.
+    fn new_segment_of(&mut self, size: u64) -> StorageResult<Segment> {
         let seq = self.next_seq;
         if seq > u64::from(u32::MAX) {
             return Err(StorageError::Backend {
@@ -411,7 +440,7 @@ impl<T: PersistentEntry> WalStorage<T> {
                 detail: "segment numbers exhausted".to_owned(),
             });
         }
-        let seg = segment::create(&*self.io, &self.dir, seq, self.options.segment_bytes)?;
+        let seg = segment::create(&*self.io, &self.dir, seq, size)?;
         self.next_seq += 1;
         Ok(seg)
     }
@@ -646,6 +675,28 @@ impl<T: PersistentEntry> WalStorage<T> {
         Ok(())
     }
 
+    /// Prepares a spare segment of at least `bytes` (a checkpoint and a batch larger than
+    /// a normal segment get one of their own size, up to `max_segment_bytes`, with room
+    /// for a seal when it fits). A spare that is too small is replaced under its number.
+    fn ensure_spare_fits(&mut self, bytes: usize) -> StorageResult<()> {
+        self.ensure_spare()?;
+        let Some(spare) = self.spare.take_if(|s| s.len() < bytes) else { return Ok(()) };
+        if let Err(e) = self.io.remove_file(&spare.path) {
+            let err = io_err("removing", &spare.path, e);
+            self.spare = Some(spare);
+            return Err(err);
+        }
+        // The spare is always the last segment made: its number is free again.
+        self.next_seq = spare.seq;
+        drop(spare);
+        self.io.sync_dir(&self.dir).map_err(|e| io_err("syncing directory", &self.dir, e))?;
+        let size = (bytes as u64)
+            .next_multiple_of(4096)
+            .clamp(self.options.segment_bytes, self.options.max_segment_bytes);
+        self.spare = Some(self.new_segment_of(size)?);
+        Ok(())
+    }
+
     /// Frees segments no live entry points to: the first becomes the spare (if there is
     /// none), the rest are deleted. Runs after a commit, so a failure is not the batch's:
     /// it is remembered and retried after the next write.
@@ -833,7 +884,16 @@ impl<T: PersistentEntry> Storage<T> for WalStorage<T> {
             if self.sealing { seal_record_bytes(self.active_entries + new_entries) } else { 0 };
         let rollover = self.must_roll || self.tail + framed + seal_room > active_len;
         if rollover {
-            self.ensure_spare()?;
+            let ckpt = checkpoint_record_bytes(
+                self.meta.stopsign.as_ref().map(Vec::len),
+                self.meta.snapshot.as_ref().map(Vec::len),
+            );
+            let seal = if self.options.durability == Durability::Immediate {
+                seal_record_bytes(new_entries)
+            } else {
+                0
+            };
+            self.ensure_spare_fits(FIRST_RECORD + ckpt + framed + seal)?;
         } else if self.spare.is_none() && self.tail > active_len / 2 {
             // Ahead of need; if it fails now, the rollover tries again (and reports).
             let _ = self.ensure_spare();
