@@ -23,7 +23,7 @@
 //!   record listing the offsets of its live entries (4 bytes per entry), synced before
 //!   the next segment's checkpoint names it. `open` takes a sealed segment from its seal
 //!   without reading its records, so a reopen costs the seals, the active segment's
-//!   records and little else (1,000,000 entries: about 1 ms here). A sealed segment's
+//!   records and little else (1,000,000 entries: 1–2 ms here). A sealed segment's
 //!   records are verified once, before its first entry is read, or all at once by
 //!   [`WalStorage::verify`] / [`WalOptions::verify_on_open`].
 //! - **Reads** go through a read-only `mmap` of each segment and an in-memory index:
