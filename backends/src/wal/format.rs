@@ -152,7 +152,7 @@ pub fn seal_record(buf: &mut Vec<u8>, lsn: u64, record_type: u8) -> usize {
 }
 
 /// What lies at a position of a segment.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Found {
     /// A valid record with the expected LSN.
     Record {
@@ -219,15 +219,22 @@ pub fn read_record(seg: &[u8], pos: usize, expected: Option<u64>) -> Found {
     if hasher.finalize() != u32_at(h, 0) {
         return invalid("checksum mismatch");
     }
-    match expected {
-        Some(e) if lsn < e => Found::Stale,
-        Some(e) if lsn > e => Found::Ahead(lsn),
-        _ => Found::Record {
-            record_type,
-            lsn,
-            payload: start..start + len,
-            next: pos + align(RECORD_HEADER_BYTES + len),
-        },
+    let record = Found::Record {
+        record_type,
+        lsn,
+        payload: start..start + len,
+        next: pos + align(RECORD_HEADER_BYTES + len),
+    };
+    expect_lsn(record, expected)
+}
+
+/// What [`read_record`] with `expected` says of a record read with `None`: a valid record
+/// with a lower LSN is [`Found::Stale`], with a higher one [`Found::Ahead`].
+pub fn expect_lsn(found: Found, expected: Option<u64>) -> Found {
+    match (found, expected) {
+        (Found::Record { lsn, .. }, Some(e)) if lsn < e => Found::Stale,
+        (Found::Record { lsn, .. }, Some(e)) if lsn > e => Found::Ahead(lsn),
+        (found, _) => found,
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use paxstore::{Ballot, StorageError, StorageResult};
 
 use super::format::{
-    checkpoint_prev_seal, find_next_record, parse_seal, parse_segment_file_name,
+    checkpoint_prev_seal, expect_lsn, find_next_record, parse_seal, parse_segment_file_name,
     parse_segment_header, read_record, Found, In, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, OP_APPEND,
     OP_APPEND_ON_PREFIX, OP_BASE, OP_PREV_SEAL, OP_SET_ACCEPTED, OP_SET_COMPACTED, OP_SET_DECIDED,
     OP_SET_PROMISE, OP_SET_SNAPSHOT, OP_SET_STOPSIGN, OP_TRIM, RECORD_ALIGN, RECORD_CHECKPOINT,
@@ -285,12 +285,12 @@ fn open_segment(dir: &Path, io: &dyn WalIo, seq: u64) -> StorageResult<Segment> 
     }
 }
 
-/// The seal offset and checkpoint LSN that `seg`'s checkpoint names for the segment
-/// before it.
-fn prev_seal(seg: &Segment) -> Option<(usize, u64)> {
-    match read_record(seg.bytes(), FIRST_RECORD, None) {
+/// The seal offset and checkpoint LSN that a segment's first record (`first`, read with
+/// any LSN) names for the segment before it.
+fn prev_seal(seg: &Segment, first: &Found) -> Option<(usize, u64)> {
+    match first {
         Found::Record { record_type: RECORD_CHECKPOINT, lsn, payload, .. } => {
-            checkpoint_prev_seal(&seg.bytes()[payload]).map(|off| (off as usize, lsn))
+            checkpoint_prev_seal(&seg.bytes()[payload.clone()]).map(|off| (off as usize, *lsn))
         }
         _ => None,
     }
@@ -299,17 +299,19 @@ fn prev_seal(seg: &Segment) -> Option<(usize, u64)> {
 /// A checkpoint or seal record found: where the next record starts, and its payload.
 type Taken = (usize, std::ops::Range<usize>);
 
-/// Checks that `seg` can be taken from its seal: its checkpoint is the record expected
-/// next, and the seal the next segment's checkpoint (LSN `next_lsn`) names is a valid seal
-/// record with the LSN right before it. `None` means: replay the segment's records.
+/// Checks that `seg` can be taken from its seal: its checkpoint (`first`, its first
+/// record read with any LSN) is the record expected next, and the seal the next segment's
+/// checkpoint (LSN `next_lsn`) names is a valid seal record with the LSN right before it.
+/// `None` means: replay the segment's records.
 fn take_sealed(
     seg: &Segment,
+    first: &Found,
     expected: Option<u64>,
     (seal_at, next_lsn): (usize, u64),
 ) -> Option<(Taken, Taken, Sealed)> {
     let bytes = seg.bytes();
     let Found::Record { record_type: RECORD_CHECKPOINT, lsn: first_lsn, payload, next } =
-        read_record(bytes, FIRST_RECORD, expected)
+        expect_lsn(first.clone(), expected)
     else {
         return None;
     };
@@ -418,12 +420,17 @@ pub(crate) fn recover(dir: &Path, io: &dyn WalIo) -> StorageResult<Option<Recove
     // Segment `i` is sealed if segment `i + 1`'s checkpoint names its seal: then its
     // entries come from the seal's table and its records are verified later, on first
     // read (FORMAT.md, "Seals").
-    let seal_ptrs: Vec<Option<(usize, u64)>> =
-        (0..segs.len()).map(|i| segs.get(i + 1).and_then(prev_seal)).collect();
+    // Each segment's first record is read (and its CRC checked) once, here.
+    let firsts: Vec<Found> =
+        segs.iter().map(|seg| read_record(seg.bytes(), FIRST_RECORD, None)).collect();
+    let seal_ptrs: Vec<Option<(usize, u64)>> = (0..segs.len())
+        .map(|i| segs.get(i + 1).and_then(|next| prev_seal(next, &firsts[i + 1])))
+        .collect();
     let mut sealed = Vec::new();
     for (i, seg) in segs.iter().enumerate() {
         let bytes = seg.bytes();
-        if let Some(taken) = seal_ptrs[i].and_then(|ptr| take_sealed(seg, expected, ptr)) {
+        let taken = seal_ptrs[i].and_then(|ptr| take_sealed(seg, &firsts[i], expected, ptr));
+        if let Some(taken) = taken {
             if let Some(empty) = first_empty {
                 return Err(corruption(
                     &segs[empty],
@@ -444,7 +451,12 @@ pub(crate) fn recover(dir: &Path, io: &dyn WalIo) -> StorageResult<Option<Recove
         }
         let mut pos = FIRST_RECORD;
         let stop = loop {
-            match read_record(bytes, pos, expected) {
+            let found = if pos == FIRST_RECORD {
+                expect_lsn(firsts[i].clone(), expected)
+            } else {
+                read_record(bytes, pos, expected)
+            };
+            match found {
                 Found::Record { record_type, lsn, payload, next } => {
                     if (pos == FIRST_RECORD) != (record_type == RECORD_CHECKPOINT) {
                         return Err(corruption(
