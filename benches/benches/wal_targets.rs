@@ -281,15 +281,19 @@ fn recent_reads(s: &Store, len: usize) -> f64 {
     (calls * 100) as f64 / t.elapsed().as_secs_f64()
 }
 
-fn ratio_line(label: &str, r: f64, target: f64) {
-    let verdict = if r.is_nan() {
+/// `not measured` if `measured` is NaN (its cells did not run), else `MET` or `MISSED`.
+fn verdict(measured: f64, met: bool) -> &'static str {
+    if measured.is_nan() {
         "not measured"
-    } else if r >= target {
+    } else if met {
         "MET"
     } else {
         "MISSED"
-    };
-    println!("  {label}: {r:.2}x (target {target}x) -> {verdict}");
+    }
+}
+
+fn ratio_line(label: &str, r: f64, target: f64) {
+    println!("  {label}: {r:.2}x (target {target}x) -> {}", verdict(r, r >= target));
 }
 
 fn main() {
@@ -406,37 +410,19 @@ fn main() {
     println!(
         "  immediate 1/batch >= 90% of ceiling: {:.0}% -> {}",
         r * 100.0,
-        if r.is_nan() {
-            "not measured"
-        } else if r >= 0.9 {
-            "MET"
-        } else {
-            "MISSED"
-        }
+        verdict(r, r >= 0.9)
     );
     ratio_line("immediate 100/batch vs rocksdb, entries/s", w100.median / r100.median, 2.0);
     println!(
         "  buffered 1000/batch >= 3M entries/s: {:.2}M -> {}",
         wb.median / 1e6,
-        if wb.median.is_nan() {
-            "not measured"
-        } else if wb.median >= 3e6 {
-            "MET"
-        } else {
-            "MISSED"
-        }
+        verdict(wb.median, wb.median >= 3e6)
     );
     println!(
         "  reopen <= 1 s: first {:.1} ms, second {:.1} ms -> {}",
         wf.median,
         wa.median,
-        if wf.median.is_nan() {
-            "not measured"
-        } else if wf.median.max(wa.median) <= 1000.0 {
-            "MET"
-        } else {
-            "MISSED"
-        }
+        verdict(wf.median, wf.median.max(wa.median) <= 1000.0)
     );
     ratio_line("first reopen vs rocksdb (rocksdb ms / wal ms)", rf.median / wf.median, 3.0);
     ratio_line("second reopen vs rocksdb (rocksdb ms / wal ms)", ra.median / wa.median, 3.0);
