@@ -157,28 +157,26 @@ impl FaultIo {
     }
 
     fn undo(p: Pending, survive: usize, write_no: &mut usize, keep: usize) -> io::Result<()> {
-        {
-            match p {
-                Pending::Write { path, offset, old, old_len, .. } => {
-                    *write_no -= 1;
-                    let skip = match (*write_no).cmp(&survive) {
-                        std::cmp::Ordering::Less => return Ok(()),
-                        std::cmp::Ordering::Equal => keep.min(old.len()),
-                        std::cmp::Ordering::Greater => 0,
-                    };
-                    let f = StdIo.open(&path)?;
-                    f.write_all_at(&old[skip..], offset + skip as u64)?;
-                    let end = offset + old.len() as u64;
-                    if end > old_len {
-                        // The write grew the file: shrink it back (keeping a torn prefix).
-                        f.set_len(old_len.max(offset + skip as u64))?;
-                    }
+        match p {
+            Pending::Write { path, offset, old, old_len, .. } => {
+                *write_no -= 1;
+                let skip = match (*write_no).cmp(&survive) {
+                    std::cmp::Ordering::Less => return Ok(()),
+                    std::cmp::Ordering::Equal => keep.min(old.len()),
+                    std::cmp::Ordering::Greater => 0,
+                };
+                let f = StdIo.open(&path)?;
+                f.write_all_at(&old[skip..], offset + skip as u64)?;
+                let end = offset + old.len() as u64;
+                if end > old_len {
+                    // The write grew the file: shrink it back (keeping a torn prefix).
+                    f.set_len(old_len.max(offset + skip as u64))?;
                 }
-                Pending::SetLen { path, old_len, .. } => StdIo.open(&path)?.set_len(old_len)?,
-                Pending::Create { path } => std::fs::remove_file(&path)?,
-                Pending::Rename { from, to } => std::fs::rename(&to, &from)?,
-                Pending::Remove { path, content, .. } => std::fs::write(&path, content)?,
             }
+            Pending::SetLen { path, old_len, .. } => StdIo.open(&path)?.set_len(old_len)?,
+            Pending::Create { path } => std::fs::remove_file(&path)?,
+            Pending::Rename { from, to } => std::fs::rename(&to, &from)?,
+            Pending::Remove { path, content, .. } => std::fs::write(&path, content)?,
         }
         Ok(())
     }
