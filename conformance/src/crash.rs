@@ -117,14 +117,15 @@ pub fn batch(seed: u64, i: u64, model: &Model) -> Vec<StorageOp<TestEntry>> {
                 AppendEntries(entries)
             }
             40..=49 => {
-                let low = m.compacted_idx.max(m.decided_idx);
+                // With a decided stop sign (`decided_idx = end + 1`) the op is refused.
+                let low = m.compacted_idx.max(m.decided_idx).min(end);
                 let from = rng.random_range(low..=end);
                 next_id += 1;
                 AppendOnPrefix(from, vec![TestEntry::new(next_id, 32); rng.random_range(0..3)])
             }
             50..=69 => SetDecidedIndex(rng.random_range(m.decided_idx.min(end)..=end)),
             70..=79 => {
-                let high = m.decided_idx.max(m.compacted_idx);
+                let high = m.decided_idx.max(m.compacted_idx).min(end);
                 let low = if end - m.compacted_idx > 64 { high } else { m.compacted_idx };
                 Trim(rng.random_range(low..=high))
             }
@@ -141,6 +142,24 @@ pub fn batch(seed: u64, i: u64, model: &Model) -> Vec<StorageOp<TestEntry>> {
         ops.push(op);
     }
     ops
+}
+
+/// The batch number `i` the harness writes: [`batch`], except that now and then, once a
+/// stop sign is set, one decides it (`SetDecidedIndex(log_end + 1)`), and while it is
+/// decided, every other batch opens the log again; so kills also land on a decided stop
+/// sign, on batches refused because it closed the log, and on its undoing.
+pub fn harness_batch(seed: u64, i: u64, model: &Model) -> Vec<StorageOp<TestEntry>> {
+    let mut rng =
+        SmallRng::seed_from_u64(seed.rotate_left(29) ^ i.wrapping_mul(0xD6E8_FEB8_6659_FD93));
+    let end = model.log_end();
+    if model.stopsign_decided() {
+        if rng.random_bool(0.5) {
+            return vec![SetDecidedIndex(end)];
+        }
+    } else if model.stopsign.is_some() && rng.random_bool(0.05) {
+        return vec![SetDecidedIndex(end + 1)];
+    }
+    batch(seed, i, model)
 }
 
 /// The test's name as libtest knows it: `module_path!()` of the test plus the function
@@ -201,7 +220,7 @@ pub fn run<F: Factory>(
             report.kills += 1;
             let acked = check_acks(&acks, start).map_err(|e| format!("{ctx}: {e}"))?;
             for i in start..start + acked {
-                let _ = model.apply_batch(&batch(seed, i, &model));
+                let _ = model.apply_batch(&harness_batch(seed, i, &model));
             }
             report.acknowledged += acked;
             start += acked;
@@ -210,7 +229,7 @@ pub fn run<F: Factory>(
                 .map_err(|e| format!("{ctx}: reopen after SIGKILL failed: {e}"))?;
             if let Err(first) = compare(&storage, &model) {
                 let mut next = model.clone();
-                let in_flight = next.apply_batch(&batch(seed, start, &model));
+                let in_flight = next.apply_batch(&harness_batch(seed, start, &model));
                 match (in_flight, compare(&storage, &next)) {
                     (Ok(()), Ok(())) => {
                         report.in_flight_found += 1;
@@ -368,11 +387,11 @@ fn child_loop<F: Factory>(factory: &F, dir: &Path, acks: &mut File) -> Result<()
     let mut storage = factory.open(dir).map_err(|e| format!("open: {e}"))?;
     let mut model = Model::default();
     for i in 0..start {
-        let _ = model.apply_batch(&batch(seed, i, &model));
+        let _ = model.apply_batch(&harness_batch(seed, i, &model));
     }
     compare(&storage, &model).map_err(|e| format!("the reopened store is not the model: {e}"))?;
     for i in start..start + CHILD_MAX_BATCHES {
-        let ops = batch(seed, i, &model);
+        let ops = harness_batch(seed, i, &model);
         let want = model.apply_batch(&ops);
         let line = match (storage.write_atomically(ops), want) {
             (Ok(()), Ok(())) => format!("ok {i}\n"),

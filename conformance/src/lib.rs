@@ -32,7 +32,7 @@
 //!   default 30 iterations of two kills each).
 //!
 //! The cases are public functions in [`cases`], generic over [`Factory`], for a suite
-//! that wants to call some of them itself.
+//! that wants to call some of them itself; [`all_cases`] lists them by name.
 
 pub mod cases;
 pub mod check;
