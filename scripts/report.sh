@@ -33,8 +33,9 @@ fi
 # install-deps.sh installs libclang-dev with apt-get only if it is missing.
 scripts/install-deps.sh
 
-export CARGO_TERM_PROGRESS_WHEN="${CARGO_TERM_PROGRESS_WHEN:-never}"
-cargo build --release -p paxstore-benches --bin report --bin check-report
+source scripts/lib.sh
+echo "report.sh: building the report (release profile)" >&2
+cargo_with_progress build --release -p paxstore-benches --bin report --bin check-report
 # The report exits non-zero if any cell failed, after writing everything it measured.
 status=0
 cargo run --release -q -p paxstore-benches --bin report -- "${args[@]}" || status=$?
