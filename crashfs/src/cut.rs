@@ -1,0 +1,395 @@
+//! A power cut: what it keeps of the unsynced writes ([`PowerCut`]), and how the backing
+//! directory is rewritten to hold exactly the surviving state.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::journal::{Change, SECTOR};
+use crate::state::{internal_dir, State};
+use crate::tree::{Kind, NodeId, ROOT};
+use crate::Error;
+
+/// What a power cut keeps of the writes that were not made durable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Unsynced {
+    /// Nothing: the disk holds exactly what was synced.
+    #[default]
+    Lost,
+    /// The disk wrote them in issue order and lost power part-way: a seeded number of the
+    /// oldest survive whole, the next `torn` are torn (each 512-byte sector of each one
+    /// kept or lost), the rest are lost.
+    Prefix {
+        /// How many writes after the surviving prefix are torn.
+        torn: usize,
+    },
+    /// The disk wrote them in any order: each one survives whole, torn, or not at all.
+    Reordered,
+}
+
+/// How to cut the power: what survives of unsynced writes, and the seed of every random
+/// choice, so a failing cut replays exactly (its [`fmt::Display`] names both).
+///
+/// ```
+/// use paxstore_crashfs::PowerCut;
+/// assert_eq!(PowerCut::seeded(7).to_string(), "power cut (seed 7, unsynced writes lost)");
+/// assert_eq!(
+///     PowerCut::seeded(7).torn_prefix(2).to_string(),
+///     "power cut (seed 7, unsynced writes: an in-order prefix kept, then 2 torn)"
+/// );
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PowerCut {
+    /// Seeds every random choice of the cut.
+    pub seed: u64,
+    /// What survives of the writes not yet durable.
+    pub unsynced: Unsynced,
+}
+
+impl PowerCut {
+    /// A cut that loses every unsynced write (the seed is unused but reported).
+    pub fn seeded(seed: u64) -> PowerCut {
+        PowerCut { seed, unsynced: Unsynced::Lost }
+    }
+
+    /// Keep a seeded prefix of the unsynced writes, tearing the `torn` after it.
+    pub fn torn_prefix(mut self, torn: usize) -> PowerCut {
+        self.unsynced = Unsynced::Prefix { torn };
+        self
+    }
+
+    /// Keep, tear or lose each unsynced write independently.
+    pub fn reordered(mut self) -> PowerCut {
+        self.unsynced = Unsynced::Reordered;
+        self
+    }
+}
+
+impl fmt::Display for PowerCut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "power cut (seed {}, ", self.seed)?;
+        match self.unsynced {
+            Unsynced::Lost => write!(f, "unsynced writes lost)"),
+            Unsynced::Prefix { torn } => {
+                write!(f, "unsynced writes: an in-order prefix kept, then {torn} torn)")
+            }
+            Unsynced::Reordered => write!(f, "unsynced writes kept, torn or lost in any order)"),
+        }
+    }
+}
+
+/// What a power cut did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CutReport {
+    /// The cut, with its seed.
+    pub cut: PowerCut,
+    /// Unsynced changes (writes, size changes) of files that survive the cut.
+    pub unsynced: usize,
+    /// Of those, kept whole.
+    pub kept: usize,
+    /// Of those, torn at sector granularity.
+    pub torn: usize,
+    /// Live paths that the cut removed (their directory entry was not durable).
+    pub lost_paths: Vec<PathBuf>,
+    /// Paths that the cut brought back (removed or renamed away, but not durably).
+    pub restored_paths: Vec<PathBuf>,
+    /// Files whose content or length the cut changed.
+    pub reverted_files: Vec<PathBuf>,
+}
+
+impl fmt::Display for CutReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} unsynced changes ({} kept, {} torn), {} paths lost, {} restored, {} files reverted",
+            self.cut,
+            self.unsynced,
+            self.kept,
+            self.torn,
+            self.lost_paths.len(),
+            self.restored_paths.len(),
+            self.reverted_files.len()
+        )
+    }
+}
+
+/// What happens to one unsynced change.
+#[derive(Debug, PartialEq, Eq)]
+enum Fate {
+    Kept,
+    /// A write with these sectors (by index within the write) kept.
+    Torn(Vec<bool>),
+    Lost,
+}
+
+/// The 512-byte-sector pieces of a write at `offset` of `len` bytes: `(start, end)`
+/// within the write's data.
+fn sector_pieces(offset: u64, len: usize) -> Vec<(usize, usize)> {
+    let mut pieces = Vec::new();
+    let mut at = 0usize;
+    while at < len {
+        let abs = offset + at as u64;
+        let to_boundary = (SECTOR - abs % SECTOR) as usize;
+        let end = (at + to_boundary).min(len);
+        pieces.push((at, end));
+        at = end;
+    }
+    pieces
+}
+
+fn tear(rng: &mut SmallRng, change: &Change) -> Fate {
+    match change {
+        Change::Write { offset, data } => {
+            let n = sector_pieces(*offset, data.len()).len();
+            Fate::Torn((0..n).map(|_| rng.random_bool(0.5)).collect())
+        }
+        // A size change is one metadata update: it happens or not.
+        _ if rng.random_bool(0.5) => Fate::Kept,
+        _ => Fate::Lost,
+    }
+}
+
+/// Decides the fate of every change in `order` (issue order).
+fn fates(cut: &PowerCut, order: &[&Change], broken: crate::Broken) -> Vec<Fate> {
+    let mut rng = SmallRng::seed_from_u64(cut.seed);
+    let unsynced = match cut.unsynced {
+        Unsynced::Reordered if broken == crate::Broken::ReorderKeepsOrder => {
+            Unsynced::Prefix { torn: 0 }
+        }
+        other => other,
+    };
+    match unsynced {
+        Unsynced::Lost => order.iter().map(|_| Fate::Lost).collect(),
+        Unsynced::Prefix { torn } => {
+            let kept = rng.random_range(0..=order.len());
+            order
+                .iter()
+                .enumerate()
+                .map(|(i, change)| match i {
+                    i if i < kept => Fate::Kept,
+                    i if i < kept + torn => tear(&mut rng, change),
+                    _ => Fate::Lost,
+                })
+                .collect()
+        }
+        Unsynced::Reordered => order
+            .iter()
+            .map(|change| match rng.random_range(0..3) {
+                0 => Fate::Kept,
+                1 => tear(&mut rng, change),
+                _ => Fate::Lost,
+            })
+            .collect(),
+    }
+}
+
+/// Applies a surviving change to the restored file.
+fn apply(file: &File, change: &Change, fate: &Fate, broken: crate::Broken) -> io::Result<()> {
+    match (change, fate) {
+        (_, Fate::Lost) => Ok(()),
+        (Change::Write { offset, data }, Fate::Torn(keep)) => {
+            if broken == crate::Broken::TearsWholeWrites {
+                return file.write_all_at(data, *offset);
+            }
+            for ((start, end), kept) in sector_pieces(*offset, data.len()).into_iter().zip(keep) {
+                if *kept {
+                    file.write_all_at(&data[start..end], offset + start as u64)?;
+                }
+            }
+            Ok(())
+        }
+        (Change::Write { offset, data }, _) => file.write_all_at(data, *offset),
+        (Change::SetLen(len), _) => file.set_len(*len),
+        (Change::Zero { offset, len }, _) => {
+            let zeros = vec![0u8; (*len).min(1 << 20) as usize];
+            let mut at = *offset;
+            let end = offset + len;
+            while at < end {
+                let n = (end - at).min(zeros.len() as u64) as usize;
+                file.write_all_at(&zeros[..n], at)?;
+                at += n as u64;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn io_err(what: &str, path: &Path, source: io::Error) -> Error {
+    Error::io(what, path, source)
+}
+
+/// Rewrites `backing` to hold what survives `cut` of `state`, and reports what changed.
+/// Runs with the mount gone: nothing else touches `backing`.
+pub(crate) fn apply_cut(state: &State, cut: PowerCut) -> Result<CutReport, Error> {
+    let backing = state.backing.clone();
+    let broken = state.broken;
+    let mut report = CutReport { cut, ..CutReport::default() };
+    let live_before = state.tree.live_paths();
+    let entries = state.tree.durable_tree();
+
+    // The fates of the unsynced changes of every surviving file, in issue order.
+    let surviving: Vec<NodeId> =
+        entries.iter().filter(|e| !e.duplicate).map(|e| e.node).collect();
+    let mut order: Vec<(u64, NodeId, usize)> = Vec::new();
+    for &id in &surviving {
+        if let Some(Kind::File(journal)) = state.tree.get(id).map(|n| &n.kind) {
+            for (i, p) in journal.pending().iter().enumerate() {
+                order.push((p.seq, id, i));
+            }
+        }
+    }
+    order.sort_unstable();
+    let changes: Vec<&Change> = order
+        .iter()
+        .filter_map(|&(_, id, i)| match state.tree.get(id).map(|n| &n.kind) {
+            Some(Kind::File(j)) => j.pending().get(i).map(|p| &p.change),
+            _ => None,
+        })
+        .collect();
+    let fate_list = fates(&cut, &changes, broken);
+    report.unsynced = fate_list.len();
+    report.kept = fate_list.iter().filter(|f| **f == Fate::Kept).count();
+    report.torn = fate_list.iter().filter(|f| matches!(f, Fate::Torn(_))).count();
+    let mut by_node: HashMap<NodeId, Vec<(&Change, Fate)>> = HashMap::new();
+    for ((_, id, _), (change, fate)) in order.iter().zip(changes.into_iter().zip(fate_list)) {
+        by_node.entry(*id).or_default().push((change, fate));
+    }
+
+    // Build the surviving tree in a staging directory, moving each file's backing object
+    // (live or in the trash) into place and restoring its durable content there.
+    let internal = internal_dir(&backing);
+    let stage = internal.join("new");
+    if stage.exists() {
+        std::fs::remove_dir_all(&stage).map_err(|e| io_err("removing", &stage, e))?;
+    }
+    std::fs::create_dir(&stage).map_err(|e| io_err("creating", &stage, e))?;
+    let mut placed: HashMap<NodeId, PathBuf> = HashMap::new();
+    for entry in &entries {
+        let to = stage.join(&entry.path);
+        let node = state.tree.get(entry.node).ok_or_else(|| Error::Inconsistent {
+            detail: format!("durable entry {} names no node", entry.path.display()),
+        })?;
+        match &node.kind {
+            Kind::Dir(_) => {
+                std::fs::create_dir(&to).map_err(|e| io_err("creating", &to, e))?;
+            }
+            Kind::File(_) if entry.duplicate => {
+                // Copied once its first name has its restored content (below).
+            }
+            Kind::File(journal) => {
+                let from = state.object_path(entry.node);
+                std::fs::rename(&from, &to).map_err(|e| io_err("moving", &from, e))?;
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&to)
+                    .map_err(|e| io_err("opening", &to, e))?;
+                let live_len = file.metadata().map_err(|e| io_err("reading", &to, e))?.len();
+                let survivors = by_node.remove(&entry.node).unwrap_or_default();
+                if broken != crate::Broken::CutKeepsEverything {
+                    journal.restore(&file).map_err(|e| io_err("restoring", &to, e))?;
+                    for (change, fate) in &survivors {
+                        apply(&file, change, fate, broken)
+                            .map_err(|e| io_err("replaying a write to", &to, e))?;
+                    }
+                }
+                if journal.differs(live_len) || !survivors.is_empty() {
+                    report.reverted_files.push(entry.path.clone());
+                }
+                placed.insert(entry.node, to);
+            }
+        }
+    }
+    for entry in entries.iter().filter(|e| e.duplicate) {
+        let to = stage.join(&entry.path);
+        if let Some(from) = placed.get(&entry.node) {
+            std::fs::copy(from, &to).map_err(|e| io_err("copying", from, e))?;
+        }
+    }
+
+    // Swap the staged tree in for the live one.
+    for child in read_dir_names(&backing)? {
+        if child == crate::state::INTERNAL_DIR {
+            continue;
+        }
+        let path = backing.join(&child);
+        let removed = if path.is_dir() && !path.is_symlink() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(|e| io_err("removing", &path, e))?;
+    }
+    for child in read_dir_names(&stage)? {
+        let from = stage.join(&child);
+        let to = backing.join(&child);
+        std::fs::rename(&from, &to).map_err(|e| io_err("moving", &from, e))?;
+    }
+    std::fs::remove_dir_all(&internal).map_err(|e| io_err("removing", &internal, e))?;
+
+    let durable: std::collections::HashSet<PathBuf> =
+        entries.iter().map(|e| e.path.clone()).collect();
+    let live: std::collections::HashSet<PathBuf> = live_before.into_iter().collect();
+    report.lost_paths = live.difference(&durable).cloned().collect();
+    report.restored_paths = durable.difference(&live).cloned().collect();
+    report.lost_paths.sort();
+    report.restored_paths.sort();
+    report.reverted_files.sort();
+    debug_assert!(state.tree.get(ROOT).is_some());
+    Ok(report)
+}
+
+fn read_dir_names(dir: &Path) -> Result<Vec<std::ffi::OsString>, Error> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| io_err("listing", dir, e))? {
+        names.push(entry.map_err(|e| io_err("listing", dir, e))?.file_name());
+    }
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sector_pieces_follow_absolute_boundaries() {
+        assert_eq!(sector_pieces(0, 1024), vec![(0, 512), (512, 1024)]);
+        assert_eq!(sector_pieces(500, 30), vec![(0, 12), (12, 30)]);
+        assert_eq!(sector_pieces(512, 10), vec![(0, 10)]);
+    }
+
+    #[test]
+    fn fates_replay_from_the_seed() {
+        let a = Change::Write { offset: 0, data: vec![1; 2048] };
+        let b = Change::SetLen(10);
+        let order = [&a, &b, &a, &b];
+        for cut in [PowerCut::seeded(3).reordered(), PowerCut::seeded(9).torn_prefix(1)] {
+            assert_eq!(
+                fates(&cut, &order, crate::Broken::None),
+                fates(&cut, &order, crate::Broken::None)
+            );
+        }
+        assert!(fates(&PowerCut::seeded(1), &order, crate::Broken::None)
+            .iter()
+            .all(|f| *f == Fate::Lost));
+    }
+
+    #[test]
+    fn a_prefix_never_keeps_a_later_change_after_a_lost_one() {
+        let w = Change::Write { offset: 0, data: vec![1; 10] };
+        let order = vec![&w; 6];
+        for seed in 0..200 {
+            let f = fates(&PowerCut::seeded(seed).torn_prefix(0), &order, crate::Broken::None);
+            let first_lost = f.iter().position(|f| *f == Fate::Lost).unwrap_or(f.len());
+            assert!(f[first_lost..].iter().all(|f| *f == Fate::Lost), "seed {seed}: {f:?}");
+        }
+    }
+}

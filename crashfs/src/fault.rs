@@ -1,0 +1,196 @@
+//! Fault injection: fail the n-th write, fsync, rename or create of a file whose name
+//! matches a pattern, with EIO or ENOSPC, or cut the power there.
+
+use std::fmt;
+
+use crate::Error;
+
+/// The kind of call a fault waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Op {
+    /// A `write` (each FUSE write request: a large `write(2)` can arrive as several).
+    Write,
+    /// An `fsync` or `fdatasync` of a file, or an `fsync` of a directory.
+    Fsync,
+    /// A `rename`; the pattern is matched against the old and the new name.
+    Rename,
+    /// Creating a file or a directory (`open(O_CREAT)`, `mknod`, `mkdir`).
+    Create,
+}
+
+impl Op {
+    /// Every kind, in the order they are listed.
+    pub const ALL: [Op; 4] = [Op::Write, Op::Fsync, Op::Rename, Op::Create];
+
+    /// The name used by the command line and the control socket.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Write => "write",
+            Op::Fsync => "fsync",
+            Op::Rename => "rename",
+            Op::Create => "create",
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Op {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Op, Error> {
+        Op::ALL.into_iter().find(|op| op.name() == s).ok_or_else(|| {
+            Error::Invalid(format!("unknown operation {s:?} (write, fsync, rename or create)"))
+        })
+    }
+}
+
+/// What a fault does to the call it hits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Effect {
+    /// The call fails with `EIO` and changes nothing (a failed fsync also loses the
+    /// file's unsynced writes, as Linux does).
+    Eio,
+    /// The call fails with `ENOSPC` and changes nothing.
+    Enospc,
+    /// The power goes: this call and every later one fail with `EIO` until
+    /// [`crate::CrashFs::power_cut`] applies the cut (the call itself is not done).
+    PowerOff,
+}
+
+impl Effect {
+    /// The name used by the command line and the control socket.
+    pub fn name(self) -> &'static str {
+        match self {
+            Effect::Eio => "eio",
+            Effect::Enospc => "enospc",
+            Effect::PowerOff => "power-off",
+        }
+    }
+}
+
+impl std::str::FromStr for Effect {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Effect, Error> {
+        [Effect::Eio, Effect::Enospc, Effect::PowerOff]
+            .into_iter()
+            .find(|e| e.name() == s)
+            .ok_or_else(|| Error::Invalid(format!("unknown effect {s:?} (eio, enospc or power-off)")))
+    }
+}
+
+/// One armed fault: on the `nth` call of kind `op` (counted from arming) to a file whose
+/// name matches `pattern`, do `effect`; with `sticky`, every matching call from then on
+/// until the faults are cleared.
+///
+/// ```
+/// use paxstore_crashfs::{Effect, Fault, Op};
+/// let fault = Fault::new(Op::Fsync, Effect::Eio).nth(3).matching("*.log");
+/// assert_eq!(fault.to_string(), "eio on fsync #3 of *.log");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// The kind of call.
+    pub op: Op,
+    /// What happens to it.
+    pub effect: Effect,
+    /// Which matching call, from 1.
+    pub nth: u64,
+    /// A glob (`*`, `?`, `[..]`) matched against the file's name (its last component).
+    pub pattern: String,
+    /// Fail every matching call from the `nth` on, not only the `nth`.
+    pub sticky: bool,
+}
+
+impl Fault {
+    /// The first `op` on any file does `effect`.
+    pub fn new(op: Op, effect: Effect) -> Fault {
+        Fault { op, effect, nth: 1, pattern: "*".into(), sticky: false }
+    }
+
+    /// On the `n`-th matching call (from 1) instead of the first.
+    pub fn nth(mut self, n: u64) -> Fault {
+        self.nth = n;
+        self
+    }
+
+    /// Only calls on files whose name matches the glob `pattern`.
+    pub fn matching(mut self, pattern: impl Into<String>) -> Fault {
+        self.pattern = pattern.into();
+        self
+    }
+
+    /// Every matching call from the n-th on, until the faults are cleared.
+    pub fn sticky(mut self) -> Fault {
+        self.sticky = true;
+        self
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let from = if self.sticky { " and after" } else { "" };
+        write!(f, "{} on {} #{}{from} of {}", self.effect.name(), self.op, self.nth, self.pattern)
+    }
+}
+
+/// The armed faults of a mount, with how many matching calls each has seen.
+#[derive(Debug, Default)]
+pub(crate) struct Faults {
+    armed: Vec<Armed>,
+}
+
+#[derive(Debug)]
+struct Armed {
+    fault: Fault,
+    pattern: glob::Pattern,
+    seen: u64,
+}
+
+impl Faults {
+    /// Arms `fault`; a pattern that is not a valid glob is refused.
+    pub(crate) fn arm(&mut self, fault: Fault) -> Result<(), Error> {
+        if fault.nth == 0 {
+            return Err(Error::Invalid(format!("{fault}: calls are counted from 1")));
+        }
+        let pattern = glob::Pattern::new(&fault.pattern)
+            .map_err(|e| Error::Invalid(format!("pattern {:?}: {e}", fault.pattern)))?;
+        self.armed.push(Armed { fault, pattern, seen: 0 });
+        Ok(())
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.armed.clear();
+    }
+
+    pub(crate) fn list(&self) -> Vec<Fault> {
+        self.armed.iter().map(|a| a.fault.clone()).collect()
+    }
+
+    /// Counts a call of kind `op` on files named `names` against every armed fault and
+    /// returns the effect of the first one it hits (and which), if any.
+    pub(crate) fn hit(&mut self, op: Op, names: &[&std::ffi::OsStr]) -> Option<(Effect, Fault)> {
+        let mut hit = None;
+        for armed in &mut self.armed {
+            let matches = names.iter().any(|n| armed.pattern.matches(&n.to_string_lossy()));
+            if armed.fault.op != op || !matches {
+                continue;
+            }
+            armed.seen += 1;
+            let fires = if armed.fault.sticky {
+                armed.seen >= armed.fault.nth
+            } else {
+                armed.seen == armed.fault.nth
+            };
+            if fires && hit.is_none() {
+                hit = Some((armed.fault.effect, armed.fault.clone()));
+            }
+        }
+        hit
+    }
+}

@@ -1,0 +1,151 @@
+//! The calls storage engines make besides read, write and fsync: memory maps, `lseek`
+//! data/hole, locks, `fallocate`, `O_DSYNC`; each check run against a variant that
+//! breaks it.
+#![cfg(target_os = "linux")]
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+
+use common::{check_the_check, ensure, Fixture};
+use paxstore_crashfs::Broken;
+use rustix::fs::{FallocateFlags, SeekFrom};
+
+fn mmap_reads(broken: Broken) -> Result<(), String> {
+    let fx = Fixture::broken(broken);
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let f = fx.write("seg", &data);
+    // SAFETY: the file is not changed while the map is alive except through `f` below,
+    // and the map is only read after that write returned.
+    let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| format!("mmap: {e}"))?;
+    ensure(map[..] == data[..], "the map does not show the written bytes")?;
+    // A later write through the same mount is seen by the live map (one page cache).
+    f.write_all_at(b"fresh", 4096).unwrap();
+    ensure(&map[4096..4101] == b"fresh", "the map does not see a later write")
+}
+
+#[test]
+fn read_only_memory_maps_work_and_see_later_writes() {
+    check_the_check(mmap_reads, Broken::DirectIo);
+}
+
+fn mmap_writes(broken: Broken) -> Result<(), String> {
+    let mut fx = Fixture::broken(broken);
+    fx.write_synced("m", &[0u8; 8192]);
+    fx.sync_dir("");
+    let f = OpenOptions::new().read(true).write(true).open(fx.path("m")).unwrap();
+    // SAFETY: nothing else changes the file while the map is alive.
+    let mut map = unsafe { memmap2::MmapMut::map_mut(&f) }.map_err(|e| format!("mmap: {e}"))?;
+    map[0..6].copy_from_slice(b"synced");
+    map.flush().map_err(|e| format!("msync: {e}"))?;
+    map[4096..4101].copy_from_slice(b"lost!");
+    drop(map);
+    drop(f);
+    fx.cut();
+    let got = fx.read("m").unwrap();
+    ensure(&got[0..6] == b"synced", "an msynced write through a map was lost")?;
+    ensure(got[4096..4101] == [0u8; 5], "an unsynced write through a map survived")
+}
+
+#[test]
+fn shared_writable_maps_are_durable_after_msync_only() {
+    check_the_check(mmap_writes, Broken::FsyncIgnored);
+}
+
+fn seek_data_and_hole(broken: Broken) -> Result<(), String> {
+    let fx = Fixture::broken(broken);
+    let f = fx.write("sparse", b"");
+    f.set_len(1 << 20).unwrap();
+    f.write_all_at(&[1u8; 4096], 512 * 1024).unwrap();
+    let data = rustix::fs::seek(&f, SeekFrom::Data(0)).map_err(|e| format!("SEEK_DATA: {e}"))?;
+    ensure(data == 512 * 1024, format!("SEEK_DATA from 0 found {data}, not the written block"))?;
+    let hole = rustix::fs::seek(&f, SeekFrom::Hole(data)).map_err(|e| format!("SEEK_HOLE: {e}"))?;
+    ensure(hole == 512 * 1024 + 4096, format!("SEEK_HOLE found {hole}"))?;
+    let past = rustix::fs::seek(&f, SeekFrom::Data(hole));
+    ensure(past == Err(rustix::io::Errno::NXIO), format!("SEEK_DATA past the data: {past:?}"))
+}
+
+#[test]
+fn seek_data_and_seek_hole_find_the_written_ranges() {
+    check_the_check(seek_data_and_hole, Broken::NoSeekData);
+}
+
+fn flock_excludes(broken: Broken) -> Result<(), String> {
+    let fx = Fixture::broken(broken);
+    fx.write("lock", b"");
+    let a = OpenOptions::new().read(true).write(true).open(fx.path("lock")).unwrap();
+    let b = OpenOptions::new().read(true).write(true).open(fx.path("lock")).unwrap();
+    a.try_lock().map_err(|e| format!("the first lock: {e}"))?;
+    ensure(b.try_lock().is_err(), "a second exclusive lock was granted")?;
+    a.unlock().unwrap();
+    b.try_lock().map_err(|e| format!("the lock after unlock: {e}"))?;
+    Ok(())
+}
+
+#[test]
+fn flock_locks_exclude_each_other() {
+    check_the_check(flock_excludes, Broken::LocksAlwaysGranted);
+}
+
+fn fallocate_modes(broken: Broken) -> Result<(), String> {
+    let mut fx = Fixture::broken(broken);
+    fx.write_synced("f", &[9u8; 16384]);
+    fx.sync_dir("");
+    let f = OpenOptions::new().read(true).write(true).open(fx.path("f")).unwrap();
+    rustix::fs::fallocate(&f, FallocateFlags::KEEP_SIZE, 0, 1 << 20)
+        .map_err(|e| format!("KEEP_SIZE: {e}"))?;
+    ensure(f.metadata().unwrap().len() == 16384, "KEEP_SIZE changed the size")?;
+    rustix::fs::fallocate(&f, FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE, 4096, 4096)
+        .map_err(|e| format!("PUNCH_HOLE: {e}"))?;
+    rustix::fs::fallocate(&f, FallocateFlags::empty(), 0, 32768)
+        .map_err(|e| format!("plain: {e}"))?;
+    let mut live = vec![0u8; 32768];
+    f.read_exact_at(&mut live, 0).unwrap();
+    ensure(live[4096..8192].iter().all(|&b| b == 0) && live[0] == 9, "the punch is not read back")?;
+    ensure(live[16384..].iter().all(|&b| b == 0), "the extension is not zeros")?;
+    drop(f);
+    fx.cut();
+    ensure(fx.read("f") == Some(vec![9u8; 16384]), "an unsynced punch or extension survived")
+}
+
+#[test]
+fn fallocate_punches_and_extensions_are_unsynced_changes() {
+    check_the_check(fallocate_modes, Broken::CutKeepsEverything);
+}
+
+fn dsync_writes_are_durable(broken: Broken) -> Result<(), String> {
+    let mut fx = Fixture::broken(broken);
+    fx.write_synced("f", b"....");
+    fx.sync_dir("");
+    let f = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DSYNC)
+        .open(fx.path("f"))
+        .unwrap();
+    f.write_all_at(b"sync", 0).unwrap();
+    drop(f);
+    fx.cut();
+    ensure(fx.read("f").as_deref() == Some(b"sync"), format!("f is {:?}", fx.read("f")))
+}
+
+#[test]
+fn o_dsync_writes_are_durable_when_they_return() {
+    check_the_check(dsync_writes_are_durable, Broken::FsyncIgnored);
+}
+
+#[test]
+fn unsupported_calls_fail_cleanly() {
+    let fx = Fixture::new();
+    fx.write("f", b"x");
+    let e = std::fs::hard_link(fx.path("f"), fx.path("g")).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{e}");
+    let e = std::os::unix::fs::symlink("f", fx.path("s")).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{e}");
+    let e = std::fs::write(fx.path(".paxstore-crashfs"), b"x").unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EPERM), "the internal name is reserved: {e}");
+    let names: Vec<_> =
+        std::fs::read_dir(&fx.mnt).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("f")]);
+}
