@@ -8,7 +8,7 @@ mod common;
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 
-use common::{check_the_check, ensure, Fixture};
+use common::{check_the_check, ensure, show, Fixture};
 use paxstore_crashfs::{Broken, PowerCut, SECTOR};
 
 /// A durable file `f` holding `old`: created, fsynced, its directory fsynced.
@@ -22,7 +22,7 @@ fn write_without_fsync_is_lost(broken: Broken) -> Result<(), String> {
     durable_file(&fx, "f", b"old");
     fx.write("f", b"new, never synced");
     let report = fx.cut();
-    ensure(fx.read("f").as_deref() == Some(b"old"), format!("f is {:?} after {report}", fx.read("f")))
+    ensure(fx.read("f").as_deref() == Some(b"old"), format!("f is {:?} after {report}", show(fx.read("f"))))
 }
 
 #[test]
@@ -31,17 +31,15 @@ fn a_write_without_fsync_is_lost() {
 }
 
 fn fsync_keeps_data(broken: Broken) -> Result<(), String> {
-    let mut fx = Fixture::broken(broken);
-    durable_file(&fx, "f", b"old");
+    let mut fx = Fixture::with_files(broken, &[("f", b"old"), ("g", b"x")]);
     fx.write_synced("f", b"new and synced");
-    // fdatasync too: the second file's size change must be durable with it.
-    durable_file(&fx, "g", b"x");
+    // fdatasync too: the file's size change must be durable with it.
     let g = fx.write("g", &[7u8; 10_000]);
     g.sync_data().unwrap();
     drop(g);
     fx.cut();
-    ensure(fx.read("f").as_deref() == Some(b"new and synced"), format!("f: {:?}", fx.read("f")))?;
-    ensure(fx.read("g") == Some(vec![7u8; 10_000]), "g's fdatasynced content is gone")
+    ensure(fx.read("f").as_deref() == Some(b"new and synced"), format!("f: {:?}", show(fx.read("f"))))?;
+    ensure(fx.read("g") == Some(vec![7u8; 10_000]), format!("g: {:?}", show(fx.read("g"))))
 }
 
 #[test]
@@ -57,7 +55,7 @@ fn fsync_of_one_file_keeps_only_that_file(broken: Broken) -> Result<(), String> 
     fx.write_synced("a", b"a1");
     fx.cut();
     ensure(fx.read("a").as_deref() == Some(b"a1"), "a lost its synced write")?;
-    ensure(fx.read("b").as_deref() == Some(b"b0"), format!("b is {:?}: a's fsync synced it", fx.read("b")))
+    ensure(fx.read("b").as_deref() == Some(b"b0"), format!("b is {:?}: a's fsync synced it", show(fx.read("b"))))
 }
 
 #[test]
@@ -108,7 +106,7 @@ fn rename_needs_directory_fsync(broken: Broken) -> Result<(), String> {
     fx.write_synced("f.tmp", b"new");
     std::fs::rename(fx.path("f.tmp"), fx.path("f")).unwrap();
     let report = fx.cut();
-    ensure(fx.read("f").as_deref() == Some(b"old"), format!("f is {:?} after {report}", fx.read("f")))?;
+    ensure(fx.read("f").as_deref() == Some(b"old"), format!("f is {:?} after {report}", show(fx.read("f"))))?;
     ensure(fx.read("f.tmp").is_none(), "f.tmp was never durably named")?;
     fx.write_synced("f.tmp", b"new");
     std::fs::rename(fx.path("f.tmp"), fx.path("f")).unwrap();

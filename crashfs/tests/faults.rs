@@ -9,7 +9,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::FileExt;
 
-use common::{check_the_check, ensure, Fixture};
+use common::{check_the_check, ensure, show, Fixture};
 use paxstore_crashfs::{Broken, Effect, Fault, Op, PowerCut};
 
 fn errno(e: &std::io::Error) -> Option<i32> {
@@ -70,7 +70,7 @@ fn fsync_fails(broken: Broken) -> Result<(), String> {
     fx.cut();
     ensure(
         fx.read("f").as_deref() == Some(b"old!"),
-        format!("f is {:?}: the write of a failed fsync became durable", fx.read("f")),
+        format!("f is {:?}: the write of a failed fsync became durable", show(fx.read("f"))),
     )
 }
 
@@ -149,7 +149,7 @@ fn power_off_at_a_write(broken: Broken) -> Result<(), String> {
     ensure(fx.fs.powered_off().unwrap().is_some(), "powered_off() says the power is on")?;
     drop(f);
     fx.cut_with(PowerCut::seeded(9));
-    ensure(fx.read("f").as_deref() == Some(b"1"), format!("f is {:?}", fx.read("f")))?;
+    ensure(fx.read("f").as_deref() == Some(b"1"), format!("f is {:?}", show(fx.read("f"))))?;
     ensure(fx.fs.powered_off().unwrap().is_none(), "the power is still off after the cut")
 }
 

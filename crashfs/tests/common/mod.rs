@@ -26,6 +26,12 @@ impl Fixture {
 
     /// Mounts a deliberately broken variant (or the real thing, for `Broken::None`).
     pub(crate) fn broken(broken: Broken) -> Fixture {
+        Fixture::with_files(broken, &[])
+    }
+
+    /// Mounts over a backing directory holding `files` (durable, since they are there at
+    /// mount: no fsync of the variant under test is involved).
+    pub(crate) fn with_files(broken: Broken, files: &[(&str, &[u8])]) -> Fixture {
         if let Err(e) = paxstore_crashfs::available() {
             panic!("{e} (these tests need FUSE; leave them out with --exclude paxstore-crashfs)");
         }
@@ -34,6 +40,9 @@ impl Fixture {
         let mnt = dir.path().join("mnt");
         std::fs::create_dir(&backing).unwrap();
         std::fs::create_dir(&mnt).unwrap();
+        for (name, bytes) in files {
+            std::fs::write(backing.join(name), bytes).unwrap();
+        }
         let fs = CrashFs::mount_with(&backing, &mnt, MountOptions::default().broken(broken))
             .unwrap();
         Fixture { fs, mnt, backing, _dir: dir }
@@ -87,6 +96,11 @@ pub(crate) fn read(path: &Path) -> Option<Vec<u8>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => panic!("reading {}: {e}", path.display()),
     }
+}
+
+/// File content for messages: text where it is text.
+pub(crate) fn show(bytes: Option<Vec<u8>>) -> Option<String> {
+    bytes.map(|b| String::from_utf8_lossy(&b).chars().take(80).collect())
 }
 
 /// `Err(what)` unless `cond`: the checks return this so their broken variants can show
