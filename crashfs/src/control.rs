@@ -4,7 +4,7 @@
 //! | request | effect | reply |
 //! |---|---|---|
 //! | `cut [seed=N] [unsynced=lost\|prefix:T\|reordered]` | [`CrashFs::power_cut`] | `ok <report>` |
-//! | `fail op=write\|fsync\|rename\|create effect=eio\|enospc\|power-off [nth=N] [pattern=GLOB] [sticky]` | [`CrashFs::arm`] | `ok armed <fault>` |
+//! | `fail op=write\|fsync\|rename\|create\|any effect=eio\|enospc\|power-off [nth=N] [pattern=GLOB] [sticky]` | [`CrashFs::arm`] | `ok armed <fault>` |
 //! | `clear` | [`CrashFs::clear_faults`] | `ok` |
 //! | `faults` | the armed faults | `ok <fault>; <fault>` |
 //! | `stats` | [`CrashFs::stats`] | `ok writes=.. fsyncs=.. ...` |
@@ -25,9 +25,9 @@ use crate::{CrashFs, Effect, Error, Fault, Op, PowerCut};
 /// the mount point's absolute path (socket paths are limited to 108 bytes).
 pub fn default_socket(mountpoint: &Path) -> Result<PathBuf, Error> {
     // The mount point itself is not resolved: while the power is off it answers EIO.
-    let name = mountpoint.file_name().ok_or_else(|| {
-        Error::Invalid(format!("{} names no directory", mountpoint.display()))
-    })?;
+    let name = mountpoint
+        .file_name()
+        .ok_or_else(|| Error::Invalid(format!("{} names no directory", mountpoint.display())))?;
     let parent = match mountpoint.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -130,8 +130,9 @@ pub fn execute(fs: &mut CrashFs, line: &str) -> Result<String, Error> {
         "stats" => {
             let s = fs.stats()?;
             Ok(format!(
-                "writes={} bytes_written={} fsyncs={} dir_fsyncs={} creates={} renames={} \
-                 unlinks={} truncates={} faults_fired={} power_cuts={} held_bytes={}",
+                "calls={} writes={} bytes_written={} fsyncs={} dir_fsyncs={} creates={} \
+                 renames={} unlinks={} truncates={} faults_fired={} power_cuts={} held_bytes={}",
+                s.calls,
                 s.writes,
                 s.bytes_written,
                 s.fsyncs,

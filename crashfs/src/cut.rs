@@ -236,8 +236,7 @@ pub(crate) fn apply_cut(state: &State, cut: PowerCut) -> Result<CutReport, Error
     let entries = state.tree.durable_tree();
 
     // The fates of the unsynced changes of every surviving file, in issue order.
-    let surviving: Vec<NodeId> =
-        entries.iter().filter(|e| !e.duplicate).map(|e| e.node).collect();
+    let surviving: Vec<NodeId> = entries.iter().filter(|e| !e.duplicate).map(|e| e.node).collect();
     let mut order: Vec<(u64, NodeId, usize)> = Vec::new();
     for &id in &surviving {
         if let Some(Kind::File(journal)) = state.tree.get(id).map(|n| &n.kind) {

@@ -17,11 +17,14 @@ pub enum Op {
     Rename,
     /// Creating a file or a directory (`open(O_CREAT)`, `mknod`, `mkdir`).
     Create,
+    /// Any of the above: with [`Stats::calls`](crate::Stats::calls) counted around a
+    /// piece of work, fail (or cut the power at) each of its calls in turn.
+    Any,
 }
 
 impl Op {
     /// Every kind, in the order they are listed.
-    pub const ALL: [Op; 4] = [Op::Write, Op::Fsync, Op::Rename, Op::Create];
+    pub const ALL: [Op; 5] = [Op::Write, Op::Fsync, Op::Rename, Op::Create, Op::Any];
 
     /// The name used by the command line and the control socket.
     pub fn name(self) -> &'static str {
@@ -30,6 +33,7 @@ impl Op {
             Op::Fsync => "fsync",
             Op::Rename => "rename",
             Op::Create => "create",
+            Op::Any => "any",
         }
     }
 }
@@ -44,7 +48,7 @@ impl std::str::FromStr for Op {
     type Err = Error;
     fn from_str(s: &str) -> Result<Op, Error> {
         Op::ALL.into_iter().find(|op| op.name() == s).ok_or_else(|| {
-            Error::Invalid(format!("unknown operation {s:?} (write, fsync, rename or create)"))
+            Error::Invalid(format!("unknown operation {s:?} (write, fsync, rename, create or any)"))
         })
     }
 }
@@ -80,7 +84,9 @@ impl std::str::FromStr for Effect {
         [Effect::Eio, Effect::Enospc, Effect::PowerOff]
             .into_iter()
             .find(|e| e.name() == s)
-            .ok_or_else(|| Error::Invalid(format!("unknown effect {s:?} (eio, enospc or power-off)")))
+            .ok_or_else(|| {
+                Error::Invalid(format!("unknown effect {s:?} (eio, enospc or power-off)"))
+            })
     }
 }
 
@@ -178,7 +184,7 @@ impl Faults {
         let mut hit = None;
         for armed in &mut self.armed {
             let matches = names.iter().any(|n| armed.pattern.matches(&n.to_string_lossy()));
-            if armed.fault.op != op || !matches {
+            if (armed.fault.op != op && armed.fault.op != Op::Any) || !matches {
                 continue;
             }
             armed.seen += 1;

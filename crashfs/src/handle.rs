@@ -43,7 +43,10 @@ pub struct CrashFs {
 impl CrashFs {
     /// Mounts `backing` (an existing directory) at `mountpoint` (an existing directory,
     /// neither inside the other). What the backing directory holds now is durable.
-    pub fn mount(backing: impl AsRef<Path>, mountpoint: impl AsRef<Path>) -> Result<CrashFs, Error> {
+    pub fn mount(
+        backing: impl AsRef<Path>,
+        mountpoint: impl AsRef<Path>,
+    ) -> Result<CrashFs, Error> {
         CrashFs::mount_with(backing, mountpoint, MountOptions::default())
     }
 
@@ -54,7 +57,10 @@ impl CrashFs {
         options: MountOptions,
     ) -> Result<CrashFs, Error> {
         let backing = canonical_dir(backing.as_ref(), "backing directory")?;
-        let mountpoint = canonical_dir(mountpoint.as_ref(), "mount point")?;
+        // A stale mount there (a killed run) fails every call: clear it before looking.
+        let mountpoint = absolute_unresolved(mountpoint.as_ref())?;
+        mount::clear_stale(&mountpoint)?;
+        let mountpoint = canonical_dir(&mountpoint, "mount point")?;
         if backing.starts_with(&mountpoint) || mountpoint.starts_with(&backing) {
             return Err(Error::Invalid(format!(
                 "the backing directory {} and the mount point {} must not contain each other",
@@ -178,11 +184,29 @@ impl Drop for CrashFs {
 }
 
 fn not_mounted(mountpoint: &Path) -> Error {
-    Error::Invalid(format!("nothing is mounted at {} (an earlier cut failed)", mountpoint.display()))
+    Error::Invalid(format!(
+        "nothing is mounted at {} (an earlier cut failed)",
+        mountpoint.display()
+    ))
+}
+
+/// `path` with its parent resolved but not its last component (a mount point that may
+/// not answer).
+pub(crate) fn absolute_unresolved(path: &Path) -> Result<PathBuf, Error> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::Invalid(format!("{} names no directory", path.display())))?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let parent = parent.canonicalize().map_err(|e| Error::io("finding", &parent, e))?;
+    Ok(parent.join(name))
 }
 
 fn canonical_dir(path: &Path, what: &str) -> Result<PathBuf, Error> {
-    let canonical = path.canonicalize().map_err(|e| Error::io(&format!("finding the {what}"), path, e))?;
+    let canonical =
+        path.canonicalize().map_err(|e| Error::io(&format!("finding the {what}"), path, e))?;
     if !canonical.is_dir() {
         return Err(Error::Invalid(format!("the {what} {} is not a directory", path.display())));
     }
@@ -220,7 +244,8 @@ fn check() -> Result<(), String> {
 fn trial_mount() -> Result<(), Error> {
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    let root = std::env::temp_dir().join(format!("paxstore-crashfs-check-{}-{n}", std::process::id()));
+    let root =
+        std::env::temp_dir().join(format!("paxstore-crashfs-check-{}-{n}", std::process::id()));
     let (backing, mnt) = (root.join("backing"), root.join("mnt"));
     for dir in [&backing, &mnt] {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;

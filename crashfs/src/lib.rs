@@ -9,7 +9,7 @@
 //!
 //! ```no_run
 //! use paxstore_crashfs::{CrashFs, Effect, Fault, Op, PowerCut};
-//! # fn main() -> Result<(), paxstore_crashfs::Error> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! paxstore_crashfs::available()?; // FUSE usable here? (Linux, root, /dev/fuse)
 //! let mut fs = CrashFs::mount("/tmp/backing", "/tmp/mnt")?;
 //! std::fs::write("/tmp/mnt/unsynced", b"gone after the cut")?;
@@ -120,6 +120,9 @@ pub fn available() -> Result<(), Error> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
+    /// Calls a fault can hit — writes, fsyncs, renames, creates — failed ones included:
+    /// the positions [`Op::Any`] counts.
+    pub calls: u64,
     /// Write requests (and `fallocate` calls).
     pub writes: u64,
     /// Bytes written.

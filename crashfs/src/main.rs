@@ -21,7 +21,11 @@ mod cli {
     use paxstore_crashfs::{CrashFs, Error};
 
     #[derive(Parser)]
-    #[command(name = "paxstore-crashfs", version, about = "A crash filesystem: cut the power, fail chosen calls")]
+    #[command(
+        name = "paxstore-crashfs",
+        version,
+        about = "A crash filesystem: cut the power, fail chosen calls"
+    )]
     struct Cli {
         #[command(subcommand)]
         command: Command,
@@ -64,7 +68,7 @@ mod cli {
         Fail {
             #[command(flatten)]
             target: Target,
-            /// write, fsync, rename or create.
+            /// write, fsync, rename, create or any.
             #[arg(long)]
             op: String,
             /// eio, enospc or power-off.
@@ -119,7 +123,9 @@ mod cli {
 
     fn run(cli: Cli) -> Result<(), Error> {
         match cli.command {
-            Command::Mount { backing, mountpoint, control } => serve(&backing, &mountpoint, control),
+            Command::Mount { backing, mountpoint, control } => {
+                serve(&backing, &mountpoint, control)
+            }
             Command::Cut { target, seed, torn, reordered } => {
                 let seed = seed.unwrap_or_else(clock_seed);
                 let unsynced = match (torn, reordered) {
@@ -131,7 +137,10 @@ mod cli {
             }
             Command::Fail { target, op, effect, nth, pattern, sticky } => {
                 let sticky = if sticky { " sticky" } else { "" };
-                send(&target, &format!("fail op={op} effect={effect} nth={nth} pattern={pattern}{sticky}"))
+                send(
+                    &target,
+                    &format!("fail op={op} effect={effect} nth={nth} pattern={pattern}{sticky}"),
+                )
             }
             Command::Clear(target) => send(&target, "clear"),
             Command::Faults(target) => send(&target, "faults"),

@@ -57,8 +57,9 @@ pub(crate) fn mount(state: State, mountpoint: &Path) -> Result<Session, Error> {
     let broken = state.broken;
     let state = Arc::new(Mutex::new(state));
     let daemon = Daemon { state: Arc::clone(&state), broken };
-    let started = fuser::Session::from_fd(daemon, OwnedFd::from(dev), SessionACL::All, Config::default())
-        .and_then(fuser::Session::spawn);
+    let started =
+        fuser::Session::from_fd(daemon, OwnedFd::from(dev), SessionACL::All, Config::default())
+            .and_then(fuser::Session::spawn);
     let thread = match started {
         Ok(thread) => thread,
         Err(e) => {
@@ -88,7 +89,9 @@ impl Session {
         };
         if let Some(thread) = self.thread.take() {
             if ended {
-                thread.join().map_err(|e| Error::io("ending the FUSE session of", mountpoint, e))?;
+                thread
+                    .join()
+                    .map_err(|e| Error::io("ending the FUSE session of", mountpoint, e))?;
             }
             // Else the thread ends by itself when the last open file is closed.
         }
@@ -134,9 +137,9 @@ fn unescape(field: &str) -> PathBuf {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
-            std::str::from_utf8(d).ok().and_then(|d| u8::from_str_radix(d, 8).ok())
-        });
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .and_then(|d| std::str::from_utf8(d).ok().and_then(|d| u8::from_str_radix(d, 8).ok()));
         match (bytes[i], octal) {
             (b'\\', Some(b)) => {
                 out.push(b);
@@ -154,7 +157,7 @@ fn unescape(field: &str) -> PathBuf {
 /// A crash filesystem at `mountpoint` whose daemon is gone (a killed test) answers every
 /// call with `ENOTCONN`: detach it so the mount point can be used again. A live one is an
 /// error.
-fn clear_stale(mountpoint: &Path) -> Result<(), Error> {
+pub(crate) fn clear_stale(mountpoint: &Path) -> Result<(), Error> {
     while is_our_mount(mountpoint)? {
         match std::fs::metadata(mountpoint) {
             Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {

@@ -97,8 +97,8 @@ impl State {
                     continue;
                 }
                 let child = entry.path();
-                let meta =
-                    std::fs::symlink_metadata(&child).map_err(|e| Error::io("reading", &child, e))?;
+                let meta = std::fs::symlink_metadata(&child)
+                    .map_err(|e| Error::io("reading", &child, e))?;
                 if meta.is_dir() {
                     let id = tree.add_existing(dir, name, Kind::Dir(Dir::default()));
                     stack.push((id, child));
@@ -144,6 +144,7 @@ impl State {
 
     /// Counts a call against the armed faults; `Err` if one fires.
     fn fault(&mut self, op: Op, names: &[&OsStr]) -> Res<()> {
+        self.stats.calls += 1;
         if self.broken == Broken::FaultsNeverFire {
             return Ok(());
         }
@@ -259,11 +260,8 @@ impl State {
             return Err(Errno::EISDIR);
         }
         let write = flags & libc::O_ACCMODE != libc::O_RDONLY;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(write)
-            .open(self.object_path(id))
-            .map_err(errno)?;
+        let file =
+            OpenOptions::new().read(true).write(write).open(self.object_path(id)).map_err(errno)?;
         Ok(self.new_handle(Handle::File { node: id, file }))
     }
 
@@ -508,9 +506,7 @@ impl State {
     /// The entries of directory handle `fh` from index `offset` on.
     pub(crate) fn readdir(&self, fh: u64, offset: u64) -> Res<&[(NodeId, FileType, OsString)]> {
         match self.handles.get(&fh) {
-            Some(Handle::Dir { entries }) => {
-                Ok(entries.get(offset as usize..).unwrap_or_default())
-            }
+            Some(Handle::Dir { entries }) => Ok(entries.get(offset as usize..).unwrap_or_default()),
             _ => Err(Errno::EBADF),
         }
     }
@@ -551,7 +547,8 @@ impl State {
     ) -> Res<()> {
         self.powered()?;
         let flags = FallocateFlags::from_bits(mode as u32).ok_or(Errno::EOPNOTSUPP)?;
-        let known = FallocateFlags::KEEP_SIZE | FallocateFlags::PUNCH_HOLE | FallocateFlags::ZERO_RANGE;
+        let known =
+            FallocateFlags::KEEP_SIZE | FallocateFlags::PUNCH_HOLE | FallocateFlags::ZERO_RANGE;
         if !known.contains(flags) {
             return Err(Errno::EOPNOTSUPP);
         }

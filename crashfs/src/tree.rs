@@ -235,7 +235,11 @@ impl Tree {
                 let child_path = path.join(name);
                 match self.get(child).map(|n| &n.kind) {
                     Some(Kind::Dir(_)) if seen_dirs.insert(child) => {
-                        out.push(DurableEntry { path: child_path.clone(), node: child, duplicate: false });
+                        out.push(DurableEntry {
+                            path: child_path.clone(),
+                            node: child,
+                            duplicate: false,
+                        });
                         stack.push((child, child_path));
                     }
                     Some(Kind::File(_)) => {

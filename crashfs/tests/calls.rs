@@ -116,11 +116,7 @@ fn fallocate_punches_and_extensions_are_unsynced_changes() {
 
 fn dsync_writes_are_durable(broken: Broken) -> Result<(), String> {
     let mut fx = Fixture::with_files(broken, &[("f", b"....")]);
-    let f = OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_DSYNC)
-        .open(fx.path("f"))
-        .unwrap();
+    let f = OpenOptions::new().write(true).custom_flags(libc::O_DSYNC).open(fx.path("f")).unwrap();
     f.write_all_at(b"sync", 0).unwrap();
     drop(f);
     fx.cut();

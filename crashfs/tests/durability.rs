@@ -22,7 +22,10 @@ fn write_without_fsync_is_lost(broken: Broken) -> Result<(), String> {
     durable_file(&fx, "f", b"old");
     fx.write("f", b"new, never synced");
     let report = fx.cut();
-    ensure(fx.read("f").as_deref() == Some(b"old"), format!("f is {:?} after {report}", show(fx.read("f"))))
+    ensure(
+        fx.read("f").as_deref() == Some(b"old"),
+        format!("f is {:?} after {report}", show(fx.read("f"))),
+    )
 }
 
 #[test]
@@ -38,7 +41,10 @@ fn fsync_keeps_data(broken: Broken) -> Result<(), String> {
     g.sync_data().unwrap();
     drop(g);
     fx.cut();
-    ensure(fx.read("f").as_deref() == Some(b"new and synced"), format!("f: {:?}", show(fx.read("f"))))?;
+    ensure(
+        fx.read("f").as_deref() == Some(b"new and synced"),
+        format!("f: {:?}", show(fx.read("f"))),
+    )?;
     ensure(fx.read("g") == Some(vec![7u8; 10_000]), format!("g: {:?}", show(fx.read("g"))))
 }
 
@@ -55,7 +61,10 @@ fn fsync_of_one_file_keeps_only_that_file(broken: Broken) -> Result<(), String> 
     fx.write_synced("a", b"a1");
     fx.cut();
     ensure(fx.read("a").as_deref() == Some(b"a1"), "a lost its synced write")?;
-    ensure(fx.read("b").as_deref() == Some(b"b0"), format!("b is {:?}: a's fsync synced it", show(fx.read("b"))))
+    ensure(
+        fx.read("b").as_deref() == Some(b"b0"),
+        format!("b is {:?}: a's fsync synced it", show(fx.read("b"))),
+    )
 }
 
 #[test]
@@ -106,7 +115,10 @@ fn rename_needs_directory_fsync(broken: Broken) -> Result<(), String> {
     fx.write_synced("f.tmp", b"new");
     std::fs::rename(fx.path("f.tmp"), fx.path("f")).unwrap();
     let report = fx.cut();
-    ensure(fx.read("f").as_deref() == Some(b"old"), format!("f is {:?} after {report}", show(fx.read("f"))))?;
+    ensure(
+        fx.read("f").as_deref() == Some(b"old"),
+        format!("f is {:?} after {report}", show(fx.read("f"))),
+    )?;
     ensure(fx.read("f.tmp").is_none(), "f.tmp was never durably named")?;
     fx.write_synced("f.tmp", b"new");
     std::fs::rename(fx.path("f.tmp"), fx.path("f")).unwrap();
@@ -265,8 +277,13 @@ fn power_off_leaves_the_surviving_state_in_the_backing_directory() {
     fs.power_off(PowerCut::seeded(0)).unwrap();
     assert_eq!(common::read(&backing.join("f")).as_deref(), Some(&b"durable"[..]));
     assert!(common::read(&backing.join("g")).is_none());
-    let names: Vec<_> = std::fs::read_dir(&backing).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(names, vec![std::ffi::OsString::from("f")], "nothing of the crash filesystem's own is left");
+    let names: Vec<_> =
+        std::fs::read_dir(&backing).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(
+        names,
+        vec![std::ffi::OsString::from("f")],
+        "nothing of the crash filesystem's own is left"
+    );
     drop(dir);
 }
 
@@ -279,7 +296,11 @@ fn a_clean_unmount_keeps_everything_and_the_next_mount_starts_from_it() {
     assert_eq!(common::read(&backing.join("f")).as_deref(), Some(&b"never synced"[..]));
     let mut fs = paxstore_crashfs::CrashFs::mount(&backing, &mnt).unwrap();
     fs.power_cut(PowerCut::seeded(0)).unwrap();
-    assert_eq!(common::read(&mnt.join("f")).as_deref(), Some(&b"never synced"[..]), "what a mount finds is durable");
+    assert_eq!(
+        common::read(&mnt.join("f")).as_deref(),
+        Some(&b"never synced"[..]),
+        "what a mount finds is durable"
+    );
     drop(fs);
     drop(dir);
 }

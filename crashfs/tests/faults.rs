@@ -24,7 +24,10 @@ fn nth_write_fails(broken: Broken) -> Result<(), String> {
     fx.write("other", b"x");
     f.write_all_at(b"one", 0).map_err(|e| format!("write 1 failed: {e}"))?;
     let second = f.write_all_at(b"TWO", 0);
-    ensure(second.as_ref().err().and_then(errno) == Some(libc::EIO), format!("write 2: {second:?}"))?;
+    ensure(
+        second.as_ref().err().and_then(errno) == Some(libc::EIO),
+        format!("write 2: {second:?}"),
+    )?;
     f.write_all_at(b"333", 3).map_err(|e| format!("write 3 failed: {e}"))?;
     ensure(fx.read("a.log").as_deref() == Some(b"one333"), "the failed write changed the file")?;
     ensure(fx.fs.stats().unwrap().faults_fired == 1, "faults_fired is not 1")
@@ -41,7 +44,10 @@ fn sticky_enospc(broken: Broken) -> Result<(), String> {
     fx.fs.arm(Fault::new(Op::Write, Effect::Enospc).sticky()).unwrap();
     for i in 0..3 {
         let r = f.write_all_at(b"x", i);
-        ensure(r.as_ref().err().and_then(errno) == Some(libc::ENOSPC), format!("write {i}: {r:?}"))?;
+        ensure(
+            r.as_ref().err().and_then(errno) == Some(libc::ENOSPC),
+            format!("write {i}: {r:?}"),
+        )?;
     }
     fx.fs.clear_faults().unwrap();
     f.write_all_at(b"ok", 0).map_err(|e| format!("after clearing: {e}"))?;
@@ -108,7 +114,10 @@ fn rename_fails(broken: Broken) -> Result<(), String> {
     fx.fs.arm(Fault::new(Op::Rename, Effect::Eio).matching("b")).unwrap();
     let r = std::fs::rename(fx.path("a"), fx.path("b"));
     ensure(r.as_ref().err().and_then(errno) == Some(libc::EIO), format!("rename: {r:?}"))?;
-    ensure(fx.read("a").as_deref() == Some(b"a") && fx.read("b").as_deref() == Some(b"b"), "names changed")?;
+    ensure(
+        fx.read("a").as_deref() == Some(b"a") && fx.read("b").as_deref() == Some(b"b"),
+        "names changed",
+    )?;
     std::fs::rename(fx.path("a"), fx.path("c")).map_err(|e| format!("the next rename: {e}"))
 }
 
@@ -124,7 +133,10 @@ fn create_fails(broken: Broken) -> Result<(), String> {
     ensure(r.as_ref().err().and_then(errno) == Some(libc::ENOSPC), format!("create: {r:?}"))?;
     let r = std::fs::create_dir(fx.path("2.sst"));
     ensure(r.as_ref().err().and_then(errno) == Some(libc::ENOSPC), format!("mkdir: {r:?}"))?;
-    ensure(!fx.path("1.sst").exists() && !fx.path("2.sst").exists(), "a failed create left a name")?;
+    ensure(
+        !fx.path("1.sst").exists() && !fx.path("2.sst").exists(),
+        "a failed create left a name",
+    )?;
     File::create(fx.path("1.log")).map_err(|e| format!("a create of another name: {e}"))?;
     Ok(())
 }
@@ -166,4 +178,55 @@ fn bad_faults_are_refused() {
     assert!(fx.fs.faults().unwrap().is_empty());
     let e = std::fs::read_dir(fx.path("missing")).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
+}
+
+/// A put done the durable way: temporary file, write, fsync, rename, directory fsync.
+fn put(fx: &Fixture, key: &str, value: &[u8]) -> std::io::Result<()> {
+    let tmp = fx.path(&format!("{key}.tmp"));
+    let mut f = File::create(&tmp)?;
+    f.write_all(value)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, fx.path(key))?;
+    File::open(&fx.mnt)?.sync_all()
+}
+
+fn fails_at_every_call_position(broken: Broken) -> Result<(), String> {
+    let fx = Fixture::broken(broken);
+    let before = fx.fs.stats().unwrap().calls;
+    put(&fx, "k", b"v1").unwrap();
+    let calls = fx.fs.stats().unwrap().calls - before;
+    ensure(
+        calls == 5,
+        format!("a put made {calls} calls, not create, write, fsync, rename, fsync"),
+    )?;
+    for position in 1..=calls {
+        let fx = Fixture::with_files(broken, &[("k", b"v0")]);
+        fx.fs.arm(Fault::new(Op::Any, Effect::Eio).nth(position)).unwrap();
+        let outcome = put(&fx, "k", b"v1");
+        ensure(outcome.is_err(), format!("the put succeeded with call {position} failing"))?;
+        ensure(fx.fs.stats().unwrap().calls == position, "the put went on after the failure")?;
+    }
+    Ok(())
+}
+
+#[test]
+fn any_call_position_can_be_failed_in_turn() {
+    check_the_check(fails_at_every_call_position, Broken::FaultsNeverFire);
+}
+
+#[test]
+fn a_power_cut_at_any_call_of_an_unfinished_durable_put_leaves_the_old_value() {
+    for position in 1..=5 {
+        let mut fx = Fixture::with_files(Broken::None, &[("k", b"v0")]);
+        fx.fs.arm(Fault::new(Op::Any, Effect::PowerOff).nth(position)).unwrap();
+        assert!(put(&fx, "k", b"v1").is_err(), "position {position}");
+        for cut in [PowerCut::seeded(position), PowerCut::seeded(position).reordered()] {
+            fx.cut_with(cut);
+            let got = fx.read("k");
+            assert!(got.as_deref() == Some(b"v0"), "position {position}, {cut}: {:?}", show(got));
+            fx.fs.arm(Fault::new(Op::Any, Effect::PowerOff).nth(position)).unwrap();
+            assert!(put(&fx, "k", b"v1").is_err());
+        }
+    }
 }

@@ -43,8 +43,8 @@ impl Fixture {
         for (name, bytes) in files {
             std::fs::write(backing.join(name), bytes).unwrap();
         }
-        let fs = CrashFs::mount_with(&backing, &mnt, MountOptions::default().broken(broken))
-            .unwrap();
+        let fs =
+            CrashFs::mount_with(&backing, &mnt, MountOptions::default().broken(broken)).unwrap();
         Fixture { fs, mnt, backing, _dir: dir }
     }
 
