@@ -3,7 +3,7 @@
 //!
 //! | request | effect | reply |
 //! |---|---|---|
-//! | `cut [seed=N] [unsynced=lost\|prefix:T\|reordered]` | [`CrashFs::power_cut`] | `ok <report>` |
+//! | `cut [seed=N] [unsynced=lost\|prefix:T\|reordered\|pages]` | [`CrashFs::power_cut`] | `ok <report>` |
 //! | `fail op=write\|fsync\|rename\|create\|any effect=eio\|enospc\|power-off [nth=N] [pattern=GLOB] [sticky]` | [`CrashFs::arm`] | `ok armed <fault>` |
 //! | `clear` | [`CrashFs::clear_faults`] | `ok` |
 //! | `faults` | the armed faults | `ok <fault>; <fault>` |
@@ -166,7 +166,7 @@ fn number(key: &str, value: &str) -> Result<u64, Error> {
     value.parse().map_err(|_| Error::Invalid(format!("{key}={value:?} is not a number")))
 }
 
-/// `seed=N unsynced=lost|prefix:T|reordered`.
+/// `seed=N unsynced=lost|prefix:T|reordered|pages`.
 pub fn parse_cut(args: &[&str]) -> Result<PowerCut, Error> {
     let mut cut = PowerCut::seeded(0);
     for (key, value) in key_values(args)? {
@@ -176,6 +176,7 @@ pub fn parse_cut(args: &[&str]) -> Result<PowerCut, Error> {
                 cut = match value.split_once(':') {
                     _ if value == "lost" => PowerCut::seeded(cut.seed),
                     _ if value == "reordered" => cut.reordered(),
+                    _ if value == "pages" => cut.pages(),
                     Some(("prefix", torn)) => {
                         let torn = usize::try_from(number("prefix", torn)?)
                             .map_err(|_| Error::Invalid(format!("prefix:{torn} is too large")))?;
@@ -183,7 +184,7 @@ pub fn parse_cut(args: &[&str]) -> Result<PowerCut, Error> {
                     }
                     _ => {
                         return Err(Error::Invalid(format!(
-                            "unsynced={value:?}: lost, prefix:T or reordered"
+                            "unsynced={value:?}: lost, prefix:T, reordered or pages"
                         )))
                     }
                 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::journal::{Change, SECTOR};
+use crate::journal::{Change, Journal, BLOCK, SECTOR};
 use crate::state::{internal_dir, State};
 use crate::tree::{Kind, NodeId, ROOT};
 use crate::Error;
@@ -32,6 +32,12 @@ pub enum Unsynced {
     },
     /// The disk wrote them in any order: each one survives whole, torn, or not at all.
     Reordered,
+    /// What a kernel's write-back can leave: each page (4 KiB) changed since the file's
+    /// last fsync is written with its latest content, whole, torn at sectors, or not at
+    /// all, in any order; a size change happens or not. The most realistic of the modes
+    /// (never a state in which a later write to a sector survives an earlier one that
+    /// was lost).
+    Pages,
 }
 
 /// How to cut the power: what survives of unsynced writes, and the seed of every random
@@ -70,6 +76,12 @@ impl PowerCut {
         self.unsynced = Unsynced::Reordered;
         self
     }
+
+    /// Write back, tear or lose each changed page independently, with its latest content.
+    pub fn pages(mut self) -> PowerCut {
+        self.unsynced = Unsynced::Pages;
+        self
+    }
 }
 
 impl fmt::Display for PowerCut {
@@ -81,6 +93,7 @@ impl fmt::Display for PowerCut {
                 write!(f, "unsynced writes: an in-order prefix kept, then {torn} torn)")
             }
             Unsynced::Reordered => write!(f, "unsynced writes kept, torn or lost in any order)"),
+            Unsynced::Pages => write!(f, "changed pages written back, torn or lost in any order)"),
         }
     }
 }
@@ -164,10 +177,12 @@ fn fates(cut: &PowerCut, order: &[&Change], broken: crate::Broken) -> Vec<Fate> 
         Unsynced::Reordered if broken == crate::Broken::ReorderKeepsOrder => {
             Unsynced::Prefix { torn: 0 }
         }
+        Unsynced::Pages if broken == crate::Broken::PagesAsWrites => Unsynced::Reordered,
         other => other,
     };
     match unsynced {
-        Unsynced::Lost => order.iter().map(|_| Fate::Lost).collect(),
+        // Pages are decided per file at the cut ([`write_back_pages`]).
+        Unsynced::Lost | Unsynced::Pages => order.iter().map(|_| Fate::Lost).collect(),
         Unsynced::Prefix { torn } => {
             let kept = rng.random_range(0..=order.len());
             order
@@ -189,6 +204,61 @@ fn fates(cut: &PowerCut, order: &[&Change], broken: crate::Broken) -> Vec<Fate> 
             })
             .collect(),
     }
+}
+
+/// [`Unsynced::Pages`] for one file, restored to its durable content: writes back a
+/// seeded choice of its dirty pages (`live`: their latest content, read before the
+/// restore) and maybe its latest length. Returns (changes, kept, torn).
+fn write_back_pages(
+    rng: &mut SmallRng,
+    file: &File,
+    durable_len: u64,
+    live_len: u64,
+    live: &[(u64, Vec<u8>)],
+    broken: crate::Broken,
+) -> io::Result<(usize, usize, usize)> {
+    let (mut changes, mut kept, mut torn) = (live.len(), 0, 0);
+    let mut len = durable_len;
+    if live_len != durable_len {
+        changes += 1;
+        if rng.random_bool(0.5) {
+            len = live_len;
+            kept += 1;
+        }
+    }
+    file.set_len(len)?;
+    for (at, bytes) in live {
+        // Bytes past the durable length are not reachable unless the size made it.
+        let reach = (len.saturating_sub(*at) as usize).min(bytes.len());
+        let page = Change::Write { offset: *at, data: bytes[..reach].to_vec() };
+        let fate = match rng.random_range(0..3) {
+            0 => Fate::Kept,
+            1 => tear(rng, &page),
+            _ => Fate::Lost,
+        };
+        match fate {
+            Fate::Kept => kept += 1,
+            Fate::Torn(_) => torn += 1,
+            Fate::Lost => {}
+        }
+        apply(file, &page, &fate, broken)?;
+    }
+    Ok((changes, kept, torn))
+}
+
+/// The latest content of `file`'s dirty blocks, before a restore overwrites it.
+fn read_dirty(file: &File, journal: &Journal, live_len: u64) -> io::Result<Vec<(u64, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for block in journal.dirty_blocks() {
+        let at = block * BLOCK;
+        if at >= live_len {
+            break;
+        }
+        let mut bytes = vec![0u8; (live_len - at).min(BLOCK) as usize];
+        file.read_exact_at(&mut bytes, at)?;
+        out.push((at, bytes));
+    }
+    Ok(out)
 }
 
 /// Applies a surviving change to the restored file.
@@ -254,7 +324,10 @@ pub(crate) fn apply_cut(state: &State, cut: PowerCut) -> Result<CutReport, Error
         })
         .collect();
     let fate_list = fates(&cut, &changes, broken);
-    report.unsynced = fate_list.len();
+    let by_pages = cut.unsynced == Unsynced::Pages && broken != crate::Broken::PagesAsWrites;
+    if !by_pages {
+        report.unsynced = fate_list.len();
+    }
     report.kept = fate_list.iter().filter(|f| **f == Fate::Kept).count();
     report.torn = fate_list.iter().filter(|f| matches!(f, Fate::Torn(_))).count();
     let mut by_node: HashMap<NodeId, Vec<(&Change, Fate)>> = HashMap::new();
@@ -271,6 +344,7 @@ pub(crate) fn apply_cut(state: &State, cut: PowerCut) -> Result<CutReport, Error
     }
     std::fs::create_dir(&stage).map_err(|e| io_err("creating", &stage, e))?;
     let mut placed: HashMap<NodeId, PathBuf> = HashMap::new();
+    let mut page_rng = SmallRng::seed_from_u64(cut.seed);
     for entry in &entries {
         let to = stage.join(&entry.path);
         let node = state.tree.get(entry.node).ok_or_else(|| Error::Inconsistent {
@@ -293,7 +367,25 @@ pub(crate) fn apply_cut(state: &State, cut: PowerCut) -> Result<CutReport, Error
                     .map_err(|e| io_err("opening", &to, e))?;
                 let live_len = file.metadata().map_err(|e| io_err("reading", &to, e))?.len();
                 let survivors = by_node.remove(&entry.node).unwrap_or_default();
-                if broken != crate::Broken::CutKeepsEverything {
+                if broken == crate::Broken::CutKeepsEverything {
+                    // Nothing is forgotten.
+                } else if by_pages {
+                    let live = read_dirty(&file, journal, live_len)
+                        .map_err(|e| io_err("reading", &to, e))?;
+                    journal.restore(&file).map_err(|e| io_err("restoring", &to, e))?;
+                    let (changes, kept, torn) = write_back_pages(
+                        &mut page_rng,
+                        &file,
+                        journal.durable_len(),
+                        live_len,
+                        &live,
+                        broken,
+                    )
+                    .map_err(|e| io_err("writing pages back to", &to, e))?;
+                    report.unsynced += changes;
+                    report.kept += kept;
+                    report.torn += torn;
+                } else {
                     journal.restore(&file).map_err(|e| io_err("restoring", &to, e))?;
                     for (change, fate) in &survivors {
                         apply(&file, change, fate, broken)

@@ -133,6 +133,17 @@ impl Journal {
         !self.saved.is_empty() || live_len != self.durable_len
     }
 
+    /// The blocks changed since the last fsync (successful or not): the kernel's dirty
+    /// pages.
+    pub(crate) fn dirty_blocks(&self) -> impl Iterator<Item = u64> + '_ {
+        self.dirty.iter().copied()
+    }
+
+    /// The length as of the last successful fsync.
+    pub(crate) fn durable_len(&self) -> u64 {
+        self.durable_len
+    }
+
     /// The unsynced changes, in issue order.
     pub(crate) fn pending(&self) -> &[Pending] {
         &self.pending

@@ -57,15 +57,22 @@
 //! the backing directory to the durable state — the tree reachable from the root through
 //! fsynced directory entries, each file with its fsynced content — and mounts again
 //! (the kernel's page cache of the old mount goes with it). What survives of the
-//! unsynced changes is [`PowerCut::unsynced`]: nothing (default), an in-order prefix
-//! with the next few torn at 512-byte sectors, or any subset, each change whole, torn or
-//! lost. Unsynced directory changes never survive. Choices come from
-//! [`PowerCut::seed`]; the cut prints it, so a failure replays.
+//! unsynced changes is [`PowerCut::unsynced`] ([`Unsynced`]):
 //!
-//! Unsynced changes are taken per FUSE write request, not per page: a state where a later
-//! write to one sector survives an earlier write to the same sector that was lost is
-//! possible here and not on a real disk (stricter, never more lenient). Their data is
-//! held in memory until the next fsync of their file ([`Stats::held_bytes`]).
+//! | mode | what survives of the changes since each file's last fsync |
+//! |---|---|
+//! | `Lost` (default) | nothing |
+//! | `Prefix { torn }` | the oldest changes in issue order (across files) up to a seeded point, whole; the next `torn` torn at 512-byte sectors; nothing after |
+//! | `Reordered` | each change (write request or size change) independently: whole, torn, or lost |
+//! | `Pages` | each 4 KiB page changed since the file's last fsync, with its *latest* content: whole, torn, or lost; the size change or not — what a kernel's write-back can leave |
+//!
+//! `Prefix` and `Reordered` work on write requests: `Reordered` can keep a later write to
+//! a sector and lose an earlier one to the same sector, which a real disk cannot (the
+//! page cache merges them); it is stricter than the hardware, never more lenient.
+//! `Pages` never does that. Unsynced directory changes never survive, in any mode.
+//! Choices come from [`PowerCut::seed`]; the cut's report prints it, so a failure
+//! replays. The data of unsynced writes is held in memory until the next fsync of their
+//! file ([`Stats::held_bytes`]).
 //!
 //! ## Faults
 //!
@@ -166,6 +173,8 @@ pub enum Broken {
     TearsWholeWrites,
     /// "Reordered" keeps an in-order prefix.
     ReorderKeepsOrder,
+    /// "Pages" keeps, tears or loses each write, as "reordered" does.
+    PagesAsWrites,
     /// Armed faults never fire.
     FaultsNeverFire,
     /// A failed fsync leaves the unsynced writes to a later fsync (no Linux page marking).

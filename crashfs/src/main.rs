@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! paxstore-crashfs mount BACKING MOUNTPOINT        # stays in the foreground; Ctrl-C unmounts
-//! paxstore-crashfs cut MOUNTPOINT [--seed N] [--torn N | --reordered]
+//! paxstore-crashfs cut MOUNTPOINT [--seed N] [--torn N | --reordered | --pages]
 //! paxstore-crashfs fail MOUNTPOINT --op fsync --effect eio [--nth N] [--pattern GLOB] [--sticky]
 //! paxstore-crashfs clear|faults|stats|unmount MOUNTPOINT
 //! paxstore-crashfs check                            # can FUSE be mounted here?
@@ -58,11 +58,14 @@ mod cli {
             #[arg(long)]
             seed: Option<u64>,
             /// Keep an in-order prefix of the unsynced writes and tear the next N.
-            #[arg(long, conflicts_with = "reordered")]
+            #[arg(long, conflicts_with_all = ["reordered", "pages"])]
             torn: Option<usize>,
             /// Keep, tear or lose each unsynced write independently.
-            #[arg(long)]
+            #[arg(long, conflicts_with = "pages")]
             reordered: bool,
+            /// Write back, tear or lose each changed page independently.
+            #[arg(long)]
+            pages: bool,
         },
         /// Arms a fault.
         Fail {
@@ -126,12 +129,13 @@ mod cli {
             Command::Mount { backing, mountpoint, control } => {
                 serve(&backing, &mountpoint, control)
             }
-            Command::Cut { target, seed, torn, reordered } => {
+            Command::Cut { target, seed, torn, reordered, pages } => {
                 let seed = seed.unwrap_or_else(clock_seed);
-                let unsynced = match (torn, reordered) {
-                    (Some(t), _) => format!("prefix:{t}"),
-                    (None, true) => "reordered".into(),
-                    (None, false) => "lost".into(),
+                let unsynced = match (torn, reordered, pages) {
+                    (Some(t), _, _) => format!("prefix:{t}"),
+                    (None, true, _) => "reordered".into(),
+                    (None, false, true) => "pages".into(),
+                    (None, false, false) => "lost".into(),
                 };
                 send(&target, &format!("cut seed={seed} unsynced={unsynced}"))
             }

@@ -35,7 +35,8 @@ fn wal_immediate_keeps_every_acknowledged_batch_across_power_cuts() {
         PowerCut::seeded(1),
         PowerCut::seeded(2).torn_prefix(3),
         PowerCut::seeded(3).reordered(),
-        PowerCut::seeded(4).reordered(),
+        PowerCut::seeded(4).pages(),
+        PowerCut::seeded(5).pages(),
     ];
     for (round, cut) in cuts.into_iter().enumerate() {
         let mut wal = open(&dir, Durability::Immediate);
@@ -67,7 +68,7 @@ fn wal_immediate_keeps_every_acknowledged_batch_across_power_cuts() {
 #[test]
 #[ignore = "exploration: prints what a Buffered WAL does after power cuts"]
 fn wal_buffered_after_power_cuts() {
-    for seed in 0..20u64 {
+    for seed in 0..30u64 {
         let mut fx = Fixture::new();
         let dir = fx.path("wal");
         let mut wal = open(&dir, Durability::Buffered);
@@ -75,10 +76,10 @@ fn wal_buffered_after_power_cuts() {
             wal.append_entries(vec![TestEntry::new(i, 400)]).unwrap();
         }
         drop(wal);
-        let cut = if seed % 2 == 0 {
-            PowerCut::seeded(seed).reordered()
-        } else {
-            PowerCut::seeded(seed).torn_prefix(2)
+        let cut = match seed % 3 {
+            0 => PowerCut::seeded(seed).torn_prefix(2),
+            1 => PowerCut::seeded(seed).reordered(),
+            _ => PowerCut::seeded(seed).pages(),
         };
         let report = fx.cut_with(cut);
         let opened =
