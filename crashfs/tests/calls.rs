@@ -7,6 +7,7 @@
 mod common;
 
 use std::fs::OpenOptions;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 
 use common::{check_the_check, ensure, show, Fixture};
@@ -126,6 +127,27 @@ fn dsync_writes_are_durable(broken: Broken) -> Result<(), String> {
 #[test]
 fn o_dsync_writes_are_durable_when_they_return() {
     check_the_check(dsync_writes_are_durable, Broken::FsyncIgnored);
+}
+
+fn range_syncs_and_syncfs_make_nothing_durable(broken: Broken) -> Result<(), String> {
+    let mut fx = Fixture::with_files(broken, &[("f", b"old.")]);
+    let f = OpenOptions::new().read(true).write(true).open(fx.path("f")).unwrap();
+    f.write_all_at(b"new.", 0).unwrap();
+    let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+        | libc::SYNC_FILE_RANGE_WRITE
+        | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+    // SAFETY: plain system calls on a descriptor this function owns.
+    let (range, fs) =
+        unsafe { (libc::sync_file_range(f.as_raw_fd(), 0, 0, flags), libc::syncfs(f.as_raw_fd())) };
+    ensure(range == 0 && fs == 0, format!("sync_file_range {range}, syncfs {fs}"))?;
+    drop(f);
+    fx.cut();
+    ensure(fx.read("f").as_deref() == Some(b"old."), format!("f is {:?}", show(fx.read("f"))))
+}
+
+#[test]
+fn sync_file_range_and_syncfs_make_nothing_durable() {
+    check_the_check(range_syncs_and_syncfs_make_nothing_durable, Broken::CutKeepsEverything);
 }
 
 #[test]
