@@ -353,6 +353,10 @@ pub(crate) fn apply_cut(state: &State, cut: PowerCut) -> Result<CutReport, Error
         match &node.kind {
             Kind::Dir(_) => {
                 std::fs::create_dir(&to).map_err(|e| io_err("creating", &to, e))?;
+                // Keep the permissions of a directory that is still there.
+                if let Ok(meta) = std::fs::metadata(state.object_path(entry.node)) {
+                    let _ = std::fs::set_permissions(&to, meta.permissions());
+                }
             }
             Kind::File(_) if entry.duplicate => {
                 // Copied once its first name has its restored content (below).

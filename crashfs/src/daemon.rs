@@ -19,6 +19,8 @@ use crate::Broken;
 
 /// How long the kernel may cache names and attributes. Every change goes through this
 /// mount, so the kernel's cache never goes stale; a power cut remounts, which drops it.
+/// (No writeback cache is asked for at init: every write reaches the daemon before the
+/// `write` call returns, so what the daemon records is what was written.)
 const TTL: Duration = Duration::from_secs(1);
 
 /// The filesystem the FUSE session runs.

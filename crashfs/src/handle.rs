@@ -32,6 +32,15 @@ impl MountOptions {
 /// Dropping it unmounts cleanly (the backing directory keeps the live state); so does a
 /// panic that unwinds through it. A mount left by a process that was killed is detached
 /// by the next mount at the same mount point.
+///
+/// The daemon serving the mount is a thread of the process that mounted it. Any process
+/// may do I/O on the mount, this one included, with one exception: a thread of **this**
+/// process must not unmap (or exit holding) a *shared writable* memory map of a file on
+/// the mount that has changes not yet written back. The kernel writes those pages back
+/// while it holds the process's memory-map lock, and the daemon thread needs that lock
+/// to allocate memory: the process deadlocks. Read-only maps (the WAL's) are safe; do
+/// writes through shared maps in a child process, as the crate's own test does, or
+/// mount with the command line, whose daemon is a process of its own.
 #[derive(Debug)]
 pub struct CrashFs {
     backing: PathBuf,

@@ -41,9 +41,9 @@
 //! | a file created and fsynced, its directory not fsynced | — | — | **gone after a power cut** (its data was durable, but no durable name reaches it) |
 //! | `rename` over an existing file | atomic replace | the directory's fsync | until then a cut brings back the old file under the name (and the source name too if that was durable) |
 //! | `lseek` `SEEK_DATA` / `SEEK_HOLE` | answered by the backing file | — | the live data and holes |
-//! | `mmap` | through the kernel page cache (no direct I/O, no writeback cache) | as `write` | shared writable maps are written back as FUSE writes |
+//! | `mmap` | through the kernel page cache (no direct I/O, no writeback cache) | as `write` | shared writable maps are written back as FUSE writes; not from the mounting process itself (see [`CrashFs`]) |
 //! | `flock`, POSIX locks | kept by the kernel, per mount | — | released at unmount (a power cut) |
-//! | `chmod`, `chown`, timestamps | passed through | not modelled | survive a cut as they are |
+//! | `chmod`, `chown`, timestamps | passed through | not modelled | a file's survive a cut as they are; a directory is made again by the cut, with its live permissions if it is still live |
 //! | hard links, symlinks, special files | `EPERM` | — | a backing directory holding any of them is refused at mount |
 //!
 //! A directory found in the backing directory at mount, and every file in it, is

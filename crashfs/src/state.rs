@@ -173,8 +173,23 @@ impl State {
 
     pub(crate) fn attr(&self, id: NodeId) -> Res<FileAttr> {
         self.tree.get(id).ok_or(Errno::ENOENT)?;
-        let meta = std::fs::symlink_metadata(self.object_path(id)).map_err(errno)?;
-        Ok(to_attr(id, &meta))
+        match std::fs::symlink_metadata(self.object_path(id)) {
+            Ok(meta) => Ok(to_attr(id, &meta)),
+            // An unlinked file nothing durable names is gone from the backing directory
+            // but may still be open (`fstat` of it arrives without a handle).
+            Err(e) => match self.open_file_of(id) {
+                Some(file) => Ok(to_attr(id, &file.metadata().map_err(errno)?)),
+                None => Err(errno(e)),
+            },
+        }
+    }
+
+    /// Some open handle's backing file of node `id`.
+    fn open_file_of(&self, id: NodeId) -> Option<&File> {
+        self.handles.values().find_map(|h| match h {
+            Handle::File { node, file } if *node == id => Some(file),
+            _ => None,
+        })
     }
 
     pub(crate) fn lookup(&mut self, parent: NodeId, name: &OsStr) -> Res<FileAttr> {
@@ -395,15 +410,25 @@ impl State {
                 (true, Some(d)) if !d.live.is_empty() => return Err(Errno::ENOTEMPTY),
                 _ => {}
             }
-            if !is_dir {
-                // The replaced file keeps its data while its durable name holds it.
-                let keep = self.tree.get(target).is_some_and(|n| n.durable_refs > 0);
-                self.discard_object(target, keep)?;
-            }
         }
+        // A replaced file keeps its data (in the trash) while its durable name holds it;
+        // otherwise the rename replaces it in one step.
+        let trashed = match target {
+            Some(t) if !is_dir && self.tree.get(t).is_some_and(|n| n.durable_refs > 0) => {
+                self.discard_object(t, true)?;
+                Some(t)
+            }
+            _ => None,
+        };
         let from = self.object_path(id);
         let to = self.object_path(new_parent).join(new_name);
-        std::fs::rename(&from, &to).map_err(errno)?;
+        if let Err(e) = std::fs::rename(&from, &to) {
+            if let Some(t) = trashed {
+                // Put the replaced file back where it was (best effort: the call fails).
+                let _ = std::fs::rename(trash_dir(&self.backing).join(t.to_string()), &to);
+            }
+            return Err(errno(e));
+        }
         if let Some(replaced) = self.tree.rename(parent, name, new_parent, new_name) {
             self.drop_if_unreferenced(replaced);
         }

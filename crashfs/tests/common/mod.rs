@@ -98,6 +98,21 @@ pub(crate) fn read(path: &Path) -> Option<Vec<u8>> {
     }
 }
 
+/// Runs the ignored test `test` of this test binary in a child process with `var` set to
+/// `path`, and waits for it to finish; `Err` with its stderr if it failed.
+pub(crate) fn run_child(test: &str, var: &str, path: &Path) -> Result<(), String> {
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(var, path)
+        .output()
+        .unwrap();
+    ensure(
+        out.status.success(),
+        format!("the child {test} failed: {}", String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
 /// File content for messages: text where it is text.
 pub(crate) fn show(bytes: Option<Vec<u8>>) -> Option<String> {
     bytes.map(|b| String::from_utf8_lossy(&b).chars().take(80).collect())
