@@ -200,3 +200,55 @@ impl Faults {
         hit
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::*;
+
+    fn name(s: &str) -> &OsStr {
+        OsStr::new(s)
+    }
+
+    #[test]
+    fn the_nth_matching_call_fires_once_or_from_then_on() {
+        let mut faults = Faults::default();
+        faults.arm(Fault::new(Op::Write, Effect::Eio).nth(2).matching("*.log")).unwrap();
+        faults.arm(Fault::new(Op::Fsync, Effect::Enospc).nth(2).sticky()).unwrap();
+        let write = |f: &mut Faults, n: &str| f.hit(Op::Write, &[name(n)]).map(|h| h.0);
+        assert_eq!(write(&mut faults, "a.log"), None);
+        assert_eq!(write(&mut faults, "a.sst"), None, "another name does not count");
+        assert_eq!(write(&mut faults, "b.log"), Some(Effect::Eio));
+        assert_eq!(write(&mut faults, "c.log"), None, "a fault without sticky fires once");
+        let fsync = |f: &mut Faults| f.hit(Op::Fsync, &[name("x")]).map(|h| h.0);
+        assert_eq!(fsync(&mut faults), None);
+        assert_eq!(fsync(&mut faults), Some(Effect::Enospc));
+        assert_eq!(fsync(&mut faults), Some(Effect::Enospc), "sticky fires from the nth on");
+        faults.clear();
+        assert_eq!(fsync(&mut faults), None);
+    }
+
+    #[test]
+    fn any_counts_every_kind_and_a_rename_matches_either_name() {
+        let mut faults = Faults::default();
+        faults.arm(Fault::new(Op::Any, Effect::PowerOff).nth(3)).unwrap();
+        assert!(faults.hit(Op::Create, &[name("a")]).is_none());
+        assert!(faults.hit(Op::Write, &[name("a")]).is_none());
+        assert_eq!(faults.hit(Op::Rename, &[name("a")]).map(|h| h.0), Some(Effect::PowerOff));
+        faults.clear();
+        faults.arm(Fault::new(Op::Rename, Effect::Eio).matching("final")).unwrap();
+        assert!(faults.hit(Op::Rename, &[name("tmp"), name("final")]).is_some());
+    }
+
+    #[test]
+    fn names_parse_back() {
+        for op in Op::ALL {
+            assert_eq!(op.name().parse::<Op>().unwrap(), op);
+        }
+        for effect in [Effect::Eio, Effect::Enospc, Effect::PowerOff] {
+            assert_eq!(effect.name().parse::<Effect>().unwrap(), effect);
+        }
+        assert!("read".parse::<Op>().is_err());
+    }
+}
