@@ -77,14 +77,19 @@
 //! ## Faults
 //!
 //! [`CrashFs::arm`] a [`Fault`]: `EIO`, `ENOSPC` or a power-off on the n-th write, fsync,
-//! rename or create of a file whose name matches a glob. A failed call changes nothing;
-//! a failed fsync also loses the file's unsynced changes for good (see the table).
+//! rename or create — or any of them ([`Op::Any`]) — of a file whose name matches a glob,
+//! once or from then on until cleared. A failed call changes nothing; a failed fsync
+//! also loses the file's unsynced changes for good (see the table). [`Stats::calls`]
+//! counts the calls faults can hit, so a test can count the calls of a piece of work and
+//! then fail, or cut the power at, each of them in turn.
 //!
 //! ## Where it runs
 //!
 //! Linux, as root (the mount is a plain `mount(2)` with fuser's pure-Rust session; no
 //! libfuse, no `fusermount`), with `/dev/fuse`. [`available`] says whether, and if not,
-//! why. Everything a crash filesystem serves goes through one daemon thread, in order.
+//! why. Everything a crash filesystem serves goes through one daemon thread, in order,
+//! in the process that mounted it (mind the one thing that process must not do itself:
+//! see [`CrashFs`]).
 
 #[cfg(target_os = "linux")]
 mod cut;
