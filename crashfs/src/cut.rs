@@ -1,20 +1,17 @@
-//! A power cut: what it keeps of the unsynced writes ([`PowerCut`]), and how the backing
-//! directory is rewritten to hold exactly the surviving state.
+//! A power cut: what it keeps of the unsynced changes ([`PowerCut`]), what it reports
+//! ([`CutReport`]), and how one file's surviving changes are chosen and applied. The
+//! rewrite of the backing directory is [`crate::rebuild`].
 
-use std::collections::HashMap;
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::journal::{Change, Journal, BLOCK, SECTOR};
-use crate::state::{internal_dir, State};
-use crate::tree::{Kind, NodeId, ROOT};
-use crate::Error;
 
 /// What a power cut keeps of the writes that were not made durable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -136,7 +133,7 @@ impl fmt::Display for CutReport {
 
 /// What happens to one unsynced change.
 #[derive(Debug, PartialEq, Eq)]
-enum Fate {
+pub(crate) enum Fate {
     Kept,
     /// A write with these sectors (by index within the write) kept.
     Torn(Vec<bool>),
@@ -171,7 +168,7 @@ fn tear(rng: &mut SmallRng, change: &Change) -> Fate {
 }
 
 /// Decides the fate of every change in `order` (issue order).
-fn fates(cut: &PowerCut, order: &[&Change], broken: crate::Broken) -> Vec<Fate> {
+pub(crate) fn fates(cut: &PowerCut, order: &[&Change], broken: crate::Broken) -> Vec<Fate> {
     let mut rng = SmallRng::seed_from_u64(cut.seed);
     let unsynced = match cut.unsynced {
         Unsynced::Reordered if broken == crate::Broken::ReorderKeepsOrder => {
@@ -209,7 +206,7 @@ fn fates(cut: &PowerCut, order: &[&Change], broken: crate::Broken) -> Vec<Fate> 
 /// [`Unsynced::Pages`] for one file, restored to its durable content: writes back a
 /// seeded choice of its dirty pages (`live`: their latest content, read before the
 /// restore) and maybe its latest length. Returns (changes, kept, torn).
-fn write_back_pages(
+pub(crate) fn write_back_pages(
     rng: &mut SmallRng,
     file: &File,
     durable_len: u64,
@@ -247,7 +244,11 @@ fn write_back_pages(
 }
 
 /// The latest content of `file`'s dirty blocks, before a restore overwrites it.
-fn read_dirty(file: &File, journal: &Journal, live_len: u64) -> io::Result<Vec<(u64, Vec<u8>)>> {
+pub(crate) fn read_dirty(
+    file: &File,
+    journal: &Journal,
+    live_len: u64,
+) -> io::Result<Vec<(u64, Vec<u8>)>> {
     let mut out = Vec::new();
     for block in journal.dirty_blocks() {
         let at = block * BLOCK;
@@ -262,7 +263,12 @@ fn read_dirty(file: &File, journal: &Journal, live_len: u64) -> io::Result<Vec<(
 }
 
 /// Applies a surviving change to the restored file.
-fn apply(file: &File, change: &Change, fate: &Fate, broken: crate::Broken) -> io::Result<()> {
+pub(crate) fn apply(
+    file: &File,
+    change: &Change,
+    fate: &Fate,
+    broken: crate::Broken,
+) -> io::Result<()> {
     match (change, fate) {
         (_, Fate::Lost) => Ok(()),
         (Change::Write { offset, data }, Fate::Torn(keep)) => {
@@ -290,164 +296,6 @@ fn apply(file: &File, change: &Change, fate: &Fate, broken: crate::Broken) -> io
             Ok(())
         }
     }
-}
-
-fn io_err(what: &str, path: &Path, source: io::Error) -> Error {
-    Error::io(what, path, source)
-}
-
-/// Rewrites `backing` to hold what survives `cut` of `state`, and reports what changed.
-/// Runs with the mount gone: nothing else touches `backing`.
-pub(crate) fn apply_cut(state: &State, cut: PowerCut) -> Result<CutReport, Error> {
-    let backing = state.backing.clone();
-    let broken = state.broken;
-    let mut report = CutReport { cut, ..CutReport::default() };
-    let live_before = state.tree.live_paths();
-    let entries = state.tree.durable_tree();
-
-    // The fates of the unsynced changes of every surviving file, in issue order.
-    let surviving: Vec<NodeId> = entries.iter().filter(|e| !e.duplicate).map(|e| e.node).collect();
-    let mut order: Vec<(u64, NodeId, usize)> = Vec::new();
-    for &id in &surviving {
-        if let Some(Kind::File(journal)) = state.tree.get(id).map(|n| &n.kind) {
-            for (i, p) in journal.pending().iter().enumerate() {
-                order.push((p.seq, id, i));
-            }
-        }
-    }
-    order.sort_unstable();
-    let changes: Vec<&Change> = order
-        .iter()
-        .filter_map(|&(_, id, i)| match state.tree.get(id).map(|n| &n.kind) {
-            Some(Kind::File(j)) => j.pending().get(i).map(|p| &p.change),
-            _ => None,
-        })
-        .collect();
-    let fate_list = fates(&cut, &changes, broken);
-    let by_pages = cut.unsynced == Unsynced::Pages && broken != crate::Broken::PagesAsWrites;
-    if !by_pages {
-        report.unsynced = fate_list.len();
-    }
-    report.kept = fate_list.iter().filter(|f| **f == Fate::Kept).count();
-    report.torn = fate_list.iter().filter(|f| matches!(f, Fate::Torn(_))).count();
-    let mut by_node: HashMap<NodeId, Vec<(&Change, Fate)>> = HashMap::new();
-    for ((_, id, _), (change, fate)) in order.iter().zip(changes.into_iter().zip(fate_list)) {
-        by_node.entry(*id).or_default().push((change, fate));
-    }
-
-    // Build the surviving tree in a staging directory, moving each file's backing object
-    // (live or in the trash) into place and restoring its durable content there.
-    let internal = internal_dir(&backing);
-    let stage = internal.join("new");
-    if stage.exists() {
-        std::fs::remove_dir_all(&stage).map_err(|e| io_err("removing", &stage, e))?;
-    }
-    std::fs::create_dir(&stage).map_err(|e| io_err("creating", &stage, e))?;
-    let mut placed: HashMap<NodeId, PathBuf> = HashMap::new();
-    let mut page_rng = SmallRng::seed_from_u64(cut.seed);
-    for entry in &entries {
-        let to = stage.join(&entry.path);
-        let node = state.tree.get(entry.node).ok_or_else(|| Error::Inconsistent {
-            detail: format!("durable entry {} names no node", entry.path.display()),
-        })?;
-        match &node.kind {
-            Kind::Dir(_) => {
-                std::fs::create_dir(&to).map_err(|e| io_err("creating", &to, e))?;
-                // Keep the permissions of a directory that is still there.
-                if let Ok(meta) = std::fs::metadata(state.object_path(entry.node)) {
-                    let _ = std::fs::set_permissions(&to, meta.permissions());
-                }
-            }
-            Kind::File(_) if entry.duplicate => {
-                // Copied once its first name has its restored content (below).
-            }
-            Kind::File(journal) => {
-                let from = state.object_path(entry.node);
-                std::fs::rename(&from, &to).map_err(|e| io_err("moving", &from, e))?;
-                let file = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open(&to)
-                    .map_err(|e| io_err("opening", &to, e))?;
-                let live_len = file.metadata().map_err(|e| io_err("reading", &to, e))?.len();
-                let survivors = by_node.remove(&entry.node).unwrap_or_default();
-                if broken == crate::Broken::CutKeepsEverything {
-                    // Nothing is forgotten.
-                } else if by_pages {
-                    let live = read_dirty(&file, journal, live_len)
-                        .map_err(|e| io_err("reading", &to, e))?;
-                    journal.restore(&file).map_err(|e| io_err("restoring", &to, e))?;
-                    let (changes, kept, torn) = write_back_pages(
-                        &mut page_rng,
-                        &file,
-                        journal.durable_len(),
-                        live_len,
-                        &live,
-                        broken,
-                    )
-                    .map_err(|e| io_err("writing pages back to", &to, e))?;
-                    report.unsynced += changes;
-                    report.kept += kept;
-                    report.torn += torn;
-                } else {
-                    journal.restore(&file).map_err(|e| io_err("restoring", &to, e))?;
-                    for (change, fate) in &survivors {
-                        apply(&file, change, fate, broken)
-                            .map_err(|e| io_err("replaying a write to", &to, e))?;
-                    }
-                }
-                if journal.differs(live_len) || !survivors.is_empty() {
-                    report.reverted_files.push(entry.path.clone());
-                }
-                placed.insert(entry.node, to);
-            }
-        }
-    }
-    for entry in entries.iter().filter(|e| e.duplicate) {
-        let to = stage.join(&entry.path);
-        if let Some(from) = placed.get(&entry.node) {
-            std::fs::copy(from, &to).map_err(|e| io_err("copying", from, e))?;
-        }
-    }
-
-    // Swap the staged tree in for the live one.
-    for child in read_dir_names(&backing)? {
-        if child == crate::state::INTERNAL_DIR {
-            continue;
-        }
-        let path = backing.join(&child);
-        let removed = if path.is_dir() && !path.is_symlink() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
-        removed.map_err(|e| io_err("removing", &path, e))?;
-    }
-    for child in read_dir_names(&stage)? {
-        let from = stage.join(&child);
-        let to = backing.join(&child);
-        std::fs::rename(&from, &to).map_err(|e| io_err("moving", &from, e))?;
-    }
-    std::fs::remove_dir_all(&internal).map_err(|e| io_err("removing", &internal, e))?;
-
-    let durable: std::collections::HashSet<PathBuf> =
-        entries.iter().map(|e| e.path.clone()).collect();
-    let live: std::collections::HashSet<PathBuf> = live_before.into_iter().collect();
-    report.lost_paths = live.difference(&durable).cloned().collect();
-    report.restored_paths = durable.difference(&live).cloned().collect();
-    report.lost_paths.sort();
-    report.restored_paths.sort();
-    report.reverted_files.sort();
-    debug_assert!(state.tree.get(ROOT).is_some());
-    Ok(report)
-}
-
-fn read_dir_names(dir: &Path) -> Result<Vec<std::ffi::OsString>, Error> {
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| io_err("listing", dir, e))? {
-        names.push(entry.map_err(|e| io_err("listing", dir, e))?.file_name());
-    }
-    Ok(names)
 }
 
 #[cfg(test)]

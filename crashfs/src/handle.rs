@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use crate::cut::{apply_cut, CutReport, PowerCut};
+use crate::cut::{CutReport, PowerCut};
 use crate::fault::{Fault, Faults};
 use crate::mount::{self, Session};
+use crate::rebuild::rebuild;
 use crate::state::{internal_dir, Power, State};
 use crate::{Broken, Error, Stats};
 
@@ -123,7 +124,7 @@ impl CrashFs {
         }
         let shared = session.unmount(&self.mountpoint)?;
         let mut state = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let report = apply_cut(&state, cut)?;
+        let report = rebuild(&state, cut)?;
         let faults = std::mem::take(&mut state.faults);
         let mut stats = state.stats;
         stats.power_cuts += 1;
