@@ -397,20 +397,7 @@ impl State {
             return Ok(());
         }
         let is_dir = self.tree.dir(id).is_some();
-        if is_dir && self.tree.is_within(new_parent, id) {
-            return Err(Errno::EINVAL);
-        }
-        if let Some(target) = target {
-            if flags & noreplace != 0 {
-                return Err(Errno::EEXIST);
-            }
-            match (is_dir, self.tree.dir(target)) {
-                (false, Some(_)) => return Err(Errno::EISDIR),
-                (true, None) => return Err(Errno::ENOTDIR),
-                (true, Some(d)) if !d.live.is_empty() => return Err(Errno::ENOTEMPTY),
-                _ => {}
-            }
-        }
+        self.check_rename(id, is_dir, new_parent, target, flags & noreplace != 0)?;
         // A replaced file keeps its data (in the trash) while its durable name holds it;
         // otherwise the rename replaces it in one step.
         let trashed = match target {
@@ -435,6 +422,30 @@ impl State {
         self.stats.renames += 1;
         self.after_namespace_change(&[parent, new_parent]);
         Ok(())
+    }
+
+    /// The errors `rename(2)` gives for moving `id` into `new_parent` over `target`.
+    fn check_rename(
+        &self,
+        id: NodeId,
+        is_dir: bool,
+        new_parent: NodeId,
+        target: Option<NodeId>,
+        noreplace: bool,
+    ) -> Res<()> {
+        if is_dir && self.tree.is_within(new_parent, id) {
+            return Err(Errno::EINVAL);
+        }
+        let Some(target) = target else { return Ok(()) };
+        if noreplace {
+            return Err(Errno::EEXIST);
+        }
+        match (is_dir, self.tree.dir(target)) {
+            (false, Some(_)) => Err(Errno::EISDIR),
+            (true, None) => Err(Errno::ENOTDIR),
+            (true, Some(d)) if !d.live.is_empty() => Err(Errno::ENOTEMPTY),
+            _ => Ok(()),
+        }
     }
 
     /// Deletes the trash copy of `id` once nothing names it (a file only: a removed

@@ -335,3 +335,33 @@ fn a_clean_unmount_keeps_everything_and_the_next_mount_starts_from_it() {
     drop(fs);
     drop(dir);
 }
+
+fn directory_rename_needs_parent_fsync(broken: Broken) -> Result<(), String> {
+    let mut fx = Fixture::broken(broken);
+    std::fs::create_dir(fx.path("d")).unwrap();
+    fx.write_synced("d/f", b"in d");
+    fx.sync_dir("d");
+    fx.sync_dir("");
+    std::fs::rename(fx.path("d"), fx.path("e")).unwrap();
+    fx.cut();
+    ensure(fx.read("d/f").as_deref() == Some(b"in d"), "the unsynced directory rename survived")?;
+    ensure(!fx.path("e").exists(), "e exists though its name was never durable")?;
+    std::fs::rename(fx.path("d"), fx.path("e")).unwrap();
+    fx.sync_dir("");
+    fx.cut();
+    ensure(
+        fx.read("e/f").as_deref() == Some(b"in d"),
+        "the synced rename lost the directory's files",
+    )?;
+    let e = std::fs::rename(fx.path("e"), fx.path("e/sub")).unwrap_err();
+    ensure(e.raw_os_error() == Some(libc::EINVAL), format!("a move into itself: {e}"))?;
+    std::fs::create_dir(fx.path("full")).unwrap();
+    fx.write("full/x", b"x");
+    let e = std::fs::rename(fx.path("e"), fx.path("full")).unwrap_err();
+    ensure(e.raw_os_error() == Some(libc::ENOTEMPTY), format!("over a non-empty directory: {e}"))
+}
+
+#[test]
+fn a_directory_rename_is_durable_after_its_parent_fsync_and_keeps_its_entries() {
+    check_the_check(directory_rename_needs_parent_fsync, Broken::DirentsDurableAtOnce);
+}
