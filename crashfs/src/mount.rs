@@ -89,9 +89,15 @@ impl Session {
         };
         if let Some(thread) = self.thread.take() {
             if ended {
-                thread
-                    .join()
-                    .map_err(|e| Error::io("ending the FUSE session of", mountpoint, e))?;
+                match thread.join() {
+                    // The session loop reads the end of the connection as an abort or as
+                    // no device, depending on timing: both are the normal end.
+                    Err(e)
+                        if matches!(e.raw_os_error(), Some(libc::ECONNABORTED | libc::ENODEV)) => {}
+                    other => {
+                        other.map_err(|e| Error::io("ending the FUSE session of", mountpoint, e))?
+                    }
+                }
             }
             // Else the thread ends by itself when the last open file is closed.
         }
