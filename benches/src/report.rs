@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::machine::Machine;
 
 /// The version of this JSON layout; bumped when a field changes meaning.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The entry size of the headline figures.
 pub const HEADLINE_ENTRY_BYTES: usize = 128;
@@ -122,10 +122,17 @@ pub struct ReopenRow {
 /// One cell of the replicated cluster.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReplicaRow {
-    /// Backend name (every replica uses it).
+    /// `paxstore` or `omnipaxos` (0.2.4), driven the same way.
+    #[serde(default = "paxstore_replica")]
+    pub replica: String,
+    /// Backend name (every replica uses it); `MemoryStorage` is OmniPaxos' own.
     pub backend: String,
     /// `immediate`, `buffered`, or `none` (memory).
     pub durability: String,
+    /// How appends arrive: `upfront` (all, then delivery) or `stream` (one per round);
+    /// `window` in reports of schema 1.
+    #[serde(default = "window_mode")]
+    pub mode: String,
     /// The replica's `batch_size`.
     pub batch_size: usize,
     /// Replicas in the cluster.
@@ -142,9 +149,31 @@ pub struct ReplicaRow {
     pub p99_us: f64,
     /// Repetitions.
     pub reps: usize,
+    /// Storage writes per decided entry, per replica.
+    #[serde(default)]
+    pub writes_per_entry: f64,
+    /// Syncs (`fdatasync`-type calls) per decided entry, per replica, where the storage
+    /// counts them (the WAL does; memory has none).
+    #[serde(default)]
+    pub syncs_per_entry: Option<f64>,
+    /// For a paxstore cell with an OmniPaxos pair: the median over repetitions of
+    /// paxstore's decided/s over OmniPaxos', the two run back to back.
+    #[serde(default)]
+    pub vs_omnipaxos: Option<f64>,
+    /// The OmniPaxos cell `vs_omnipaxos` compares with.
+    #[serde(default)]
+    pub omnipaxos_pair: Option<String>,
     /// For `immediate`: decided batches per second (`decided_per_s / batch_size`) divided
     /// by the ceiling's synced writes per second.
     pub fraction_of_ceiling: Option<f64>,
+}
+
+fn paxstore_replica() -> String {
+    "paxstore".to_owned()
+}
+
+fn window_mode() -> String {
+    "window".to_owned()
 }
 
 /// A need and the backend the figures say to pick for it.
@@ -191,13 +220,19 @@ impl Report {
     /// The replica row of one cell, if measured.
     pub fn replica_row(
         &self,
+        replica: &str,
         backend: &str,
         durability: &str,
+        mode: &str,
         batch: usize,
     ) -> Option<&ReplicaRow> {
-        self.replica
-            .iter()
-            .find(|r| r.backend == backend && r.durability == durability && r.batch_size == batch)
+        self.replica.iter().find(|r| {
+            r.replica == replica
+                && r.backend == backend
+                && r.durability == durability
+                && r.mode == mode
+                && r.batch_size == batch
+        })
     }
 
     /// The reopen row of a backend, if measured.
@@ -311,7 +346,12 @@ pub fn recommendations(report: &Report) -> Vec<Recommendation> {
             report
                 .replica
                 .iter()
-                .filter(|r| r.durability == "immediate" && r.batch_size == 100)
+                .filter(|r| {
+                    r.replica == "paxstore"
+                        && r.mode == "upfront"
+                        && r.durability == "immediate"
+                        && r.batch_size == 100
+                })
                 .map(|r| (r.backend.as_str(), r.decided_per_s)),
             true,
         ),
@@ -452,10 +492,19 @@ pub fn missing(report: &Report, backends: &[(String, bool)], replica: bool) -> V
         if *persistent && !report.reopen.iter().any(|r| &r.backend == backend && r.ms > 0.0) {
             out.push(format!("reopen: no row for {backend}"));
         }
-        if replica && !report.replica.iter().any(|r| &r.backend == backend && r.decided_per_s > 0.0)
+        if replica
+            && !report.replica.iter().any(|r| {
+                r.replica == "paxstore" && &r.backend == backend && r.decided_per_s > 0.0
+            })
         {
             out.push(format!("replica: no row for {backend}"));
         }
+    }
+    if replica
+        && !backends.is_empty()
+        && !report.replica.iter().any(|r| r.replica == "omnipaxos" && r.decided_per_s > 0.0)
+    {
+        out.push("replica: no OmniPaxos row".to_owned());
     }
     for f in &report.failures {
         out.push(format!("failed cell {}: {}", f.cell, f.error));
@@ -516,7 +565,7 @@ fn spread(min: f64, max: f64) -> String {
 pub const CHARTS: [(&str, &str); 3] = [
     ("appends-immediate.svg", "Durable (Immediate) appends of 128-byte entries"),
     ("appends-buffered.svg", "Buffered and in-memory appends of 128-byte entries"),
-    ("replica.svg", "3-replica cluster: entries decided per second"),
+    ("replica.svg", "3-replica cluster, upfront appends: entries decided per second"),
 ];
 
 /// The headline table: durable appends of 128-byte entries, one row per backend, one
@@ -646,6 +695,13 @@ pub fn to_markdown(report: &Report) -> String {
     if report.replica.is_empty() {
         let _ = writeln!(md, "Not measured in this run.\n");
     } else {
+        let versus = omnipaxos_table(report);
+        if !versus.is_empty() {
+            let _ = writeln!(md, "### Against OmniPaxos 0.2.4, same driver, paired\n");
+            md.push_str(&versus);
+            let _ = writeln!(md);
+        }
+        let _ = writeln!(md, "### Every replica cell\n");
         md.push_str(&replica_table(report));
         let _ = writeln!(md, "\n![{}](charts/{})\n", CHARTS[2].1, CHARTS[2].0);
     }
@@ -736,12 +792,18 @@ pub fn to_markdown(report: &Report) -> String {
          entries (`read_recent`) or starting in the older half (`read_old`) of a log of \
          128-byte entries, with the store still open (Immediate).\n\
          - **Trim**: `Trim` of `batch` entries at a time from the head of a filled log.\n\
-         - **Replica**: 3 replicas in one process, messages passed in memory, each over its \
-         own store; a leader is elected first, then entries are appended on the leader and \
-         the cluster is stepped until they are decided. Figures count entries decided on \
-         the leader; latency is from `append` to decided, per entry. The three replicas' \
-         syncs run one after another on one disk, so a durable round costs at least two \
-         sequential syncs.\n\
+         - **Replica**: 3 replicas in one process on one thread, each over its own store, \
+         driven in rounds the way users drive a sans-IO replica: in each round every replica \
+         in turn takes its outgoing messages (for paxstore, that take is its one storage \
+         write of the round) and the receivers handle them. After a leader is elected, \
+         `upfront` appends a run of entries on the leader (1,000, or 10 batches if more) and \
+         then delivers rounds until all are decided on every replica; `stream` appends one \
+         entry per round. OmniPaxos 0.2.4 runs under the very same driver (`append`, `tick`, \
+         `take_outgoing_messages`, `handle_incoming`), over its own `MemoryStorage`; its \
+         `batch_size` is set like paxstore's. decided/s counts entries decided on every \
+         replica; latency runs from `append` to decided on the leader. Writes are the \
+         storage calls that change state; syncs are counted by the WAL itself. The three \
+         replicas' syncs run one after another on one disk.\n\
          - **Durability**: `immediate` means a successful write survives power loss, as each \
          backend documents it; `buffered` means it survives a process crash. See each \
          backend's module docs for what its sync does."
@@ -749,46 +811,102 @@ pub fn to_markdown(report: &Report) -> String {
     md
 }
 
-/// The replica table: one row per backend and durability, one column per batch size,
-/// and the batch-100 vs batch-1 ratio.
-pub fn replica_table(report: &Report) -> String {
-    let mut batches: Vec<usize> = report.replica.iter().map(|r| r.batch_size).collect();
-    batches.sort_unstable();
-    batches.dedup();
+/// The paired comparison with OmniPaxos 0.2.4: one row per storage pair, one column per
+/// batch size and mode; each cell is paxstore's decided/s over OmniPaxos' (median of the
+/// pairs run back to back), with both sides' writes per decided entry per replica.
+pub fn omnipaxos_table(report: &Report) -> String {
+    let pax: Vec<&ReplicaRow> =
+        report.replica.iter().filter(|r| r.vs_omnipaxos.is_some()).collect();
     let mut md = String::new();
-    let _ = write!(md, "| backend | durability |");
-    for b in &batches {
-        let _ = write!(md, " batch_size {b} decided/s (p50 µs) |");
+    if pax.is_empty() {
+        return md;
     }
-    let _ = writeln!(md, " batch 100 vs 1 | batch 1 vs ceiling |");
-    let _ = writeln!(md, "|---|---|{}---:|---:|", "---:|".repeat(batches.len()));
-    let mut keys: Vec<(&str, &str)> = Vec::new();
-    for r in &report.replica {
-        let key = (r.backend.as_str(), r.durability.as_str());
-        if !keys.contains(&key) {
-            keys.push(key);
+    let mut cols: Vec<(usize, &str)> = pax.iter().map(|r| (r.batch_size, r.mode.as_str())).collect();
+    cols.sort_unstable_by_key(|(b, m)| (*b, *m != "upfront"));
+    cols.dedup();
+    let mut pairs: Vec<(&str, &str, &str)> = Vec::new();
+    for r in &pax {
+        let key = (r.backend.as_str(), r.durability.as_str(), r.omnipaxos_pair.as_deref().unwrap_or(""));
+        if !pairs.contains(&key) {
+            pairs.push(key);
         }
     }
-    // Durable first, then buffered; backends in the report's order within each.
-    let rank = |d: &str| ["none", "immediate", "buffered"].iter().position(|x| *x == d);
-    keys.sort_by_key(|(_, d)| rank(d).map_or(0, |p| usize::from(p == 2)));
-    for (backend, durability) in keys {
-        let _ = write!(md, "| {backend} | {durability} |");
-        for b in &batches {
-            match report.replica_row(backend, durability, *b) {
-                Some(r) => {
-                    let _ = write!(md, " {} ({}) |", fmt_num(r.decided_per_s), fmt_num(r.p50_us));
+    let _ = write!(md, "| paxstore over | OmniPaxos over |");
+    for (b, m) in &cols {
+        let _ = write!(md, " batch {b} {m} |");
+    }
+    let _ = writeln!(md, "\n|---|---|{}", "---:|".repeat(cols.len()));
+    for (backend, durability, pair) in pairs {
+        let _ = write!(md, "| {backend} ({durability}) | {} |", pair.trim_start_matches("omnipaxos over "));
+        for (b, m) in &cols {
+            let p = report.replica_row("paxstore", backend, durability, m, *b);
+            let o = report.replica_row("omnipaxos", OMNI_MEMORY_NAME, "none", m, *b);
+            match p.and_then(|p| p.vs_omnipaxos.map(|v| (p, v))) {
+                Some((p, v)) => {
+                    let writes = o.map_or("–".to_owned(), |o| fmt_num(o.writes_per_entry));
+                    let _ = write!(
+                        md,
+                        " **{}×** ({} vs {} w/e) |",
+                        fmt_ratio(v),
+                        fmt_num(p.writes_per_entry),
+                        writes
+                    );
                 }
                 None => md.push_str(" – |"),
             }
         }
-        let one = report.replica_row(backend, durability, 1);
-        let hundred = report.replica_row(backend, durability, 100);
-        let ratio = one.zip(hundred).map_or("–".to_owned(), |(o, h)| {
-            format!("{}×", fmt_ratio(h.decided_per_s / o.decided_per_s))
-        });
-        let frac = one.and_then(|o| o.fraction_of_ceiling).map_or("–".to_owned(), fmt_pct);
-        let _ = writeln!(md, " {ratio} | {frac} |");
+        let _ = writeln!(md);
+    }
+    let _ = writeln!(
+        md,
+        "\nEach cell: paxstore's entries decided per second over OmniPaxos', the median over \
+         repetitions run back to back; in brackets, storage writes per decided entry per \
+         replica, paxstore vs OmniPaxos."
+    );
+    md
+}
+
+/// The name OmniPaxos' own in-memory storage has in the replica rows.
+const OMNI_MEMORY_NAME: &str = "MemoryStorage";
+
+/// Every replica cell: one row per replica, backend, durability, mode and batch size.
+pub fn replica_table(report: &Report) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "| replica | backend | durability | mode | batch | decided/s | spread | p50 µs | p99 µs | \
+         writes/entry/replica | syncs/entry/replica | vs OmniPaxos | vs ceiling |\n\
+         |---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let order = |b: &str| report.backends.iter().position(|x| x == b).unwrap_or(usize::MAX);
+    let mut rows: Vec<&ReplicaRow> = report.replica.iter().collect();
+    rows.sort_by_key(|r| {
+        (
+            r.durability == "buffered",
+            r.mode != "upfront",
+            r.batch_size,
+            r.replica != "paxstore",
+            order(&r.backend),
+        )
+    });
+    for r in rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.replica,
+            r.backend,
+            r.durability,
+            r.mode,
+            r.batch_size,
+            fmt_num(r.decided_per_s),
+            spread(r.decided_per_s_min, r.decided_per_s_max),
+            fmt_num(r.p50_us),
+            fmt_num(r.p99_us),
+            fmt_num(r.writes_per_entry),
+            r.syncs_per_entry.map_or("–".to_owned(), fmt_num),
+            r.vs_omnipaxos.map_or("".to_owned(), |v| format!("{}×", fmt_ratio(v))),
+            r.fraction_of_ceiling.map_or("".to_owned(), fmt_pct)
+        );
     }
     md
 }

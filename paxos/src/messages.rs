@@ -2,21 +2,28 @@
 //! (over any transport, in any order, possibly lost or duplicated) and hands each to
 //! [`Replica::handle_incoming`](crate::Replica::handle_incoming) at its `to`.
 //!
+//! A [`Message`] is everything one replica has for one other replica at one
+//! [`take_outgoing_messages`](crate::Replica::take_outgoing_messages): a take returns at
+//! most one message per peer, and successive payloads of the same kind are merged while
+//! they wait (new entries join the pending accept, a newer decided index replaces an older
+//! one, acknowledgements collapse into the latest). Handling a message is equivalent to
+//! handling its payloads in order.
+//!
 //! Indices in messages are absolute. A "logical" index counts the stop sign as one more
 //! slot after the last entry: a log of entries `[0, 7)` with a stop sign has logical end
 //! 8, and a logical decided index of 8 means the stop sign is decided.
 
 use paxstore::{Ballot, Entry, StopSign};
 
-/// A message from one replica to another.
+/// What one replica sends another in one take.
 #[derive(Clone, Debug)]
 pub struct Message<T: Entry> {
     /// The sender.
     pub from: u64,
     /// The receiver.
     pub to: u64,
-    /// What it says.
-    pub payload: Payload<T>,
+    /// What it says, in the order it was said.
+    pub payloads: Vec<Payload<T>>,
 }
 
 /// The two protocols a replica speaks.
@@ -36,14 +43,19 @@ pub enum BleMessage {
         /// The sender's heartbeat round.
         round: u64,
     },
-    /// The reply: the replier's ballot and whether it reaches a quorum.
+    /// The reply: the replier's ballot, whether it reaches a quorum, and the leader it
+    /// heard from directly.
     HeartbeatReply {
         /// The round replied to.
         round: u64,
-        /// The replier's own ballot.
+        /// The replier's own ballot (its candidacy).
         ballot: Ballot,
         /// Whether the replier heard from a quorum in its last round.
         quorum_connected: bool,
+        /// The leader the replier follows, if the replier heard it directly, quorum
+        /// connected, in its last round. A replica that cannot reach that leader itself
+        /// learns through this that it is alive (and that its ballot is the one to follow).
+        leader: Option<Ballot>,
     },
 }
 
@@ -63,7 +75,8 @@ pub enum PaxosMessage<T: Entry> {
     Accepted(Accepted),
     /// Leader → follower: the decided index.
     Decide(Decide),
-    /// Replica → leader: a prepare arrived for a round below the replica's promise.
+    /// Replica → sender: a message of round `n` arrived, but the replica promised the
+    /// higher round `promise`. A leader of `n` that gets it steps down.
     Nack {
         /// The refused round.
         n: Ballot,
@@ -72,9 +85,9 @@ pub enum PaxosMessage<T: Entry> {
     },
     /// Follower → leader: "synchronise me again" (it restarted or missed messages).
     PrepareReq,
-    /// Any → leader: entries appended at a follower.
-    Forward(Vec<T>),
-    /// Any → leader: a reconfiguration requested at a follower.
+    /// Follower → leader: entries appended at the follower.
+    Forward(Forward<T>),
+    /// Follower → leader: a reconfiguration requested at the follower.
     ForwardStopSign(StopSign),
     /// Leader → all: compact the log (only what every replica has decided).
     Compaction(Compaction),
@@ -143,6 +156,9 @@ pub struct AcceptSync<T: Entry> {
     pub sync: LogSync<T>,
     /// The leader's logical decided index.
     pub decided_idx: usize,
+    /// The sequence number the leader expects next in the follower's [`Forward`]s of this
+    /// round: everything below it already reached the leader.
+    pub forward_seq: u64,
 }
 
 /// Phase 2a, pipelined: entries at `[start_idx, start_idx + entries.len())`, then
@@ -179,4 +195,19 @@ pub struct Decide {
     pub n: Ballot,
     /// The logical decided index.
     pub decided_idx: usize,
+}
+
+/// Entries appended at a follower, sent to the leader of the round it accepts in.
+///
+/// Each follower numbers the entries it forwards in a round (`seq` is the number of the
+/// first); the leader proposes each number at most once, so a duplicated or replayed
+/// `Forward` adds nothing.
+#[derive(Clone, Debug)]
+pub struct Forward<T: Entry> {
+    /// The round the follower accepts in: only that round's leader takes the entries.
+    pub n: Ballot,
+    /// The sequence number of the first entry.
+    pub seq: u64,
+    /// The entries.
+    pub entries: Vec<T>,
 }

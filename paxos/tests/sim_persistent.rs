@@ -1,6 +1,7 @@
-//! The simulator over every persistent backend compiled in (enable them with this
-//! crate's `sled`, `redb`, `wal`, `rocksdb` or `backends-all` features): replicas crash
-//! and restart by dropping their storage and reopening its files.
+//! The simulator over every persistent backend compiled into `paxstore-backends` (enable
+//! them with e.g. `--features paxstore-backends/wal,paxstore-backends/sled`, or
+//! `paxstore-backends/all`): replicas crash and restart by dropping their storage and
+//! reopening its files.
 //!
 //! `PAXSTORE_SIM_SEEDS=<n>` runs more seeds per backend.
 
@@ -16,7 +17,10 @@ fn simulator_over_every_persistent_backend() {
     let kinds: Vec<BackendKind> =
         BackendKind::compiled_in().into_iter().filter(|k| k.is_persistent()).collect();
     if kinds.is_empty() {
-        println!("sim: no persistent backend compiled in; enable e.g. `--features sled,redb,wal`");
+        println!(
+            "sim: no persistent backend compiled in; enable e.g. \
+             `--features paxstore-backends/wal,paxstore-backends/sled`"
+        );
         return;
     }
     let seeds: u64 =

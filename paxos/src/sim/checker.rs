@@ -1,29 +1,63 @@
 //! The invariants the simulator checks after every step.
 
+use std::collections::{HashMap, HashSet};
+
 use paxstore::Storage;
 
 use super::SimValue;
 use crate::{LogEntry, Replica};
 
-/// What every replica has decided so far, and the checks against it:
-/// at most one value per index (so every decided prefix agrees), and a replica's decided
-/// index never goes back (nothing decided is lost, across restarts too).
+/// What every replica has decided so far, and the checks against it ([`Checker::INVARIANTS`]):
+///
+/// - **agreement**: at most one value is decided per index, so every decided prefix agrees;
+/// - **integrity**: a value is decided at most once (at one index), and every decided value
+///   was appended by someone;
+/// - **decided index**: within one run of a replica its decided index never goes back;
+///   across a restart it may go back (the decided index is written lazily), but never
+///   below the decided index the replica held at its last write, and what it decides
+///   again must equal what was decided before (agreement);
+/// - **stop sign**: at most one stop sign is decided, at one index, and nothing after it;
+/// - **compaction**: nothing is compacted past the decided index, and a snapshot equals
+///   the decided prefix it stands for;
+/// - no replica stopped with an error.
 #[derive(Debug, Default)]
 pub struct Checker {
     /// The value decided at each index, as far as any replica told.
     chosen: Vec<Option<u64>>,
+    /// The index at which each decided value was decided.
+    decided_at: HashMap<u64, usize>,
+    /// Every value appended (the workload registers them).
+    appended: HashSet<u64>,
     /// Per replica: decided entries below this index were checked.
     checked: Vec<usize>,
-    /// Per replica: the highest decided index seen.
+    /// Per replica: the highest decided index seen since it last started.
     max_decided: Vec<usize>,
     /// The decided stop sign: its index and the configuration it names.
     stopsign: Option<(usize, u32)>,
 }
 
 impl Checker {
+    /// The names of the invariants checked, for the summary lines.
+    pub const INVARIANTS: &'static [&'static str] = &[
+        "agreement",
+        "decided-at-most-once",
+        "decided-was-appended",
+        "decided-index-monotone-per-run",
+        "restart-keeps-written-decided",
+        "one-stop-sign",
+        "compaction-below-decided",
+        "snapshot-matches-prefix",
+        "no-replica-stopped",
+    ];
+
     /// A checker for `n` replicas (indexed from 0).
     pub fn new(n: usize) -> Self {
-        Checker { chosen: Vec::new(), checked: vec![0; n], max_decided: vec![0; n], stopsign: None }
+        Checker { checked: vec![0; n], max_decided: vec![0; n], ..Checker::default() }
+    }
+
+    /// Registers a value some client appended.
+    pub fn appended(&mut self, value: u64) {
+        self.appended.insert(value);
     }
 
     /// The value decided at `idx`, if known.
@@ -38,7 +72,7 @@ impl Checker {
 
     /// The index at which `value` was decided, if it was.
     pub fn index_of(&self, value: u64) -> Option<usize> {
-        self.chosen.iter().position(|v| *v == Some(value))
+        self.decided_at.get(&value).copied()
     }
 
     /// Whether some replica decided a stop sign.
@@ -46,9 +80,26 @@ impl Checker {
         self.stopsign.is_some()
     }
 
-    /// A replica restarted: check its whole decided log again.
-    pub fn restarted(&mut self, slot: usize) {
+    /// Replica `slot` restarted, holding the decided index it recovered; `written` is the
+    /// decided index it held at its last write before the crash. Its whole decided log is
+    /// checked again from now on.
+    pub fn restarted<T: SimValue, S: Storage<T>>(
+        &mut self,
+        slot: usize,
+        replica: &Replica<T, S>,
+        written: usize,
+    ) -> Result<(), String> {
         self.checked[slot] = 0;
+        let recovered = replica.decided_idx();
+        self.max_decided[slot] = recovered;
+        if recovered < written {
+            return Err(format!(
+                "replica {}: restarted with decided index {recovered}, below the {written} its \
+                 last write held",
+                replica.pid()
+            ));
+        }
+        Ok(())
     }
 
     /// Checks replica `slot`'s decided log against what others decided.
@@ -64,7 +115,7 @@ impl Checker {
         let decided = replica.decided_idx();
         if decided < self.max_decided[slot] {
             return Err(format!(
-                "replica {pid}: decided index went back from {} to {decided}",
+                "replica {pid}: decided index went back from {} to {decided} without a restart",
                 self.max_decided[slot]
             ));
         }
@@ -150,14 +201,27 @@ impl Checker {
             self.chosen.resize(idx + 1, None);
         }
         match self.chosen[idx] {
-            Some(v) if v != value => Err(format!(
-                "index {idx}: replica {pid} decided {value} but {v} was decided there before"
-            )),
-            _ => {
-                self.chosen[idx] = Some(value);
-                Ok(())
+            Some(v) if v != value => {
+                return Err(format!(
+                    "index {idx}: replica {pid} decided {value} but {v} was decided there before"
+                ))
             }
+            Some(_) => return Ok(()),
+            None => {}
         }
+        if !self.appended.contains(&value) {
+            return Err(format!(
+                "index {idx}: replica {pid} decided {value}, which no one appended"
+            ));
+        }
+        if let Some(&other) = self.decided_at.get(&value) {
+            return Err(format!(
+                "index {idx}: replica {pid} decided {value}, already decided at index {other}"
+            ));
+        }
+        self.chosen[idx] = Some(value);
+        self.decided_at.insert(value, idx);
+        Ok(())
     }
 
     /// The snapshot standing for `[0, compacted)` must match the decided values there.
@@ -186,5 +250,40 @@ impl Checker {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use paxstore_backends::MemoryStorage;
+
+    use super::*;
+    use crate::sim::TrimEntry;
+    use crate::ReplicaConfig;
+
+    /// Each rule of `record` is proven by a history that breaks it.
+    #[test]
+    fn the_integrity_checks_catch_what_they_name() {
+        let mut c = Checker::new(1);
+        c.appended(7);
+        c.appended(8);
+        c.record(1, 0, 7).unwrap();
+        c.record(1, 0, 7).unwrap(); // the same decision seen again
+        assert!(c.record(1, 0, 8).unwrap_err().contains("was decided there before"));
+        assert!(c.record(1, 1, 7).unwrap_err().contains("already decided at index 0"));
+        assert!(c.record(1, 1, 9).unwrap_err().contains("which no one appended"));
+    }
+
+    #[test]
+    fn a_restart_may_lower_the_decided_index_but_not_below_the_last_write() {
+        let cluster =
+            paxstore::ClusterConfig { configuration_id: 1, nodes: vec![1], flexible_quorum: None };
+        let config = ReplicaConfig::new(1, cluster);
+        let r = Replica::new(config, MemoryStorage::<TrimEntry>::new()).unwrap();
+        let mut c = Checker::new(1);
+        c.max_decided[0] = 5;
+        c.restarted(0, &r, 0).unwrap();
+        assert_eq!(c.max_decided[0], 0, "the decided index may go back across a restart");
+        assert!(c.restarted(0, &r, 3).unwrap_err().contains("below the 3 its last write held"));
     }
 }
