@@ -17,8 +17,11 @@ pub enum InjectedBug {
     /// A restarted replica stands for election with its promise's round, so a higher pid
     /// or priority unseats a live leader.
     LoudRestart,
-    /// A promise is written with the step after the one that sends the `Promise`.
+    /// A promise is written with the take after the one that sends the `Promise`.
     PromiseAfterSend,
+    /// A promise (a follower's, or a new leader's own) is never written: the `Promise`
+    /// (or `Prepare`) leaves with the promise in memory only, and a crash takes it back.
+    UnwrittenPromise,
     /// A new leader takes the round of the log it adopted to be its own, so no follower
     /// counts as holding a prefix of it and each is resent everything after its decided
     /// index.
@@ -34,6 +37,7 @@ impl InjectedBug {
             InjectedBug::LoudRestart => 4,
             InjectedBug::PromiseAfterSend => 8,
             InjectedBug::ResendAfterDecided => 16,
+            InjectedBug::UnwrittenPromise => 32,
         }
     }
 }

@@ -283,6 +283,8 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         if self.has_bug(InjectedBug::PromiseAfterSend) {
             self.store.state.promise = n;
             self.deferred_promise = Some((n, false));
+        } else if self.has_bug(InjectedBug::UnwrittenPromise) {
+            self.store.state.promise = n;
         } else {
             self.store.set_promise(n);
         }

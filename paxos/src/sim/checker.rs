@@ -2,10 +2,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use paxstore::Storage;
+use paxstore::{Ballot, Entry, Storage};
 
 use super::SimValue;
-use crate::{LogEntry, Replica};
+use crate::messages::PaxosMessage;
+use crate::{LogEntry, Message, Payload, Replica};
 
 /// What every replica has decided so far, and the checks against it ([`Checker::INVARIANTS`]):
 ///
@@ -16,6 +17,8 @@ use crate::{LogEntry, Replica};
 ///   across a restart it may go back (the decided index is written lazily), but never
 ///   below the decided index the replica held at its last write, and what it decides
 ///   again must equal what was decided before (agreement);
+/// - **persist before send** ([`persisted_before_sent`]): what a replica's messages report
+///   (a promise, a round it leads, entries it accepted) is in its storage when they leave;
 /// - **stop sign**: at most one stop sign is decided, at one index, and nothing after it;
 /// - **compaction**: nothing is compacted past the decided index, and a snapshot equals
 ///   the decided prefix it stands for;
@@ -44,6 +47,7 @@ impl Checker {
         "decided-was-appended",
         "decided-index-monotone-per-run",
         "restart-keeps-written-decided",
+        "persist-before-send",
         "one-stop-sign",
         "compaction-below-decided",
         "snapshot-matches-prefix",
@@ -251,6 +255,51 @@ impl Checker {
         }
         Ok(())
     }
+}
+
+/// Checks the messages replica `pid` just released against what its storage holds: a
+/// `Promise` or a leader's message of round `n` needs a written promise of at least `n`;
+/// an `Accepted` of round `n` up to `idx` needs the log accepted in `n` written up to `idx`.
+pub fn persisted_before_sent<T: Entry, S: Storage<T>>(
+    pid: u64,
+    storage: &S,
+    sent: &[Message<T>],
+) -> Result<(), String> {
+    let read = |e: paxstore::StorageError| format!("replica {pid}: reading storage: {e}");
+    let promise = storage.get_promise().map_err(read)?.unwrap_or_default();
+    let accepted = storage.get_accepted_round().map_err(read)?.unwrap_or_default();
+    let logical_end = storage.get_log_end().map_err(read)?
+        + usize::from(storage.get_stopsign().map_err(read)?.is_some());
+    let promised = |what: &str, n: Ballot| {
+        if promise < n {
+            Err(format!(
+                "persist-before-send: replica {pid} sent {what} of round {n:?} with promise \
+                 {promise:?} in storage"
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    for payload in sent.iter().flat_map(|m| &m.payloads) {
+        let Payload::Paxos(msg) = payload else { continue };
+        match msg {
+            PaxosMessage::Promise(p) => promised("a Promise", p.n)?,
+            PaxosMessage::Prepare(p) => promised("a Prepare", p.n)?,
+            PaxosMessage::AcceptSync(a) => promised("an AcceptSync", a.n)?,
+            PaxosMessage::AcceptDecide(a) => promised("an AcceptDecide", a.n)?,
+            PaxosMessage::Accepted(a) => {
+                promised("an Accepted", a.n)?;
+                if accepted != a.n || logical_end < a.accepted_idx {
+                    return Err(format!(
+                        "persist-before-send: replica {pid} sent Accepted {a:?} with the log of \
+                         round {accepted:?} written up to {logical_end}"
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -54,9 +54,14 @@ pub struct SimConfig {
     /// Probability, per take of a running replica, that it crashes right before the take:
     /// what it staged since its last take is lost and never sent.
     pub crash_before_write_rate: f64,
+    /// Probability that a replica crashes right after a take that released a `Promise`
+    /// (the promise must already be written); it restarts at the next step, while the
+    /// round it promised is still being prepared.
+    pub crash_after_promise_rate: f64,
     /// Probability that a replica crashes right after a take that released an
-    /// acknowledgement (`Promise` or `Accepted`) of what that take wrote.
-    pub crash_after_ack_rate: f64,
+    /// `Accepted` (the entries it acknowledges must already be written); it restarts at
+    /// the next step.
+    pub crash_after_accepted_rate: f64,
     /// Probability that a crashed replica restarts.
     pub restart_rate: f64,
     /// Probability that the network is partitioned anew.
@@ -82,6 +87,9 @@ pub struct SimConfig {
     pub liveness_steps: usize,
     /// A defect re-introduced in every replica (to show that the checks catch it).
     pub bug: Option<InjectedBug>,
+    /// Whether every take's messages are checked against what its write left in storage
+    /// (persist before send). Off only to show what the other checks catch alone.
+    pub check_persist_before_send: bool,
 }
 
 impl Default for SimConfig {
@@ -95,7 +103,8 @@ impl Default for SimConfig {
             max_delay: 2,
             crash_rate: 0.004,
             crash_before_write_rate: 0.001,
-            crash_after_ack_rate: 0.02,
+            crash_after_promise_rate: 0.3,
+            crash_after_accepted_rate: 0.01,
             restart_rate: 0.03,
             partition_rate: 0.006,
             heal_rate: 0.02,
@@ -108,6 +117,7 @@ impl Default for SimConfig {
             partial_connectivity_steps: 600,
             liveness_steps: 400,
             bug: None,
+            check_persist_before_send: true,
         }
     }
 }
@@ -133,7 +143,8 @@ pub struct SimOutcome {
     pub delivered: usize,
     /// Whether a stop sign was decided (the configuration ended).
     pub reconfigured: bool,
-    /// Whether the progress check under partial connectivity ran and passed.
+    /// Whether the progress check under partial connectivity passed (it runs unless the
+    /// configuration ended before it).
     pub progressed_partially_connected: bool,
 }
 
@@ -158,6 +169,8 @@ pub struct Simulation<T: SimValue, S: Storage<T>> {
     down: Vec<Option<S>>,
     /// Per replica: its decided index when it last wrote (a restart may not go below).
     written_decided: Vec<usize>,
+    /// Per replica: crashed right after an acknowledgement, restarts at the next step.
+    restart_soon: Vec<bool>,
     open: OpenStorage<S>,
     net: Vec<InFlight<T>>,
     /// `link[a][b]`: messages from slot a reach slot b.
@@ -202,6 +215,7 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
             replicas,
             down: (0..n).map(|_| None).collect(),
             written_decided: vec![0; n],
+            restart_soon: vec![false; n],
             open,
             net: Vec::new(),
             link: vec![vec![true; n]; n],
@@ -258,22 +272,22 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
         }
     }
 
-    /// Whether some replica holds a stop sign: then the configuration may be ending and
-    /// no append can be made; progress means deciding the stop sign.
-    fn ending(&self) -> bool {
-        self.replicas.iter().flatten().any(|r| r.stopsign().is_some())
-    }
-
-    /// Appends `marker` at `slot`, recording it as appended.
-    fn append_marker(&mut self, slot: usize, marker: u64) -> bool {
+    /// Appends `marker` at `slot`, recording it as appended. `Ok(false)` if the replica
+    /// refused it because it holds a stop sign (which may yet be replaced by a leader's
+    /// log, or be decided: the caller tries again or waits for the configuration to end).
+    fn append_marker(&mut self, slot: usize, marker: u64) -> Result<bool, String> {
         self.checker.appended(marker);
         match self.replicas[slot].as_mut().map(|r| r.append(T::from_value(marker))) {
-            Some(Err(e)) => {
-                self.violation(format!("append of the marker {marker} failed: {e}"));
-                false
-            }
-            _ => true,
+            Some(Err(PaxosError::ConfigurationEnded { .. })) => Ok(false),
+            Some(Err(e)) => Err(format!("append of the marker {marker} at {} failed: {e}", slot + 1)),
+            Some(Ok(())) => Ok(true),
+            None => Ok(false),
         }
+    }
+
+    /// Whether a stop sign was decided somewhere: the configuration ended.
+    fn reconfigured(&self) -> bool {
+        self.checker.stopsign_decided()
     }
 
     fn describe(&self) -> String {
@@ -288,6 +302,9 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
         self.calm();
         self.set_all_links(true);
         self.restart_all();
+        if self.reconfigured() {
+            return; // the configuration ended: nothing more can be decided in it
+        }
         let n = self.replicas.len();
         let quorum = self.configs[0].read_quorum().max(self.configs[0].write_quorum());
         let connected = loop {
@@ -306,7 +323,6 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
             }
         };
         self.outcome.partitions += 1;
-        let ending = self.ending();
         let marker = u64::MAX - 2 * self.seed - 1;
         let settle = self.cfg.partial_connectivity_steps / 2;
         let mut appended = false;
@@ -315,37 +331,47 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
             if !self.outcome.violations.is_empty() {
                 return;
             }
-            if ending {
-                if self.replicas.iter().flatten().any(|r| r.is_reconfigured().is_some()) {
-                    self.outcome.progressed_partially_connected = true;
-                    break;
-                }
-                continue;
-            }
-            if !appended && i >= settle {
-                let leader = connected
-                    .iter()
-                    .filter_map(|&s| self.replicas[s].as_ref().map(|r| (s, r)))
-                    .filter(|(_, r)| r.is_leader())
-                    .max_by_key(|(_, r)| r.promise())
-                    .map(|(s, _)| s);
-                let Some(slot) = leader else {
-                    let what = self.describe();
-                    self.violation(format!(
-                        "partial connectivity: no quorum-connected leader after {settle} steps \
-                         (quorum-connected: {:?}) {what}",
-                        connected.iter().map(|s| s + 1).collect::<Vec<_>>()
-                    ));
-                    return;
-                };
-                appended = self.append_marker(slot, marker);
-                if !appended {
-                    return;
-                }
-            }
-            if appended && self.checker.index_of(marker).is_some() {
+            if self.reconfigured() || self.checker.index_of(marker).is_some() {
                 self.outcome.progressed_partially_connected = true;
                 break;
+            }
+            if appended || i < settle {
+                continue;
+            }
+            let leader = connected
+                .iter()
+                .filter_map(|&s| self.replicas[s].as_ref().map(|r| (s, r)))
+                .filter(|(_, r)| r.is_leader())
+                .max_by_key(|(_, r)| r.promise())
+                .map(|(s, _)| s);
+            let zombies: Vec<u64> = connected
+                .iter()
+                .filter_map(|&s| self.replicas[s].as_ref())
+                .filter(|r| r.is_leader() && Some(r.pid()) != leader.map(|s| s as u64 + 1))
+                .map(|r| r.pid())
+                .collect();
+            if !zombies.is_empty() {
+                let what = self.describe();
+                self.violation(format!(
+                    "partial connectivity: quorum-connected replicas {zombies:?} still believe \
+                     they lead beside the leader {:?} {what}",
+                    leader.map(|s| s + 1)
+                ));
+                return;
+            }
+            let Some(slot) = leader else {
+                let what = self.describe();
+                self.violation(format!(
+                    "partial connectivity: no quorum-connected leader after {settle} steps \
+                     (quorum-connected: {:?}) {what}",
+                    connected.iter().map(|s| s + 1).collect::<Vec<_>>()
+                ));
+                return;
+            };
+            // Refused: the leader's log ends the configuration; it decides the stop sign.
+            match self.append_marker(slot, marker) {
+                Ok(done) => appended = done,
+                Err(e) => return self.violation(e),
             }
         }
         if !self.outcome.progressed_partially_connected {
@@ -358,7 +384,8 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
     }
 
     /// Heals everything, restarts every replica, lets a leader settle, appends one value
-    /// and requires every replica to decide it in time.
+    /// and requires every replica to decide it in time (or, if the configuration ends,
+    /// every replica to decide the stop sign).
     fn check_liveness(&mut self) {
         self.calm();
         self.set_all_links(true);
@@ -366,26 +393,34 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
         let settle = self.cfg.liveness_steps / 2;
         for _ in 0..settle {
             self.step(false);
+            if !self.outcome.violations.is_empty() {
+                return;
+            }
         }
         let marker = u64::MAX - 2 * self.seed;
         let slot = self.rng.random_range(0..self.replicas.len());
-        // With a stop sign in some log, the configuration may be ending: then liveness
-        // means every replica decides the stop sign.
-        let ending = self.ending();
-        if !ending && !self.append_marker(slot, marker) {
-            return;
-        }
+        let mut appended = false;
         for _ in 0..self.cfg.liveness_steps {
+            if !appended {
+                // A replica holding a stop sign refuses appends until a leader's log
+                // replaces it, or the stop sign is decided.
+                match self.append_marker(slot, marker) {
+                    Ok(done) => appended = done,
+                    Err(e) => return self.violation(e),
+                }
+            }
             self.step(false);
             if !self.outcome.violations.is_empty() {
                 return;
             }
-            let all_ended = self.replicas.iter().flatten().all(|r| r.is_reconfigured().is_some());
-            if ending && all_ended {
+            let everywhere = |f: &dyn Fn(&Replica<T, Tracked<S>>) -> bool| {
+                self.replicas.iter().flatten().all(f)
+            };
+            if everywhere(&|r| r.is_reconfigured().is_some()) {
                 return;
             }
             if let Some(idx) = self.checker.index_of(marker) {
-                if self.replicas.iter().flatten().all(|r| r.decided_idx() > idx) {
+                if everywhere(&|r| r.decided_idx() > idx) {
                     return;
                 }
             }
@@ -468,7 +503,8 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
             }
         }
         for slot in 0..n {
-            if self.replicas[slot].is_none() && self.rng.random_bool(self.cfg.restart_rate) {
+            let soon = std::mem::take(&mut self.restart_soon[slot]);
+            if self.replicas[slot].is_none() && (soon || self.rng.random_bool(self.cfg.restart_rate)) {
                 self.restart(slot);
             }
         }
@@ -566,12 +602,28 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
             if r.storage().writes() != writes {
                 self.written_decided[slot] = decided;
             }
-            let acked = buf[start..].iter().flat_map(|m| &m.payloads).any(|p| {
-                matches!(p, Payload::Paxos(PaxosMessage::Promise(_) | PaxosMessage::Accepted(_)))
-            });
-            if faults && acked && self.rng.random_bool(self.cfg.crash_after_ack_rate) {
+            if self.cfg.check_persist_before_send {
+                if let Err(e) = checker::persisted_before_sent(r.pid(), r.storage(), &buf[start..]) {
+                    self.violation(e);
+                }
+            }
+            let sent = |f: fn(&PaxosMessage<T>) -> bool| {
+                buf[start..].iter().flat_map(|m| &m.payloads).any(|p| match p {
+                    Payload::Paxos(m) => f(m),
+                    Payload::Ble(_) => false,
+                })
+            };
+            let rate = if sent(|m| matches!(m, PaxosMessage::Promise(_))) {
+                self.cfg.crash_after_promise_rate
+            } else if sent(|m| matches!(m, PaxosMessage::Accepted(_))) {
+                self.cfg.crash_after_accepted_rate
+            } else {
+                0.0
+            };
+            if faults && rate > 0.0 && self.rng.random_bool(rate) {
                 self.outcome.timed_crashes += 1;
                 self.crash(slot);
+                self.restart_soon[slot] = true;
             }
         }
         for msg in buf.drain(..) {
