@@ -156,9 +156,9 @@ pub struct AcceptSync<T: Entry> {
     pub sync: LogSync<T>,
     /// The leader's logical decided index.
     pub decided_idx: usize,
-    /// The sequence number the leader expects next in the follower's [`Forward`]s of this
-    /// round: everything below it already reached the leader.
-    pub forward_seq: u64,
+    /// The epoch the follower's [`Forward`]s carry from now on (a new one per sync, so
+    /// numbers are never reused across syncs and restarts of the follower).
+    pub forward_epoch: u64,
 }
 
 /// Phase 2a, pipelined: entries at `[start_idx, start_idx + entries.len())`, then
@@ -199,14 +199,16 @@ pub struct Decide {
 
 /// Entries appended at a follower, sent to the leader of the round it accepts in.
 ///
-/// Each follower numbers the entries it forwards in a round (`seq` is the number of the
-/// first); the leader proposes each number at most once, so a duplicated or replayed
-/// `Forward` adds nothing.
+/// A follower numbers the entries it forwards within the epoch its last sync gave it
+/// (`seq` is the number of the first); the leader proposes each `(epoch, number)` at most
+/// once, so a duplicated or replayed `Forward` adds nothing.
 #[derive(Clone, Debug)]
 pub struct Forward<T: Entry> {
     /// The round the follower accepts in: only that round's leader takes the entries.
     pub n: Ballot,
-    /// The sequence number of the first entry.
+    /// The epoch of the follower's last sync in that round.
+    pub epoch: u64,
+    /// The sequence number of the first entry, within the epoch.
     pub seq: u64,
     /// The entries.
     pub entries: Vec<T>,

@@ -137,7 +137,9 @@ fn absorb<T: Entry>(last: &mut PaxosMessage<T>, next: PaxosMessage<T>) -> Result
             Ok(())
         }
         (P::Forward(a), P::Forward(mut b))
-            if a.n == b.n && a.seq.checked_add(a.entries.len() as u64) == Some(b.seq) =>
+            if a.n == b.n
+                && a.epoch == b.epoch
+                && a.seq.checked_add(a.entries.len() as u64) == Some(b.seq) =>
         {
             a.entries.append(&mut b.entries);
             Ok(())

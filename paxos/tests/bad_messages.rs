@@ -88,7 +88,7 @@ fn payload(rng: &mut SmallRng) -> Payload<SimEntry> {
                 n: ballot(rng),
                 sync: sync(rng),
                 decided_idx: idx(rng),
-                forward_seq: rng.random_range(0..3) * u64::MAX / 2,
+                forward_epoch: rng.random_range(0..3) * u64::MAX / 2,
             }),
             5 => PaxosMessage::AcceptDecide(AcceptDecide {
                 n: ballot(rng),
@@ -107,6 +107,7 @@ fn payload(rng: &mut SmallRng) -> Payload<SimEntry> {
             9 => PaxosMessage::PrepareReq,
             10 => PaxosMessage::Forward(Forward {
                 n: ballot(rng),
+                epoch: rng.random_range(0..3),
                 seq: rng.random_range(0..3) * u64::MAX / 2,
                 entries: entries(rng),
             }),

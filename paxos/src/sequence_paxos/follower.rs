@@ -71,7 +71,7 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         self.role = Role::Follower(FollowerPhase::Accept);
         self.store.raise_logical_decided(a.decided_idx.min(self.state().logical_end()));
         self.accepted_due = Some(a.n);
-        self.resume_forwarding(a.n, a.forward_seq);
+        self.resume_forwarding(a.n, a.forward_epoch);
         self.forward_pending();
         Ok(())
     }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use paxstore::{Ballot, Entry, Storage, StorageResult};
 
+use super::forward::ForwardLedger;
 use super::{FollowerPhase, Replica, Role};
 use crate::bugs::InjectedBug;
 use crate::messages::{
@@ -52,9 +53,8 @@ pub(super) struct LeaderState<T: Entry> {
     decided_of: BTreeMap<u64, usize>,
     /// `accepted` at the last retransmission timer, to spot followers that are stuck.
     progress_mark: BTreeMap<u64, usize>,
-    /// Per follower, the sequence number its next forwarded entry carries: lower ones
-    /// reached this leader already.
-    pub(super) forwarded: BTreeMap<u64, u64>,
+    /// What each follower forwarded in this round.
+    pub(super) forwarded: ForwardLedger,
 }
 
 impl<T: Entry> LeaderState<T> {
@@ -107,7 +107,7 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
             accepted: BTreeMap::new(),
             decided_of: BTreeMap::new(),
             progress_mark: BTreeMap::new(),
-            forwarded: BTreeMap::new(),
+            forwarded: ForwardLedger::default(),
         }));
         for to in self.peers.clone() {
             self.send_prepare(to);
@@ -203,10 +203,12 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         let prefix = meta.accepted_round == l.n
             || (meta.accepted_round == l.adopted.0 && meta.logical_end() <= l.adopted.1);
         let from = if prefix { meta.log_end } else { meta.decided_idx.min(meta.log_end) };
-        let (n, forward_seq) = (l.n, l.forwarded.get(&pid).copied().unwrap_or(0));
+        let n = l.n;
         if let Some(sync) = self.log_sync_from(from)? {
             let decided_idx = self.state().logical_decided();
-            let msg = AcceptSync { n, sync, decided_idx, forward_seq };
+            let Role::Leader(l) = &mut self.role else { return Ok(()) };
+            let forward_epoch = l.forwarded.open_epoch(pid);
+            let msg = AcceptSync { n, sync, decided_idx, forward_epoch };
             self.send(pid, PaxosMessage::AcceptSync(msg));
         }
         Ok(())

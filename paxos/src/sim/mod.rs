@@ -26,7 +26,7 @@ use paxstore::{ClusterConfig, Snapshot, Storage};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-pub use checker::Checker;
+pub use checker::{persisted_before_sent, Checker};
 pub use entry::{DigestSnapshot, SimEntry, SimValue, TrimEntry};
 pub use tracked::Tracked;
 
