@@ -151,6 +151,12 @@ impl<S: Storage<BenchEntry>> RoundNode for OmniNode<S> {
     fn is_leader(&self) -> bool {
         self.op.get_current_leader() == Some((self.pid, true))
     }
+    fn trim(&mut self) -> Result<(), BenchError> {
+        match self.op.trim(None) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(omni_err(e)),
+        }
+    }
     fn writes(&self) -> u64 {
         self.writes.get()
     }

@@ -40,6 +40,8 @@ pub const AVAILABLE: bool = true;
 /// The entry size the cluster appends.
 pub const ENTRY_BYTES: usize = 128;
 
+const TRIM: bool = true;
+
 /// Ticks (each followed by a round) allowed for electing a leader.
 const ELECTION_TICKS: usize = 2_000;
 
@@ -87,6 +89,9 @@ pub trait RoundNode {
     fn decided_idx(&self) -> usize;
     /// Whether this replica leads and accepts appends.
     fn is_leader(&self) -> bool;
+    /// On the leader: drops the log prefix every replica has decided (as far as the
+    /// leader knows), everywhere.
+    fn trim(&mut self) -> Result<(), BenchError>;
     /// Storage writes so far (calls that change the stored state).
     fn writes(&self) -> u64;
     /// Syncs so far, where the storage counts them.
@@ -224,7 +229,7 @@ impl<N: RoundNode> Rounds<N> {
         let mut run = ClusterRun::default();
         let mut seen = base;
         let started = Instant::now();
-        let mut append = |rounds: &mut Self, appended: &mut Vec<Instant>| {
+        let append = |rounds: &mut Self, appended: &mut Vec<Instant>| {
             let entry = BenchEntry::new(rounds.next_index, ENTRY_BYTES);
             rounds.next_index += 1;
             appended.push(Instant::now());
@@ -268,6 +273,9 @@ impl<N: RoundNode> Rounds<N> {
             if !streaming && self.min_decided() >= base + appended.len() {
                 break;
             }
+        }
+        if TRIM {
+            self.nodes[self.leader].trim()?;
         }
         run.elapsed = started.elapsed();
         run.decided = appended.len();
@@ -431,6 +439,18 @@ impl RoundNode for PaxstoreNode {
     }
     fn is_leader(&self) -> bool {
         self.replica.is_leader()
+    }
+    fn trim(&mut self) -> Result<(), BenchError> {
+        let r = &mut self.replica;
+        let idx = r.decided_idx();
+        let result = match r.trim(idx) {
+            Err(paxstore_paxos::PaxosError::NotDecided { decided, .. }) => r.trim(decided),
+            other => other,
+        };
+        match result {
+            Ok(()) | Err(paxstore_paxos::PaxosError::AlreadyCompacted { .. }) => Ok(()),
+            Err(e) => Err(self.err(e)),
+        }
     }
     fn writes(&self) -> u64 {
         self.replica.storage().writes()

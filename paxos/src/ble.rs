@@ -85,6 +85,7 @@ impl Ble {
     }
 
     /// Turns vouching off (only to re-introduce a bug in tests).
+    #[cfg(feature = "testing")]
     pub(crate) fn set_vouching(&mut self, on: bool) {
         self.vouching = on;
     }

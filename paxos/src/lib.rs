@@ -171,5 +171,5 @@ pub use bugs::InjectedBug;
 pub use config::ReplicaConfig;
 pub use error::PaxosError;
 pub use log_entry::{LogEntry, SnapshottedEntry};
-pub use messages::{Message, Payload};
+pub use messages::{Message, Payload, Payloads};
 pub use sequence_paxos::Replica;

@@ -23,7 +23,102 @@ pub struct Message<T: Entry> {
     /// The receiver.
     pub to: u64,
     /// What it says, in the order it was said.
-    pub payloads: Vec<Payload<T>>,
+    pub payloads: Payloads<T>,
+}
+
+/// The payloads of a [`Message`], in order. Most messages carry one payload, which is
+/// held inline (no allocation); build one from a `Payload`, a `Vec<Payload>` or an
+/// iterator, and read it with `iter()` or by value with `into_iter()`.
+#[derive(Clone, Debug)]
+pub struct Payloads<T: Entry>(Repr<T>);
+
+#[derive(Clone, Debug)]
+enum Repr<T: Entry> {
+    One(Payload<T>),
+    Many(Vec<Payload<T>>),
+}
+
+impl<T: Entry> Payloads<T> {
+    /// How many payloads.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Repr::One(_) => 1,
+            Repr::Many(v) => v.len(),
+        }
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The payloads, in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Payload<T>> {
+        match &self.0 {
+            Repr::One(p) => std::slice::from_ref(p).iter(),
+            Repr::Many(v) => v.iter(),
+        }
+    }
+}
+
+impl<T: Entry> From<Payload<T>> for Payloads<T> {
+    fn from(p: Payload<T>) -> Self {
+        Payloads(Repr::One(p))
+    }
+}
+
+impl<T: Entry> From<Vec<Payload<T>>> for Payloads<T> {
+    fn from(v: Vec<Payload<T>>) -> Self {
+        Payloads(Repr::Many(v))
+    }
+}
+
+impl<T: Entry> FromIterator<Payload<T>> for Payloads<T> {
+    fn from_iter<I: IntoIterator<Item = Payload<T>>>(iter: I) -> Self {
+        Payloads(Repr::Many(iter.into_iter().collect()))
+    }
+}
+
+impl<T: Entry> IntoIterator for Payloads<T> {
+    type Item = Payload<T>;
+    type IntoIter = PayloadsIntoIter<T>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        match self.0 {
+            Repr::One(p) => PayloadsIntoIter(IterRepr::One(Some(p))),
+            Repr::Many(v) => PayloadsIntoIter(IterRepr::Many(v.into_iter())),
+        }
+    }
+}
+
+impl<'a, T: Entry> IntoIterator for &'a Payloads<T> {
+    type Item = &'a Payload<T>;
+    type IntoIter = std::slice::Iter<'a, Payload<T>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// The payloads of a [`Message`], by value.
+#[derive(Debug)]
+pub struct PayloadsIntoIter<T: Entry>(IterRepr<T>);
+
+#[derive(Debug)]
+enum IterRepr<T: Entry> {
+    One(Option<Payload<T>>),
+    Many(std::vec::IntoIter<Payload<T>>),
+}
+
+impl<T: Entry> Iterator for PayloadsIntoIter<T> {
+    type Item = Payload<T>;
+
+    fn next(&mut self) -> Option<Payload<T>> {
+        match &mut self.0 {
+            IterRepr::One(p) => p.take(),
+            IterRepr::Many(it) => it.next(),
+        }
+    }
 }
 
 /// The two protocols a replica speaks.
@@ -59,16 +154,16 @@ pub enum BleMessage {
     },
 }
 
-/// Sequence Paxos.
+/// Sequence Paxos. The rare, large payloads are boxed, so a message stays small to move.
 #[derive(Clone, Debug)]
 pub enum PaxosMessage<T: Entry> {
     /// Leader → all: phase 1.
     Prepare(Prepare),
     /// Follower → leader: the promise, with the entries the leader may lack.
-    Promise(Promise<T>),
+    Promise(Box<Promise<T>>),
     /// Leader → follower: what the follower is missing, after which its log equals the
     /// leader's.
-    AcceptSync(AcceptSync<T>),
+    AcceptSync(Box<AcceptSync<T>>),
     /// Leader → follower: new entries (and the stop sign), pipelined, with the decided index.
     AcceptDecide(AcceptDecide<T>),
     /// Follower → leader: how far the follower's log is accepted in the round.
@@ -88,7 +183,7 @@ pub enum PaxosMessage<T: Entry> {
     /// Follower → leader: entries appended at the follower.
     Forward(Forward<T>),
     /// Follower → leader: a reconfiguration requested at the follower.
-    ForwardStopSign(StopSign),
+    ForwardStopSign(Box<StopSign>),
     /// Leader → all: compact the log (only what every replica has decided).
     Compaction(Compaction),
 }
@@ -172,7 +267,7 @@ pub struct AcceptDecide<T: Entry> {
     /// The entries.
     pub entries: Vec<T>,
     /// The stop sign, after the entries.
-    pub stopsign: Option<StopSign>,
+    pub stopsign: Option<Box<StopSign>>,
     /// The leader's logical decided index.
     pub decided_idx: usize,
 }

@@ -10,7 +10,7 @@
 
 use paxstore::{Ballot, Entry, StopSign};
 
-use crate::messages::{AcceptDecide, BleMessage, Message, PaxosMessage, Payload};
+use crate::messages::{AcceptDecide, BleMessage, Message, PaxosMessage, Payload, Payloads};
 
 /// One pending message per peer.
 pub(crate) struct Outbox<T: Entry> {
@@ -62,7 +62,7 @@ impl<T: Entry> Outbox<T> {
         if let Some(PaxosMessage::AcceptDecide(a)) = last_paxos(slot) {
             if a.n == n && a.stopsign.is_none() && a.start_idx + a.entries.len() == start_idx {
                 a.entries.extend_from_slice(entries);
-                a.stopsign = stopsign.cloned();
+                a.stopsign = stopsign.cloned().map(Box::new);
                 a.decided_idx = a.decided_idx.max(decided_idx);
                 return;
             }
@@ -71,17 +71,24 @@ impl<T: Entry> Outbox<T> {
             n,
             start_idx,
             entries: entries.to_vec(),
-            stopsign: stopsign.cloned(),
+            stopsign: stopsign.cloned().map(Box::new),
             decided_idx,
         })));
     }
 
-    /// Moves every pending message to `out`, at most one per peer.
+    /// Moves every pending message to `out`, at most one per peer. A single payload
+    /// leaves inline, and its box keeps its capacity for the next take.
     pub(crate) fn drain_into(&mut self, out: &mut Vec<Message<T>>) {
         for (to, payloads) in &mut self.boxes {
-            if !payloads.is_empty() {
-                out.push(Message { from: self.from, to: *to, payloads: std::mem::take(payloads) });
-            }
+            let payloads = match payloads.len() {
+                0 => continue,
+                1 => match payloads.pop() {
+                    Some(p) => Payloads::from(p),
+                    None => continue,
+                },
+                _ => Payloads::from(std::mem::take(payloads)),
+            };
+            out.push(Message { from: self.from, to: *to, payloads });
         }
     }
 
@@ -187,7 +194,8 @@ mod tests {
         assert_eq!(o.pending_for(2), 2, "one accept and one heartbeat");
         let msgs = taken(&mut o);
         assert_eq!(msgs.len(), 1, "nothing for 3");
-        let Payload::Paxos(PaxosMessage::AcceptDecide(a)) = &msgs[0].payloads[0] else {
+        let Some(Payload::Paxos(PaxosMessage::AcceptDecide(a))) = msgs[0].payloads.iter().next()
+        else {
             panic!("{msgs:?}")
         };
         assert_eq!((a.start_idx, a.entries.len(), a.decided_idx), (0, 5, 5));
@@ -214,7 +222,10 @@ mod tests {
         o.paxos(2, PaxosMessage::Accepted(Accepted { n: b(3), accepted_idx: 4, decided_idx: 2 }));
         let msgs = taken(&mut o);
         assert_eq!(msgs[0].payloads.len(), 6, "{msgs:?}");
-        let Payload::Paxos(PaxosMessage::Accepted(a)) = &msgs[0].payloads[5] else { panic!() };
+        let Some(Payload::Paxos(PaxosMessage::Accepted(a))) = msgs[0].payloads.iter().nth(5)
+        else {
+            panic!()
+        };
         assert_eq!((a.accepted_idx, a.decided_idx), (4, 2));
     }
 

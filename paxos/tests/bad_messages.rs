@@ -76,25 +76,25 @@ fn payload(rng: &mut SmallRng) -> Payload<SimEntry> {
                 accepted_round: ballot(rng),
                 log_end: idx(rng),
             }),
-            3 => PaxosMessage::Promise(Promise {
+            3 => PaxosMessage::Promise(Box::new(Promise {
                 n: ballot(rng),
                 accepted_round: ballot(rng),
                 decided_idx: idx(rng),
                 log_end: idx(rng),
                 has_stopsign: rng.random(),
                 sync: rng.random_bool(0.5).then(|| sync(rng)),
-            }),
-            4 => PaxosMessage::AcceptSync(AcceptSync {
+            })),
+            4 => PaxosMessage::AcceptSync(Box::new(AcceptSync {
                 n: ballot(rng),
                 sync: sync(rng),
                 decided_idx: idx(rng),
                 forward_epoch: rng.random_range(0..3) * u64::MAX / 2,
-            }),
+            })),
             5 => PaxosMessage::AcceptDecide(AcceptDecide {
                 n: ballot(rng),
                 start_idx: idx(rng),
                 entries: entries(rng),
-                stopsign: stopsign(rng),
+                stopsign: stopsign(rng).map(Box::new),
                 decided_idx: idx(rng),
             }),
             6 => PaxosMessage::Accepted(Accepted {
@@ -116,10 +116,10 @@ fn payload(rng: &mut SmallRng) -> Payload<SimEntry> {
             } else {
                 Compaction::Snapshot(idx(rng))
             }),
-            _ => PaxosMessage::ForwardStopSign(StopSign {
+            _ => PaxosMessage::ForwardStopSign(Box::new(StopSign {
                 next_config: ClusterConfig::default(),
                 metadata: None,
-            }),
+            })),
         }),
     }
 }

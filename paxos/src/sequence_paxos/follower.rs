@@ -48,7 +48,7 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
             has_stopsign: state.stopsign.is_some(),
             sync,
         };
-        self.send(from, PaxosMessage::Promise(promise));
+        self.send(from, PaxosMessage::Promise(Box::new(promise)));
         Ok(())
     }
 
@@ -108,7 +108,7 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         }
         if let Some(ss) = a.stopsign {
             if self.state().log_end == end && self.state().stopsign.is_none() {
-                self.store.set_stopsign(Some(ss));
+                self.store.set_stopsign(Some(*ss));
             }
         }
         self.store.raise_logical_decided(a.decided_idx.min(self.state().logical_end()));

@@ -96,7 +96,7 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
             self.send(n.pid, PaxosMessage::Forward(Forward { n, epoch, seq, entries }));
         }
         if let Some(ss) = self.pending_stopsign.take() {
-            self.send(n.pid, PaxosMessage::ForwardStopSign(ss));
+            self.send(n.pid, PaxosMessage::ForwardStopSign(Box::new(ss)));
         }
     }
 

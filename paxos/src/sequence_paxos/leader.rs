@@ -3,8 +3,6 @@
 //! pipelined), counting acceptances and deciding, stepping down when refused, and
 //! retransmitting to followers that made no progress.
 
-use std::collections::BTreeMap;
-
 use paxstore::{Ballot, Entry, Storage, StorageResult};
 
 use super::forward::ForwardLedger;
@@ -36,7 +34,7 @@ pub(super) struct LeaderState<T: Entry> {
     /// `false` in the prepare phase, `true` once the log is adopted.
     pub(super) accepting: bool,
     /// Followers that promised in this round.
-    promises: BTreeMap<u64, PromiseMeta>,
+    promises: PeerMap<PromiseMeta>,
     /// The keys of `promises`, for the paths that run once per proposal.
     followers: Vec<u64>,
     /// The most recent log among the promises so far: (round, logical end, its suffix).
@@ -48,11 +46,11 @@ pub(super) struct LeaderState<T: Entry> {
     /// what it lacks.
     adopted: (Ballot, usize),
     /// Logical accepted index of each follower in this round.
-    accepted: BTreeMap<u64, usize>,
+    accepted: PeerMap<usize>,
     /// Logical decided index each follower reported.
-    decided_of: BTreeMap<u64, usize>,
+    decided_of: PeerMap<usize>,
     /// `accepted` at the last retransmission timer, to spot followers that are stuck.
-    progress_mark: BTreeMap<u64, usize>,
+    progress_mark: PeerMap<usize>,
     /// What each follower forwarded in this round.
     pub(super) forwarded: ForwardLedger,
 }
@@ -60,14 +58,14 @@ pub(super) struct LeaderState<T: Entry> {
 impl<T: Entry> LeaderState<T> {
     /// The logical decided index `pid` reported (0 if none).
     pub(super) fn decided_of(&self, pid: u64) -> usize {
-        self.decided_of.get(&pid).copied().unwrap_or(0)
+        self.decided_of.get(pid).unwrap_or(0)
     }
 
     fn add_promise(&mut self, from: u64, meta: PromiseMeta) {
         if self.promises.insert(from, meta).is_none() {
             self.followers.push(from);
         }
-        update_max(&mut self.decided_of, from, meta.decided_idx);
+        self.decided_of.raise(from, meta.decided_idx);
     }
 }
 
@@ -99,14 +97,14 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         self.role = Role::Leader(Box::new(LeaderState {
             n,
             accepting: false,
-            promises: BTreeMap::new(),
+            promises: PeerMap::default(),
             followers: Vec::new(),
             best: (own.0, own.1, None),
             max_promised_decided: state.logical_decided(),
             adopted: own,
-            accepted: BTreeMap::new(),
-            decided_of: BTreeMap::new(),
-            progress_mark: BTreeMap::new(),
+            accepted: PeerMap::default(),
+            decided_of: PeerMap::default(),
+            progress_mark: PeerMap::default(),
             forwarded: ForwardLedger::default(),
         }));
         for to in self.peers.clone() {
@@ -197,7 +195,7 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
     /// Sends `pid` what it lacks of the leader's log, from what it promised.
     fn sync_follower(&mut self, pid: u64) -> StorageResult<()> {
         let Role::Leader(l) = &self.role else { return Ok(()) };
-        let Some(meta) = l.promises.get(&pid).copied() else { return Ok(()) };
+        let Some(meta) = l.promises.get(pid) else { return Ok(()) };
         // A log of this round, or a prefix of the adopted log (same round, not longer),
         // is a prefix of ours; any other may have diverged after what it decided.
         let prefix = meta.accepted_round == l.n
@@ -209,7 +207,7 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
             let Role::Leader(l) = &mut self.role else { return Ok(()) };
             let forward_epoch = l.forwarded.open_epoch(pid);
             let msg = AcceptSync { n, sync, decided_idx, forward_epoch };
-            self.send(pid, PaxosMessage::AcceptSync(msg));
+            self.send(pid, PaxosMessage::AcceptSync(Box::new(msg)));
         }
         Ok(())
     }
@@ -248,8 +246,8 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         if a.n != l.n || !l.accepting {
             return;
         }
-        update_max(&mut l.accepted, from, a.accepted_idx);
-        update_max(&mut l.decided_of, from, a.decided_idx);
+        l.accepted.raise(from, a.accepted_idx);
+        l.decided_of.raise(from, a.decided_idx);
         self.update_decided();
     }
 
@@ -263,7 +261,7 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         let end = self.state().logical_end();
         let durable = self.store.durable();
         let own = if durable.accepted_round == l.n { durable.logical_end().min(end) } else { 0 };
-        let followers = l.accepted.values().map(|&a| a.min(end));
+        let followers = l.accepted.values().map(|a| a.min(end));
         let Some(candidate) = kth_largest(followers.chain([own]), self.config.write_quorum())
         else {
             return;
@@ -328,13 +326,13 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         let mut prepare = Vec::new();
         let mut catch_up = Vec::new();
         for &pid in &self.peers {
-            let promised = l.promises.contains_key(&pid);
-            match l.accepted.get(&pid).copied() {
+            let promised = l.promises.get(pid).is_some();
+            match l.accepted.get(pid) {
                 _ if !promised => prepare.push(pid),
                 None if accepting => prepare.push(pid),
                 Some(acc) if accepting => {
                     let stuck = l.progress_mark.insert(pid, acc) == Some(acc);
-                    let decided = l.decided_of.get(&pid).copied().unwrap_or(0);
+                    let decided = l.decided_of.get(pid).unwrap_or(0);
                     let behind = acc < state.logical_end() || decided < state.logical_decided();
                     if stuck && behind {
                         if acc < state.compacted_idx {
@@ -356,7 +354,7 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
                 n,
                 start_idx: from,
                 entries,
-                stopsign: state.stopsign.clone(),
+                stopsign: state.stopsign.clone().map(Box::new),
                 decided_idx: state.logical_decided(),
             };
             self.send(pid, PaxosMessage::AcceptDecide(msg));
@@ -365,9 +363,49 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
     }
 }
 
-fn update_max(map: &mut BTreeMap<u64, usize>, key: u64, value: usize) {
-    let slot = map.entry(key).or_insert(value);
-    *slot = (*slot).max(value);
+/// A map from peer to value: a few entries, looked up on every acknowledgement.
+#[derive(Debug)]
+struct PeerMap<V>(Vec<(u64, V)>);
+
+impl<V> Default for PeerMap<V> {
+    fn default() -> Self {
+        PeerMap(Vec::new())
+    }
+}
+
+impl<V: Copy> PeerMap<V> {
+    fn get(&self, pid: u64) -> Option<V> {
+        self.0.iter().find(|(p, _)| *p == pid).map(|(_, v)| *v)
+    }
+
+    /// Sets `pid`'s value; returns the one it replaced.
+    fn insert(&mut self, pid: u64, value: V) -> Option<V> {
+        match self.0.iter_mut().find(|(p, _)| *p == pid) {
+            Some((_, v)) => Some(std::mem::replace(v, value)),
+            None => {
+                self.0.push((pid, value));
+                None
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn values(&self) -> impl Iterator<Item = V> + '_ {
+        self.0.iter().map(|(_, v)| *v)
+    }
+}
+
+impl PeerMap<usize> {
+    /// Raises `pid`'s value to at least `value`.
+    fn raise(&mut self, pid: u64, value: usize) {
+        match self.0.iter_mut().find(|(p, _)| *p == pid) {
+            Some((_, v)) => *v = (*v).max(value),
+            None => self.0.push((pid, value)),
+        }
+    }
 }
 
 /// The `k`-th largest of `values` (from 1), or `None` if there are fewer than `k`.

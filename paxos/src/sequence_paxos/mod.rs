@@ -225,15 +225,15 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
                 Payload::Ble(m) => self.ble.handle(from, m, &mut self.outbox),
                 Payload::Paxos(m) => match m {
                     PaxosMessage::Prepare(p) => self.handle_prepare(from, p)?,
-                    PaxosMessage::Promise(p) => self.handle_promise(from, p)?,
-                    PaxosMessage::AcceptSync(a) => self.handle_accept_sync(from, a)?,
+                    PaxosMessage::Promise(p) => self.handle_promise(from, *p)?,
+                    PaxosMessage::AcceptSync(a) => self.handle_accept_sync(from, *a)?,
                     PaxosMessage::AcceptDecide(a) => self.handle_accept_decide(from, a)?,
                     PaxosMessage::Accepted(a) => self.handle_accepted(from, a),
                     PaxosMessage::Decide(d) => self.handle_decide(from, d),
                     PaxosMessage::Nack { n, promise } => self.handle_nack(n, promise),
                     PaxosMessage::PrepareReq => self.handle_prepare_req(from),
                     PaxosMessage::Forward(f) => self.handle_forward(from, f)?,
-                    PaxosMessage::ForwardStopSign(ss) => self.handle_forward_stopsign(ss)?,
+                    PaxosMessage::ForwardStopSign(ss) => self.handle_forward_stopsign(*ss)?,
                     PaxosMessage::Compaction(c) => self.handle_compaction(c)?,
                 },
             }

@@ -630,7 +630,7 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
             if self.cfg.split_rate > 0.0 && self.rng.random_bool(self.cfg.split_rate) {
                 let Message { from, to, payloads } = msg;
                 for p in payloads {
-                    self.send(Message { from, to, payloads: vec![p] });
+                    self.send(Message { from, to, payloads: p.into() });
                 }
             } else {
                 self.send(msg);
