@@ -589,6 +589,17 @@ fn fmt_elapsed(d: Duration) -> String {
     format!("{}m{:02}s", s / 60, s % 60)
 }
 
+/// An estimate of the time left after `done` of `total` cells took `elapsed`: the average
+/// cell so far times the cells left (cells differ in cost, so it is only an estimate).
+fn time_left(elapsed: Duration, done: usize, total: usize) -> String {
+    if done == 0 || done >= total {
+        return "done".to_owned();
+    }
+    let per_cell = elapsed.as_secs_f64() / done as f64;
+    let left = Duration::from_secs_f64(per_cell * (total - done) as f64);
+    format!("about {} left", fmt_elapsed(left))
+}
+
 /// Runs the matrix and returns the report (not yet written).
 pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
     let started = Instant::now();
@@ -687,9 +698,10 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
         }
         runner.reopen_stores.clear();
         eprintln!(
-            "      [{:.1} s, total {}]",
+            "      [{:.1} s, total {}, {}]",
             t.elapsed().as_secs_f64(),
-            fmt_elapsed(started.elapsed())
+            fmt_elapsed(started.elapsed()),
+            time_left(started.elapsed(), done, total)
         );
     }
     let ceiling_end = runner.ceiling_sample(opts.matrix.ceiling_time)?;
