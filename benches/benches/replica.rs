@@ -30,7 +30,12 @@ fn ok<T>(r: Result<T, BenchError>) -> T {
 const BATCHES: [usize; 4] = [1, 10, 100, 1000];
 
 /// Times `iters` runs of `mode` (one upfront run, or one streamed batch, per iteration).
-fn time_runs<N: RoundNode>(rounds: &mut Rounds<N>, mode: Mode, batch: usize, iters: u64) -> Duration {
+fn time_runs<N: RoundNode>(
+    rounds: &mut Rounds<N>,
+    mode: Mode,
+    batch: usize,
+    iters: u64,
+) -> Duration {
     let entries = match mode {
         Mode::Upfront => upfront_entries(batch),
         Mode::Stream => batch,
@@ -58,7 +63,8 @@ fn replica(c: &mut Criterion) {
             }
             group.finish();
         }
-        let mut group = c.benchmark_group(format!("replica/omnipaxos/MemoryStorage/{}", mode.name()));
+        let mut group =
+            c.benchmark_group(format!("replica/omnipaxos/MemoryStorage/{}", mode.name()));
         group.sample_size(10).measurement_time(Duration::from_secs(3));
         for batch in BATCHES {
             let per_iter = if mode == Mode::Upfront { upfront_entries(batch) } else { batch };

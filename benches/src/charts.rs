@@ -199,7 +199,9 @@ pub fn all_charts(report: &Report) -> Result<Vec<(String, String)>, BenchError> 
         let points: Vec<(f64, f64)> = report
             .replica
             .iter()
-            .filter(|r| r.mode == "upfront" && r.replica == imp && r.backend == b && r.durability == d)
+            .filter(|r| {
+                r.mode == "upfront" && r.replica == imp && r.backend == b && r.durability == d
+            })
             .map(|r| (r.batch_size as f64, r.decided_per_s))
             .collect();
         let name = if imp == "paxstore" { format!("{b} ({d})") } else { format!("{imp} {b}") };

@@ -167,12 +167,18 @@ impl<S: Storage<BenchEntry>> RoundNode for OmniNode<S> {
 
 /// [`REPLICAS`] OmniPaxos servers over their own `MemoryStorage`, with `batch_size`, leader
 /// elected.
-pub fn memory_cluster(batch_size: usize) -> Result<Rounds<OmniNode<MemoryStorage<BenchEntry>>>, BenchError> {
+pub fn memory_cluster(
+    batch_size: usize,
+) -> Result<Rounds<OmniNode<MemoryStorage<BenchEntry>>>, BenchError> {
     let nodes: Vec<u64> = (1..=REPLICAS as u64).collect();
     let mut servers = Vec::new();
     for &pid in &nodes {
         let config = OmniPaxosConfig {
-            cluster_config: ClusterConfig { configuration_id: 1, nodes: nodes.clone(), flexible_quorum: None },
+            cluster_config: ClusterConfig {
+                configuration_id: 1,
+                nodes: nodes.clone(),
+                flexible_quorum: None,
+            },
             server_config: ServerConfig { pid, batch_size, ..ServerConfig::default() },
         };
         let writes = Rc::new(Cell::new(0));

@@ -15,6 +15,8 @@
 //! paxstore's [`Replica`] (over any backend, here) and one for OmniPaxos 0.2.4
 //! ([`crate::omni`]), so both run exactly the same rounds. No tick happens while timing,
 //! except to flush a partial batch when a round moves nothing (then counted as a stall).
+//! The leader trims what every replica decided every [`TRIM_EVERY`] entries and at the end
+//! of each run (timed), so the logs in memory stay bounded, as in a long-running service.
 //!
 //! Each replica's storage counts its writes; the WAL also counts its own syncs
 //! ([`paxstore_backends::wal::WalStorage::stats`]). Figures are per decided entry and per
@@ -40,7 +42,10 @@ pub const AVAILABLE: bool = true;
 /// The entry size the cluster appends.
 pub const ENTRY_BYTES: usize = 128;
 
-const TRIM: bool = true;
+/// The leader trims the log every this many entries appended (and after every run), as a
+/// long-running log does: memory stays bounded, so a cell measures the protocol rather
+/// than the growth of three logs in memory.
+pub const TRIM_EVERY: usize = 4096;
 
 /// Ticks (each followed by a round) allowed for electing a leader.
 const ELECTION_TICKS: usize = 2_000;
@@ -222,7 +227,12 @@ impl<N: RoundNode> Rounds<N> {
     /// at least `entries` and a multiple of it (`Stream`, with `entries` the batch size,
     /// so no partial batch waits for a tick); then rounds until every entry is decided on
     /// every replica.
-    pub fn run(&mut self, mode: Mode, entries: usize, time: Duration) -> Result<ClusterRun, BenchError> {
+    pub fn run(
+        &mut self,
+        mode: Mode,
+        entries: usize,
+        time: Duration,
+    ) -> Result<ClusterRun, BenchError> {
         let base = self.nodes[self.leader].decided_idx();
         let (writes0, syncs0) = self.totals();
         let mut appended: Vec<Instant> = Vec::with_capacity(entries);
@@ -241,10 +251,11 @@ impl<N: RoundNode> Rounds<N> {
             }
         }
         let mut stalled = 0;
+        let mut trimmed_at = 0;
         loop {
             let n = appended.len();
             let streaming = mode == Mode::Stream
-                && (n < entries || n % entries.max(1) != 0 || started.elapsed() < time);
+                && (n < entries || !n.is_multiple_of(entries.max(1)) || started.elapsed() < time);
             if streaming {
                 append(self, &mut appended)?;
             }
@@ -267,16 +278,19 @@ impl<N: RoundNode> Rounds<N> {
             let now_decided = self.nodes[self.leader].decided_idx().min(base + appended.len());
             if now_decided > seen {
                 let now = Instant::now();
-                run.latencies.extend(appended[seen - base..now_decided - base].iter().map(|t| now - *t));
+                run.latencies
+                    .extend(appended[seen - base..now_decided - base].iter().map(|t| now - *t));
                 seen = now_decided;
             }
             if !streaming && self.min_decided() >= base + appended.len() {
                 break;
             }
+            if appended.len() >= trimmed_at + TRIM_EVERY {
+                trimmed_at = appended.len();
+                self.nodes[self.leader].trim()?;
+            }
         }
-        if TRIM {
-            self.nodes[self.leader].trim()?;
-        }
+        self.nodes[self.leader].trim()?;
         run.elapsed = started.elapsed();
         run.decided = appended.len();
         let (writes, syncs) = self.totals();
@@ -325,18 +339,22 @@ pub struct BenchStorage {
 enum Inner {
     Any(Box<dyn Storage<BenchEntry>>),
     #[cfg(feature = "wal")]
-    Wal(paxstore_backends::wal::WalStorage<BenchEntry>),
+    Wal(Box<paxstore_backends::wal::WalStorage<BenchEntry>>),
 }
 
 impl BenchStorage {
     /// A fresh store of `kind` at `path` (ignored by the memory backend).
-    pub fn open(kind: BackendKind, durability: Durability, path: &Path) -> Result<Self, BenchError> {
+    pub fn open(
+        kind: BackendKind,
+        durability: Durability,
+        path: &Path,
+    ) -> Result<Self, BenchError> {
         let inner = match kind {
             #[cfg(feature = "wal")]
-            BackendKind::Wal => Inner::Wal(
+            BackendKind::Wal => Inner::Wal(Box::new(
                 paxstore_backends::wal::WalStorage::open(path, durability)
                     .map_err(BenchError::storage(kind.name()))?,
-            ),
+            )),
             _ => Inner::Any(kind.open(path, durability).map_err(BenchError::storage(kind.name()))?),
         };
         Ok(BenchStorage { inner, writes: 0 })
@@ -490,7 +508,11 @@ impl PaxstoreCluster {
                     .prefix(&format!("{}-replica{pid}-", kind.name()))
                     .tempdir_in(parent)
                     .map_err(BenchError::io("creating a replica directory", parent))?;
-                let s = BenchStorage::open(kind, durability.unwrap_or_default(), &dir.path().join("store"))?;
+                let s = BenchStorage::open(
+                    kind,
+                    durability.unwrap_or_default(),
+                    &dir.path().join("store"),
+                )?;
                 dirs.push(dir);
                 s
             } else {
@@ -517,8 +539,8 @@ mod tests {
         let parent = tempfile::tempdir().unwrap();
         for batch in [1, 10, 100] {
             for mode in Mode::ALL {
-                let mut c = PaxstoreCluster::new(BackendKind::Memory, None, parent.path(), batch)
-                    .unwrap();
+                let mut c =
+                    PaxstoreCluster::new(BackendKind::Memory, None, parent.path(), batch).unwrap();
                 let run = timed_run(&mut c.rounds, mode, batch, Duration::ZERO).unwrap();
                 assert!(run.decided >= batch, "{mode:?} {batch}: {run:?}");
                 assert_eq!(run.latencies.len(), run.decided, "{mode:?} {batch}");

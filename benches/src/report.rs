@@ -493,9 +493,10 @@ pub fn missing(report: &Report, backends: &[(String, bool)], replica: bool) -> V
             out.push(format!("reopen: no row for {backend}"));
         }
         if replica
-            && !report.replica.iter().any(|r| {
-                r.replica == "paxstore" && &r.backend == backend && r.decided_per_s > 0.0
-            })
+            && !report
+                .replica
+                .iter()
+                .any(|r| r.replica == "paxstore" && &r.backend == backend && r.decided_per_s > 0.0)
         {
             out.push(format!("replica: no row for {backend}"));
         }
@@ -532,6 +533,17 @@ pub fn fmt_num(x: f64) -> String {
         out.insert(0, '-');
     }
     out
+}
+
+/// A count per decided entry: three significant figures below 1 (`0.00300`, `0.333`), so
+/// one write per thousand entries does not read as zero.
+pub fn fmt_per_entry(x: f64) -> String {
+    if x.is_finite() && x > 0.0 && x < 1.0 {
+        let decimals = (2.0 - x.log10().floor()).clamp(0.0, 9.0) as usize;
+        format!("{x:.decimals$}")
+    } else {
+        fmt_num(x)
+    }
 }
 
 /// A ratio with two significant figures or one decimal, e.g. `2.4` or `37`.
@@ -821,12 +833,14 @@ pub fn omnipaxos_table(report: &Report) -> String {
     if pax.is_empty() {
         return md;
     }
-    let mut cols: Vec<(usize, &str)> = pax.iter().map(|r| (r.batch_size, r.mode.as_str())).collect();
+    let mut cols: Vec<(usize, &str)> =
+        pax.iter().map(|r| (r.batch_size, r.mode.as_str())).collect();
     cols.sort_unstable_by_key(|(b, m)| (*b, *m != "upfront"));
     cols.dedup();
     let mut pairs: Vec<(&str, &str, &str)> = Vec::new();
     for r in &pax {
-        let key = (r.backend.as_str(), r.durability.as_str(), r.omnipaxos_pair.as_deref().unwrap_or(""));
+        let key =
+            (r.backend.as_str(), r.durability.as_str(), r.omnipaxos_pair.as_deref().unwrap_or(""));
         if !pairs.contains(&key) {
             pairs.push(key);
         }
@@ -837,18 +851,22 @@ pub fn omnipaxos_table(report: &Report) -> String {
     }
     let _ = writeln!(md, "\n|---|---|{}", "---:|".repeat(cols.len()));
     for (backend, durability, pair) in pairs {
-        let _ = write!(md, "| {backend} ({durability}) | {} |", pair.trim_start_matches("omnipaxos over "));
+        let _ = write!(
+            md,
+            "| {backend} ({durability}) | {} |",
+            pair.trim_start_matches("omnipaxos over ")
+        );
         for (b, m) in &cols {
             let p = report.replica_row("paxstore", backend, durability, m, *b);
             let o = report.replica_row("omnipaxos", OMNI_MEMORY_NAME, "none", m, *b);
             match p.and_then(|p| p.vs_omnipaxos.map(|v| (p, v))) {
                 Some((p, v)) => {
-                    let writes = o.map_or("–".to_owned(), |o| fmt_num(o.writes_per_entry));
+                    let writes = o.map_or("–".to_owned(), |o| fmt_per_entry(o.writes_per_entry));
                     let _ = write!(
                         md,
                         " **{}×** ({} vs {} w/e) |",
                         fmt_ratio(v),
-                        fmt_num(p.writes_per_entry),
+                        fmt_per_entry(p.writes_per_entry),
                         writes
                     );
                 }
@@ -902,8 +920,8 @@ pub fn replica_table(report: &Report) -> String {
             spread(r.decided_per_s_min, r.decided_per_s_max),
             fmt_num(r.p50_us),
             fmt_num(r.p99_us),
-            fmt_num(r.writes_per_entry),
-            r.syncs_per_entry.map_or("–".to_owned(), fmt_num),
+            fmt_per_entry(r.writes_per_entry),
+            r.syncs_per_entry.map_or("–".to_owned(), fmt_per_entry),
             r.vs_omnipaxos.map_or("".to_owned(), |v| format!("{}×", fmt_ratio(v))),
             r.fraction_of_ceiling.map_or("".to_owned(), fmt_pct)
         );
@@ -923,5 +941,9 @@ mod tests {
         assert_eq!(fmt_num(2.71), "2.71");
         assert_eq!(fmt_ratio(2.449), "2.45");
         assert_eq!(fmt_pct(0.871), "87%");
+        assert_eq!(fmt_per_entry(0.003), "0.00300");
+        assert_eq!(fmt_per_entry(1.0 / 3.0), "0.333");
+        assert_eq!(fmt_per_entry(0.0), "0.00");
+        assert_eq!(fmt_per_entry(2.0), "2.00");
     }
 }

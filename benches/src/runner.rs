@@ -143,8 +143,11 @@ impl Cell {
 /// adapter, the WAL would pair with OmniPaxos over paxstore's RocksDB with sync; see
 /// [`omni::over_paxstore`].)
 fn omnipaxos_pair(kind: BackendKind) -> Option<Cell> {
-    (kind == BackendKind::Memory)
-        .then_some(Cell { kind: BackendKind::Memory, durability: None, imp: Impl::OmniPaxos })
+    (kind == BackendKind::Memory).then_some(Cell {
+        kind: BackendKind::Memory,
+        durability: None,
+        imp: Impl::OmniPaxos,
+    })
 }
 
 /// One workload over several backends. Its repetitions are interleaved (repetition 1 of
@@ -267,7 +270,8 @@ fn replica_plan(m: &Matrix, backends: &[BackendKind]) -> Vec<Group> {
         for &mode in &m.replica_modes {
             for &batch_size in &m.replica_batches {
                 let mut cells = class(backends, d);
-                let pairs: Vec<Cell> = cells.iter().filter_map(|c| omnipaxos_pair(c.kind)).collect();
+                let pairs: Vec<Cell> =
+                    cells.iter().filter_map(|c| omnipaxos_pair(c.kind)).collect();
                 cells.extend(pairs);
                 groups.push(Group {
                     work: Work::Replica { batch_size, mode },
@@ -522,8 +526,7 @@ impl Runner<'_> {
             runs.iter().flat_map(|r| r.latencies.iter().copied()).collect();
         lat.sort_unstable();
         let (p50, p99) = (stats::percentile_us(&lat, 0.5), stats::percentile_us(&lat, 0.99));
-        let mut total = replica::ClusterRun::default();
-        total.syncs = Some(0);
+        let mut total = replica::ClusterRun { syncs: Some(0), ..Default::default() };
         for r in runs {
             total.absorb(r.clone());
         }
@@ -558,9 +561,12 @@ impl Runner<'_> {
             report::fmt_num(max),
             p50,
             p99,
-            report::fmt_num(writes),
-            syncs.map_or(String::new(), |s| format!(" and {} syncs", report::fmt_num(s))),
-            paired.map_or(String::new(), |p| format!(", {}× OmniPaxos (paired)", report::fmt_ratio(p)))
+            report::fmt_per_entry(writes),
+            syncs.map_or(String::new(), |s| format!(" and {} syncs", report::fmt_per_entry(s))),
+            paired.map_or(String::new(), |p| format!(
+                ", {}× OmniPaxos (paired)",
+                report::fmt_ratio(p)
+            ))
         )
     }
 }
@@ -643,7 +649,8 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
             runner.read_stores.clear();
         }
         let t = Instant::now();
-        let labels: Vec<String> = group.cells.iter().map(|&c| group.label(&opts.matrix, c)).collect();
+        let labels: Vec<String> =
+            group.cells.iter().map(|&c| group.label(&opts.matrix, c)).collect();
         eprintln!(
             "[{}-{}/{total}] {} ... ({} repetitions, interleaved{})",
             done + 1,
@@ -674,10 +681,8 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
             .iter()
             .map(|c| {
                 let pair = omnipaxos_pair(c.kind).filter(|_| c.imp == Impl::Paxstore)?;
-                let j = group
-                    .cells
-                    .iter()
-                    .position(|o| o.imp == pair.imp && o.kind == pair.kind)?;
+                let j =
+                    group.cells.iter().position(|o| o.imp == pair.imp && o.kind == pair.kind)?;
                 let i = group.cells.iter().position(|o| std::ptr::eq(o, c))?;
                 match (&reps[i], &reps[j]) {
                     (Ok(a), Ok(b)) => paired_ratio(a, b),

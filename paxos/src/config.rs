@@ -70,7 +70,7 @@ impl ReplicaConfig {
         }
         if self.heartbeat_ticks == 0 || self.resend_ticks == 0 || self.decided_write_ticks == 0 {
             return bad(
-                "heartbeat_ticks, resend_ticks and decided_write_ticks must be at least 1".into(),
+                "heartbeat_ticks, resend_ticks and decided_write_ticks must be at least 1".into()
             );
         }
         if let Some(fq) = self.cluster.flexible_quorum {

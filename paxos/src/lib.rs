@@ -129,7 +129,7 @@
 //! Not part of the replica's API; the crate's own tests and the benchmarks switch it on:
 //! `cluster::LocalCluster` (a fault-free in-process cluster), `sim` (the deterministic
 //! simulator and its invariant checker), `scenario` (the scenario language of
-//! `tests/scenarios/*.txt`), and [`Replica::inject_bug`], which puts back a defect the
+//! `tests/scenarios/*.txt`), and `Replica::inject_bug`, which puts back a defect the
 //! replica once had so a test can show the simulator or a scenario catching it.
 //!
 //! ## Tests

@@ -113,7 +113,10 @@ fn last_paxos<T: Entry>(payloads: &mut [Payload<T>]) -> Option<&mut PaxosMessage
 
 /// Merges `next` into `last` if handling the result equals handling `last` then `next`;
 /// otherwise hands `next` back.
-fn absorb<T: Entry>(last: &mut PaxosMessage<T>, next: PaxosMessage<T>) -> Result<(), PaxosMessage<T>> {
+fn absorb<T: Entry>(
+    last: &mut PaxosMessage<T>,
+    next: PaxosMessage<T>,
+) -> Result<(), PaxosMessage<T>> {
     use PaxosMessage as P;
     match (last, next) {
         (P::AcceptDecide(a), P::AcceptDecide(mut b))
@@ -222,8 +225,7 @@ mod tests {
         o.paxos(2, PaxosMessage::Accepted(Accepted { n: b(3), accepted_idx: 4, decided_idx: 2 }));
         let msgs = taken(&mut o);
         assert_eq!(msgs[0].payloads.len(), 6, "{msgs:?}");
-        let Some(Payload::Paxos(PaxosMessage::Accepted(a))) = msgs[0].payloads.iter().nth(5)
-        else {
+        let Some(Payload::Paxos(PaxosMessage::Accepted(a))) = msgs[0].payloads.iter().nth(5) else {
             panic!()
         };
         assert_eq!((a.accepted_idx, a.decided_idx), (4, 2));

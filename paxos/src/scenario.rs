@@ -138,11 +138,10 @@ impl Scenario {
                         .map_err(|_| err(line, &header, "batch must be a number".into()))?
                 }
                 Some(("priorities", list)) => {
-                    scenario.priorities = list
-                        .split(',')
-                        .map(str::parse)
-                        .collect::<Result<_, _>>()
-                        .map_err(|_| err(line, &header, "priorities are numbers: 1,0,2".into()))?
+                    scenario.priorities =
+                        list.split(',').map(str::parse).collect::<Result<_, _>>().map_err(|_| {
+                            err(line, &header, "priorities are numbers: 1,0,2".into())
+                        })?
                 }
                 _ => return Err(err(line, &header, format!("unknown option {word}"))),
             }
@@ -164,18 +163,14 @@ impl Scenario {
     ) -> Result<(), ScenarioError> {
         let template =
             ReplicaConfig::new(1, ClusterConfig::default()).with_batch_size(self.batch_size);
-        let mut cluster = LocalCluster::with_priorities(
-            self.nodes,
-            &template,
-            &self.priorities,
-            storage,
-        )
-        .map_err(|e| ScenarioError {
-                scenario: self.name.clone(),
-                line: 1,
-                text: "cluster".into(),
-                message: e.to_string(),
-            })?;
+        let mut cluster =
+            LocalCluster::with_priorities(self.nodes, &template, &self.priorities, storage)
+                .map_err(|e| ScenarioError {
+                    scenario: self.name.clone(),
+                    line: 1,
+                    text: "cluster".into(),
+                    message: e.to_string(),
+                })?;
         for &bug in &self.bugs {
             cluster.inject_bug(bug);
         }

@@ -319,7 +319,12 @@ impl<T: Entry, S: Storage<T>> Store<T, S> {
     }
 
     /// Appends the entries at `[from, to)` to `out`.
-    pub(crate) fn entries_into(&self, from: usize, to: usize, out: &mut Vec<T>) -> StorageResult<()> {
+    pub(crate) fn entries_into(
+        &self,
+        from: usize,
+        to: usize,
+        out: &mut Vec<T>,
+    ) -> StorageResult<()> {
         let (compacted_idx, log_end) = (self.state.compacted_idx, self.state.log_end);
         if !(compacted_idx <= from && from <= to && to <= log_end) {
             return Err(StorageError::InvalidRange {
@@ -336,7 +341,9 @@ impl<T: Entry, S: Storage<T>> Store<T, S> {
         }
         if let Some(tail) = &self.tail {
             if to > tail.start {
-                out.extend_from_slice(&tail.entries[from.max(tail.start) - tail.start..to - tail.start]);
+                out.extend_from_slice(
+                    &tail.entries[from.max(tail.start) - tail.start..to - tail.start],
+                );
             }
         }
         Ok(())
@@ -372,7 +379,7 @@ mod tests {
     struct Recorder {
         log: Vec<E>,
         decided: usize,
-        batches: Rc<RefCell<Vec<Vec<&'static str>>>>,
+        batches: Batches,
     }
 
     impl Storage<E> for Recorder {
@@ -417,7 +424,10 @@ mod tests {
         }
     }
 
-    fn store() -> (Store<E, Recorder>, Rc<RefCell<Vec<Vec<&'static str>>>>) {
+    /// The op names of every batch written.
+    type Batches = Rc<RefCell<Vec<Vec<&'static str>>>>;
+
+    fn store() -> (Store<E, Recorder>, Batches) {
         let recorder = Recorder::default();
         let batches = Rc::clone(&recorder.batches);
         (Store::open(recorder).map_err(|(_, e)| e).unwrap(), batches)

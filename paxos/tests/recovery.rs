@@ -62,7 +62,8 @@ fn a_crash_may_take_back_the_decided_index_but_never_a_decided_entry() {
     }
     assert!(c.run_until(100, |c| c.min_decided_idx() == 30).unwrap());
     let decided: Vec<_> = c.replicas().map(|r| r.read_decided_suffix(0).unwrap()).collect();
-    let written: Vec<usize> = c.replicas().map(|r| r.storage().get_decided_idx().unwrap()).collect();
+    let written: Vec<usize> =
+        c.replicas().map(|r| r.storage().get_decided_idx().unwrap()).collect();
     assert!(written.iter().any(|&w| w < 30), "no decided index was left unwritten: {written:?}");
     for pid in 1..=3 {
         c.crash(pid);

@@ -147,7 +147,8 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         let Role::Leader(l) = &self.role else {
             return Err(PaxosError::NotLeader { leader: self.leader() });
         };
-        let everywhere = self.peers.iter().map(|p| l.decided_of(*p)).fold(state.decided_idx, usize::min);
+        let everywhere =
+            self.peers.iter().map(|p| l.decided_of(*p)).fold(state.decided_idx, usize::min);
         if idx > everywhere {
             return Err(PaxosError::NotDecided {
                 idx,

@@ -69,7 +69,8 @@ impl ForwardLedger {
     /// already (the new ones follow them); `None` if the epoch is unknown or all were.
     fn admit(&mut self, pid: u64, epoch: u64, seq: u64, len: usize, dedup: bool) -> Option<usize> {
         let next = self.next.get_mut(&(pid, epoch))?;
-        let skip = if dedup { usize::try_from(next.saturating_sub(seq)).unwrap_or(usize::MAX) } else { 0 };
+        let skip =
+            if dedup { usize::try_from(next.saturating_sub(seq)).unwrap_or(usize::MAX) } else { 0 };
         if skip >= len {
             return None;
         }

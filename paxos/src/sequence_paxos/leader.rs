@@ -408,29 +408,38 @@ impl PeerMap<usize> {
     }
 }
 
-/// The `k`-th largest of `values` (from 1), or `None` if there are fewer than `k`.
+/// The `k`-th largest of `values` (from 1), or `None` if there are fewer than `k`. Keeps
+/// the `k` largest seen so far, in order (`k` is a quorum: small).
 fn kth_largest(values: impl Iterator<Item = usize>, k: usize) -> Option<usize> {
-    const STACK: usize = 16;
-    let mut stack = [0usize; STACK];
-    let mut heap = Vec::new();
-    let mut len = 0;
-    for v in values {
-        if len < STACK {
-            stack[len] = v;
-        } else {
-            if heap.is_empty() {
-                heap.extend_from_slice(&stack);
-            }
-            heap.push(v);
-        }
-        len += 1;
-    }
-    let all = if heap.is_empty() { &mut stack[..len] } else { &mut heap[..] };
-    if k == 0 || all.len() < k {
+    const STACK: usize = 8;
+    if k == 0 {
         return None;
     }
-    all.sort_unstable_by(|a, b| b.cmp(a));
-    Some(all[k - 1])
+    let mut stack = [0usize; STACK];
+    let mut heap = Vec::new();
+    let top: &mut [usize] = if k <= STACK {
+        &mut stack[..k]
+    } else {
+        heap.resize(k, 0);
+        &mut heap
+    };
+    let mut seen = 0;
+    for v in values {
+        // Insert `v` into the descending `top[..min(seen, k)]`, dropping the smallest.
+        let filled = seen.min(k);
+        let mut i = filled;
+        while i > 0 && top[i - 1] < v {
+            if i < k {
+                top[i] = top[i - 1];
+            }
+            i -= 1;
+        }
+        if i < k {
+            top[i] = v;
+        }
+        seen += 1;
+    }
+    (seen >= k).then(|| top[k - 1])
 }
 
 #[cfg(test)]
@@ -440,7 +449,12 @@ mod tests {
     #[test]
     fn kth_largest_counts_from_the_top() {
         assert_eq!(kth_largest([3, 9, 5].into_iter(), 2), Some(5));
+        assert_eq!(kth_largest([3, 9, 5].into_iter(), 1), Some(9));
+        assert_eq!(kth_largest([3, 9, 5].into_iter(), 3), Some(3));
+        assert_eq!(kth_largest([5, 5, 1].into_iter(), 2), Some(5));
         assert_eq!(kth_largest([3].into_iter(), 2), None);
-        assert_eq!(kth_largest((0..40).into_iter(), 3), Some(37));
+        assert_eq!(kth_largest([3].into_iter(), 0), None);
+        assert_eq!(kth_largest(0..40, 3), Some(37));
+        assert_eq!(kth_largest((0..40).rev(), 12), Some(28), "more than fit on the stack");
     }
 }

@@ -202,12 +202,12 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         self.stage_deferred_promise();
         match self.store.commit() {
             Ok(wrote) => {
+                self.outbox.drain_into(buf);
                 if wrote {
                     self.ticks_since_write = 0;
+                    // What this write made durable may complete a quorum with the leader.
+                    self.update_decided();
                 }
-                self.outbox.drain_into(buf);
-                // What this write made durable may complete a quorum with the leader.
-                self.update_decided();
                 Ok(())
             }
             Err(source) => Err(self.stop("writing a step", source)),

@@ -279,7 +279,9 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
         self.checker.appended(marker);
         match self.replicas[slot].as_mut().map(|r| r.append(T::from_value(marker))) {
             Some(Err(PaxosError::ConfigurationEnded { .. })) => Ok(false),
-            Some(Err(e)) => Err(format!("append of the marker {marker} at {} failed: {e}", slot + 1)),
+            Some(Err(e)) => {
+                Err(format!("append of the marker {marker} at {} failed: {e}", slot + 1))
+            }
             Some(Ok(())) => Ok(true),
             None => Ok(false),
         }
@@ -413,14 +415,12 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
             if !self.outcome.violations.is_empty() {
                 return;
             }
-            let everywhere = |f: &dyn Fn(&Replica<T, Tracked<S>>) -> bool| {
-                self.replicas.iter().flatten().all(f)
-            };
-            if everywhere(&|r| r.is_reconfigured().is_some()) {
+            let mut running = self.replicas.iter().flatten();
+            if running.all(|r| r.is_reconfigured().is_some()) {
                 return;
             }
             if let Some(idx) = self.checker.index_of(marker) {
-                if everywhere(&|r| r.decided_idx() > idx) {
+                if self.replicas.iter().flatten().all(|r| r.decided_idx() > idx) {
                     return;
                 }
             }
@@ -504,7 +504,9 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
         }
         for slot in 0..n {
             let soon = std::mem::take(&mut self.restart_soon[slot]);
-            if self.replicas[slot].is_none() && (soon || self.rng.random_bool(self.cfg.restart_rate)) {
+            if self.replicas[slot].is_none()
+                && (soon || self.rng.random_bool(self.cfg.restart_rate))
+            {
                 self.restart(slot);
             }
         }
@@ -603,7 +605,8 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
                 self.written_decided[slot] = decided;
             }
             if self.cfg.check_persist_before_send {
-                if let Err(e) = checker::persisted_before_sent(r.pid(), r.storage(), &buf[start..]) {
+                if let Err(e) = checker::persisted_before_sent(r.pid(), r.storage(), &buf[start..])
+                {
                     self.violation(e);
                 }
             }
