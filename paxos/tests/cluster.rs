@@ -20,12 +20,13 @@ fn decide_appends<S: Storage<TrimEntry>>(
 ) -> LocalCluster<TrimEntry, S> {
     let template = ReplicaConfig::new(1, ClusterConfig::default()).with_batch_size(batch_size);
     let mut cluster = LocalCluster::new(3, &template, storage).unwrap();
-    cluster.elect_leader(1_000).unwrap();
+    let leader = cluster.elect_leader(1_000).unwrap();
     let chunk = 1_000;
     let mut next = 0;
     while next < appends {
+        let replica = cluster.replica_mut(leader).unwrap();
         for i in next..(next + chunk).min(appends) {
-            cluster.append(TrimEntry(i)).unwrap();
+            replica.append(TrimEntry(i)).unwrap();
         }
         next = (next + chunk).min(appends);
         // The leader wrote the burst once and sent one accept per follower; each follower

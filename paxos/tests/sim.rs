@@ -59,19 +59,19 @@ fn flexible_quorum_slow_network() -> SimConfig {
 
 #[test]
 fn simulator_memory_snapshots_3_nodes() {
-    let outcomes = run_seeds::<SimEntry, _>(&SimConfig::default(), seeds(1000), memory);
+    let outcomes = run_seeds::<SimEntry, _>(&SimConfig::default(), seeds(2000), memory);
     report("3 nodes", &outcomes);
 }
 
 #[test]
 fn simulator_memory_trim_5_nodes_harsh() {
-    let outcomes = run_seeds::<TrimEntry, _>(&harsh_5_nodes(), seeds(300), memory);
+    let outcomes = run_seeds::<TrimEntry, _>(&harsh_5_nodes(), seeds(500), memory);
     report("5 nodes harsh", &outcomes);
 }
 
 #[test]
 fn simulator_memory_flexible_quorum_and_slow_network() {
-    let outcomes = run_seeds::<SimEntry, _>(&flexible_quorum_slow_network(), seeds(300), memory);
+    let outcomes = run_seeds::<SimEntry, _>(&flexible_quorum_slow_network(), seeds(500), memory);
     report("flexible quorum", &outcomes);
 }
 

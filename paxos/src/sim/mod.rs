@@ -745,8 +745,8 @@ pub fn stats(outcomes: &[SimOutcome]) -> String {
 }
 
 /// Seeds from the environment: `PAXSTORE_SIM_SEED=<seed>` replays one; otherwise
-/// `PAXSTORE_SIM_SEEDS` (default `default`) seeds starting at `PAXSTORE_SIM_FIRST_SEED`
-/// (default 0).
+/// `PAXSTORE_SIM_SEEDS` seeds (default: `default` times `PAXSTORE_SOAK`, itself default 1)
+/// starting at `PAXSTORE_SIM_FIRST_SEED` (default 0).
 pub fn seeds_from_env(default: u64) -> Result<Vec<u64>, String> {
     let var = |name: &str| -> Result<Option<u64>, String> {
         match std::env::var(name) {
@@ -757,7 +757,8 @@ pub fn seeds_from_env(default: u64) -> Result<Vec<u64>, String> {
     if let Some(seed) = var("PAXSTORE_SIM_SEED")? {
         return Ok(vec![seed]);
     }
-    let n = var("PAXSTORE_SIM_SEEDS")?.unwrap_or(default);
+    let soak = var("PAXSTORE_SOAK")?.unwrap_or(1).max(1);
+    let n = var("PAXSTORE_SIM_SEEDS")?.unwrap_or(default.saturating_mul(soak));
     let first = var("PAXSTORE_SIM_FIRST_SEED")?.unwrap_or(0);
     Ok((first..first.saturating_add(n)).collect())
 }
