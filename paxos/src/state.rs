@@ -215,7 +215,7 @@ impl<T: Entry, S: Storage<T>> Store<T, S> {
 
     /// Makes the next commit write the decided index even if nothing else is staged.
     pub(crate) fn write_decided_index(&mut self) {
-        self.write_decided = self.decided_unwritten();
+        self.write_decided |= self.decided_unwritten();
     }
 
     pub(crate) fn set_stopsign(&mut self, stopsign: Option<StopSign>) {

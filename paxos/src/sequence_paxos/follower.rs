@@ -39,6 +39,9 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
             Some(idx) => self.log_sync_from(idx)?,
             None => None,
         };
+        // The decided index reported is written with the promise: a leader trims up to what
+        // every replica reported, so a report must survive a crash.
+        self.store.write_decided_index();
         let state = self.state();
         let promise = Promise {
             n: p.n,
@@ -137,9 +140,9 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         }
     }
 
-    /// At a take that follows new acceptances: one `Accepted` (with the log end about to
-    /// be written), however many accepts were handled, and only if this replica still
-    /// accepts in that round.
+    /// At a take that follows new acceptances: one `Accepted` (with the log end and the
+    /// decided index about to be written), however many accepts were handled, and only if
+    /// this replica still accepts in that round.
     pub(super) fn send_due_accepted(&mut self) {
         let Some(n) = self.accepted_due.take() else { return };
         let state = self.state();
@@ -155,6 +158,8 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
             decided_idx: state.logical_decided(),
         };
         self.send(state.promise.pid, PaxosMessage::Accepted(accepted));
+        // As for a promise: the leader may trim up to the decided index reported here.
+        self.store.write_decided_index();
     }
 
     fn role_phase(&self) -> Option<FollowerPhase> {

@@ -65,7 +65,9 @@ impl<T: Entry> LeaderState<T> {
         if self.promises.insert(from, meta).is_none() {
             self.followers.push(from);
         }
-        self.decided_of.raise(from, meta.decided_idx);
+        // A promise reports the follower's state afresh (it may have restarted, and a
+        // decided stop sign is not written): it replaces what the follower reported before.
+        self.decided_of.insert(from, meta.decided_idx);
     }
 }
 

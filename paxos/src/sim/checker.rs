@@ -259,7 +259,9 @@ impl Checker {
 
 /// Checks the messages replica `pid` just released against what its storage holds: a
 /// `Promise` or a leader's message of round `n` needs a written promise of at least `n`;
-/// an `Accepted` of round `n` up to `idx` needs the log accepted in `n` written up to `idx`.
+/// an `Accepted` of round `n` up to `idx` needs the log accepted in `n` written up to `idx`;
+/// the decided index a `Promise` or an `Accepted` reports (a leader trims up to it) must be
+/// written.
 pub fn persisted_before_sent<T: Entry, S: Storage<T>>(
     pid: u64,
     storage: &S,
@@ -268,8 +270,20 @@ pub fn persisted_before_sent<T: Entry, S: Storage<T>>(
     let read = |e: paxstore::StorageError| format!("replica {pid}: reading storage: {e}");
     let promise = storage.get_promise().map_err(read)?.unwrap_or_default();
     let accepted = storage.get_accepted_round().map_err(read)?.unwrap_or_default();
-    let logical_end = storage.get_log_end().map_err(read)?
-        + usize::from(storage.get_stopsign().map_err(read)?.is_some());
+    let log_end = storage.get_log_end().map_err(read)?;
+    let logical_end = log_end + usize::from(storage.get_stopsign().map_err(read)?.is_some());
+    let decided = storage.get_decided_idx().map_err(read)?;
+    // A decided stop sign is not written (the contract has no place for it): compare entries.
+    let reported = |what: &str, idx: usize| {
+        if idx.min(log_end) > decided {
+            Err(format!(
+                "persist-before-send: replica {pid} sent {what} reporting decided index {idx} \
+                 with {decided} written"
+            ))
+        } else {
+            Ok(())
+        }
+    };
     let promised = |what: &str, n: Ballot| {
         if promise < n {
             Err(format!(
@@ -283,12 +297,16 @@ pub fn persisted_before_sent<T: Entry, S: Storage<T>>(
     for payload in sent.iter().flat_map(|m| &m.payloads) {
         let Payload::Paxos(msg) = payload else { continue };
         match msg {
-            PaxosMessage::Promise(p) => promised("a Promise", p.n)?,
+            PaxosMessage::Promise(p) => {
+                promised("a Promise", p.n)?;
+                reported("a Promise", p.decided_idx)?;
+            }
             PaxosMessage::Prepare(p) => promised("a Prepare", p.n)?,
             PaxosMessage::AcceptSync(a) => promised("an AcceptSync", a.n)?,
             PaxosMessage::AcceptDecide(a) => promised("an AcceptDecide", a.n)?,
             PaxosMessage::Accepted(a) => {
                 promised("an Accepted", a.n)?;
+                reported("an Accepted", a.decided_idx)?;
                 if accepted != a.n || logical_end < a.accepted_idx {
                     return Err(format!(
                         "persist-before-send: replica {pid} sent Accepted {a:?} with the log of \
@@ -321,6 +339,55 @@ mod tests {
         assert!(c.record(1, 0, 8).unwrap_err().contains("was decided there before"));
         assert!(c.record(1, 1, 7).unwrap_err().contains("already decided at index 0"));
         assert!(c.record(1, 1, 9).unwrap_err().contains("which no one appended"));
+    }
+
+    /// Each rule of `persisted_before_sent`, caught breaking.
+    #[test]
+    fn persist_before_send_catches_what_is_not_written() {
+        use paxstore::{Ballot, StorageOp};
+
+        use crate::messages::{Accepted, Prepare, Promise};
+
+        let n = Ballot::new(1, 2, 0, 1);
+        let mut s = MemoryStorage::<TrimEntry>::new();
+        s.write_atomically(vec![
+            StorageOp::SetPromise(n),
+            StorageOp::SetAcceptedRound(n),
+            StorageOp::AppendEntries(vec![TrimEntry(1), TrimEntry(2)]),
+            StorageOp::SetDecidedIndex(1),
+        ])
+        .unwrap();
+        let msg = |p: PaxosMessage<TrimEntry>| Message {
+            from: 1,
+            to: 2,
+            payloads: Payload::Paxos(p).into(),
+        };
+        let prepare = |n| {
+            msg(PaxosMessage::Prepare(Prepare { n, decided_idx: 0, accepted_round: n, log_end: 0 }))
+        };
+        let promise = |n, decided_idx| {
+            msg(PaxosMessage::Promise(Box::new(Promise {
+                n,
+                accepted_round: n,
+                decided_idx,
+                log_end: 2,
+                has_stopsign: false,
+                sync: None,
+            })))
+        };
+        let accepted = |n, accepted_idx, decided_idx| {
+            msg(PaxosMessage::Accepted(Accepted { n, accepted_idx, decided_idx }))
+        };
+        let check = |m: Message<TrimEntry>| persisted_before_sent(1, &s, &[m]);
+        let higher = Ballot::new(1, 3, 0, 1);
+        check(prepare(n)).unwrap();
+        check(promise(n, 1)).unwrap();
+        check(accepted(n, 2, 1)).unwrap();
+        assert!(check(prepare(higher)).is_err(), "a round never promised");
+        assert!(check(promise(higher, 1)).is_err(), "a promise not written");
+        assert!(check(promise(n, 2)).is_err(), "a decided index not written");
+        assert!(check(accepted(n, 3, 1)).is_err(), "an entry not written");
+        assert!(check(accepted(n, 2, 2)).is_err(), "a decided index not written");
     }
 
     #[test]
