@@ -676,15 +676,16 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
                 runner.ceiling_sample(opts.matrix.append_time)?;
             }
         }
+        // A paxstore replica cell against the OmniPaxos cell it pairs with, rep by rep.
         let paired: Vec<Option<f64>> = group
             .cells
             .iter()
-            .map(|c| {
+            .zip(&reps)
+            .map(|(c, mine)| {
                 let pair = omnipaxos_pair(c.kind).filter(|_| c.imp == Impl::Paxstore)?;
                 let j =
                     group.cells.iter().position(|o| o.imp == pair.imp && o.kind == pair.kind)?;
-                let i = group.cells.iter().position(|o| std::ptr::eq(o, c))?;
-                match (&reps[i], &reps[j]) {
+                match (mine, &reps[j]) {
                     (Ok(a), Ok(b)) => paired_ratio(a, b),
                     _ => None,
                 }
@@ -738,7 +739,8 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
     }
     for r in &mut runner.replica {
         if r.fraction_of_ceiling.is_some() {
-            r.fraction_of_ceiling = Some(per_sync(r.decided_per_s / r.batch_size as f64));
+            let writes_per_s = r.decided_per_s * r.writes_per_entry * r.replicas as f64;
+            r.fraction_of_ceiling = Some(per_sync(writes_per_s));
         }
     }
     let mut report = Report {

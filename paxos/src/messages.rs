@@ -217,7 +217,8 @@ pub struct Promise<T: Entry> {
     pub n: Ballot,
     /// The round of the follower's log.
     pub accepted_round: Ballot,
-    /// The follower's logical decided index.
+    /// The follower's logical decided index, written with the promise (a leader trims up
+    /// to what every follower reported).
     pub decided_idx: usize,
     /// The end of the follower's entries.
     pub log_end: usize,
@@ -279,7 +280,7 @@ pub struct Accepted {
     pub n: Ballot,
     /// The follower's logical log end, all accepted in round `n`.
     pub accepted_idx: usize,
-    /// The follower's logical decided index.
+    /// The follower's logical decided index, written with this acknowledgement.
     pub decided_idx: usize,
 }
 
