@@ -32,17 +32,20 @@
 //! ## Guarantees
 //!
 //! - **Persist before send.** No message leaves before the storage changes it reports
-//!   (a promise, accepted entries, the round of the log) are written. The leader counts
-//!   its own acceptance of an entry only once the entry is written.
+//!   (a promise, accepted entries, the round of the log, and the decided index a
+//!   `Promise` or `Accepted` reports, since a leader trims up to what every follower
+//!   reported) are written. The leader counts its own acceptance of an entry only once
+//!   the entry is written.
 //! - **What a crash may take back.** A crash (or, over a `Durability::Immediate` backend,
 //!   a power loss) loses the changes staged since the last take, and no message reported
 //!   them. It may also take back the **decided index**: it is not written on its own, but
 //!   with the next write that happens anyway, or after
 //!   [`ReplicaConfig::decided_write_ticks`] ticks without one (etcd's raft makes the same
 //!   choice: a commit index can be learned again). After a restart, [`Replica::decided_idx`]
-//!   is at least what it was at the replica's last write, and may be lower than it was
-//!   before the crash; the entries that become decided again are the same entries, as
-//!   every decided entry is. Nothing else goes back.
+//!   is at least what it was at the replica's last write (and at least what its last
+//!   `Promise` or `Accepted` reported), and may be lower than it was before the crash; the
+//!   entries that become decided again are the same entries, as every decided entry is.
+//!   Nothing else goes back.
 //! - **Each entry decided at most once.** An entry appended once (on any replica) is
 //!   decided at most once, whatever the network loses, duplicates or replays, and across
 //!   leader changes and crashes: forwarded entries are numbered and the leader of the
@@ -54,10 +57,13 @@
 //!   (*quorum-connected*) becomes leader when the leader is gone or is not
 //!   quorum-connected itself (the quorum-loss and constrained-election scenarios of the
 //!   Omni-Paxos paper); a replica cut off from a leader that a quorum still follows does
-//!   not disturb it (the chained scenario). A deposed leader learns of the higher round
-//!   through any path that exists (a follower refuses its messages with `Nack`, and
-//!   heartbeat replies name the leader the replier follows) and steps down. A restarted
-//!   replica follows a live leader instead of unseating it.
+//!   not disturb it (the chained scenario). A deposed leader steps down as soon as it
+//!   hears from a replica that promised the higher round (which refuses its messages with
+//!   a `Nack`) or that hears the new leader itself (heartbeat replies name the leader the
+//!   replier follows). A quorum-connected leader always reaches such a replica (its quorum
+//!   and the new leader's intersect), so no quorum-connected zombie survives; a leader
+//!   that reaches no such replica cannot be told by any protocol, and decides nothing. A
+//!   restarted replica follows a live leader instead of unseating it.
 //! - **Storage errors stop the replica, cleanly.** If storage fails, the replica drops
 //!   what it staged, re-reads its in-memory state from storage, stops, and returns
 //!   [`PaxosError::Storage`] from that call and every later one. It never panics. Build a
@@ -135,17 +141,20 @@
 //! ## Tests
 //!
 //! `cargo test --release -p paxstore-paxos` runs the simulator over the memory backend
-//! (three setups of many seeds with drops, duplicates, delays, partitions, partial
-//! connectivity, crashes at any time and right before and after a step's write, then a
-//! progress check under partial connectivity and a liveness check; each prints
-//! `sim: seeds=N steps=M violations=V`), the scenario files (among them the Omni-Paxos
+//! (three setups: 2,000 seeds of 3 replicas, 500 of a harsher 5-replica setup, 500 of a
+//! flexible-quorum, slow network; drops, duplicates, delays, partitions, partial
+//! connectivity, crashes at any time, right before a step's write and right after a
+//! `Promise` or `Accepted`; then a progress check under partial connectivity and a
+//! liveness check; each prints `sim: seeds=N steps=M violations=V` and the invariants it
+//! checked, with `--nocapture`), the scenario files (among them the Omni-Paxos
 //! paper's quorum-loss, constrained-election and chained scenarios, each with a progress
 //! check while the partition is up), a test per re-introduced defect that the simulator
 //! or a scenario must catch, a storage failure at every write of a leader and a follower,
 //! fail-recovery, and 3-replica clusters deciding 100,000 appends at batch sizes 1 and 100.
 //!
 //! Knobs: `PAXSTORE_SIM_SEED=<seed>` replays one seed; `PAXSTORE_SIM_SEEDS=<n>` runs `n`
-//! seeds per setup, starting at `PAXSTORE_SIM_FIRST_SEED` (default 0). The persistent
+//! seeds per setup, starting at `PAXSTORE_SIM_FIRST_SEED` (default 0);
+//! `PAXSTORE_SOAK=<k>` multiplies the default seed counts by `k`. The persistent
 //! backends join the simulator and cluster tests when `paxstore-backends` is built with
 //! them: `--features paxstore-backends/wal,paxstore-backends/sled` (or
 //! `paxstore-backends/all`).
