@@ -12,6 +12,8 @@
 //! | `wal` | `wal` | paxstore's own memory-mapped write-ahead log | see its module docs |
 //! | `all` | | every one of the above | |
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 #[cfg(feature = "codec")]
 pub mod codec;
 #[cfg(any(feature = "rocksdb", feature = "sled", feature = "redb"))]
@@ -19,12 +21,16 @@ mod fsutil;
 pub mod kind;
 pub mod memory;
 #[cfg(feature = "redb")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
 pub mod redb;
 #[cfg(feature = "rocksdb")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rocksdb")))]
 pub mod rocksdb;
 #[cfg(feature = "sled")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sled")))]
 pub mod sled;
 #[cfg(feature = "wal")]
+#[cfg_attr(docsrs, doc(cfg(feature = "wal")))]
 pub mod wal;
 
 pub use kind::{BackendKind, ParseBackendError};

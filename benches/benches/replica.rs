@@ -1,9 +1,10 @@
-//! Criterion benches of a 3-replica cluster (one process, messages in memory, each
-//! replica over its own store) on every compiled-in backend, at several `batch_size`s,
-//! through the same harness as the report (`paxstore_benches::replica`).
+//! Criterion benches of a 3-replica cluster in one process, driven in rounds
+//! (`paxstore_benches::replica`, the report's driver): paxstore's replica over every
+//! compiled-in backend, and OmniPaxos 0.2.4 over its `MemoryStorage`, in the `upfront`
+//! and `stream` modes at several batch sizes.
 //!
 //! ```text
-//! cargo bench -p paxstore-benches --bench replica -- 'replica/wal/immediate'
+//! cargo bench -p paxstore-benches --bench replica -- 'replica/paxstore/memory/upfront'
 //! ```
 
 use std::path::PathBuf;
@@ -11,9 +12,9 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use paxstore_backends::BackendKind;
-use paxstore_benches::replica::Cluster;
+use paxstore_benches::replica::{upfront_entries, Mode, PaxstoreCluster, RoundNode, Rounds};
 use paxstore_benches::workload::{durabilities, durability_label};
-use paxstore_benches::BenchError;
+use paxstore_benches::{omni, BenchError};
 
 /// Where the benches put their stores (a real disk, not a tmpfs).
 fn bench_dir() -> PathBuf {
@@ -26,33 +27,51 @@ fn ok<T>(r: Result<T, BenchError>) -> T {
     r.unwrap_or_else(|e| panic!("benchmark failed: {e}"))
 }
 
-/// A cluster is rebuilt (untimed) after deciding this many entries.
-const MAX_ENTRIES_PER_CLUSTER: usize = 500_000;
+const BATCHES: [usize; 4] = [1, 10, 100, 1000];
+
+/// Times `iters` runs of `mode` (one upfront run, or one streamed batch, per iteration).
+fn time_runs<N: RoundNode>(
+    rounds: &mut Rounds<N>,
+    mode: Mode,
+    batch: usize,
+    iters: u64,
+) -> Duration {
+    let entries = match mode {
+        Mode::Upfront => upfront_entries(batch),
+        Mode::Stream => batch,
+    };
+    (0..iters).map(|_| ok(rounds.run(mode, entries, Duration::ZERO)).elapsed).sum()
+}
 
 fn replica(c: &mut Criterion) {
     let parent = bench_dir();
-    for kind in BackendKind::compiled_in() {
-        // Immediate is the replica's durable setting; memory has none.
-        let durability = durabilities(kind)[0];
-        let mut group =
-            c.benchmark_group(format!("replica/{kind}/{}", durability_label(durability)));
-        group.sample_size(10).measurement_time(Duration::from_secs(3));
-        for batch_size in [1usize, 10, 100, 1000] {
-            group.throughput(Throughput::Elements(batch_size as u64));
-            group.bench_function(BenchmarkId::new("batch_size", batch_size), |b| {
-                let mut cluster = ok(Cluster::new(kind, durability, &parent, batch_size));
-                let mut decided = 0;
-                b.iter_custom(|iters| {
-                    if decided > MAX_ENTRIES_PER_CLUSTER {
-                        cluster = ok(Cluster::new(kind, durability, &parent, batch_size));
-                        decided = 0;
-                    }
-                    let n = iters as usize * batch_size;
-                    let run = ok(cluster.run(batch_size, Duration::ZERO, n));
-                    decided += run.decided;
-                    // Time per batch decided (criterion divides by `iters`).
-                    run.elapsed.mul_f64(n as f64 / run.decided.max(1) as f64)
+    for mode in Mode::ALL {
+        for kind in BackendKind::compiled_in() {
+            // Immediate is the replica's durable setting; memory has none.
+            let durability = durabilities(kind)[0];
+            let name =
+                format!("replica/paxstore/{kind}/{}/{}", durability_label(durability), mode.name());
+            let mut group = c.benchmark_group(name);
+            group.sample_size(10).measurement_time(Duration::from_secs(3));
+            for batch in BATCHES {
+                let per_iter = if mode == Mode::Upfront { upfront_entries(batch) } else { batch };
+                group.throughput(Throughput::Elements(per_iter as u64));
+                group.bench_function(BenchmarkId::new("batch_size", batch), |b| {
+                    let mut cluster = ok(PaxstoreCluster::new(kind, durability, &parent, batch));
+                    b.iter_custom(|iters| time_runs(&mut cluster.rounds, mode, batch, iters));
                 });
+            }
+            group.finish();
+        }
+        let mut group =
+            c.benchmark_group(format!("replica/omnipaxos/MemoryStorage/{}", mode.name()));
+        group.sample_size(10).measurement_time(Duration::from_secs(3));
+        for batch in BATCHES {
+            let per_iter = if mode == Mode::Upfront { upfront_entries(batch) } else { batch };
+            group.throughput(Throughput::Elements(per_iter as u64));
+            group.bench_function(BenchmarkId::new("batch_size", batch), |b| {
+                let mut rounds = ok(omni::memory_cluster(batch));
+                b.iter_custom(|iters| time_runs(&mut rounds, mode, batch, iters));
             });
         }
         group.finish();

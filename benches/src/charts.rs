@@ -188,18 +188,24 @@ pub fn all_charts(report: &Report) -> Result<Vec<(String, String)>, BenchError> 
         ));
     }
     let mut replica = Vec::new();
-    for b in &report.backends {
-        for d in ["immediate", "buffered", "none"] {
-            let points: Vec<(f64, f64)> = report
-                .replica
-                .iter()
-                .filter(|r| &r.backend == b && r.durability == d)
-                .map(|r| (r.batch_size as f64, r.decided_per_s))
-                .collect();
-            if !points.is_empty() {
-                replica.push(Series { name: format!("{b} ({d})"), backend: b.clone(), points });
-            }
+    let mut keys: Vec<(&str, &str, &str)> = Vec::new();
+    for r in report.replica.iter().filter(|r| r.mode == "upfront") {
+        let key = (r.replica.as_str(), r.backend.as_str(), r.durability.as_str());
+        if !keys.contains(&key) {
+            keys.push(key);
         }
+    }
+    for (imp, b, d) in keys {
+        let points: Vec<(f64, f64)> = report
+            .replica
+            .iter()
+            .filter(|r| {
+                r.mode == "upfront" && r.replica == imp && r.backend == b && r.durability == d
+            })
+            .map(|r| (r.batch_size as f64, r.decided_per_s))
+            .collect();
+        let name = if imp == "paxstore" { format!("{b} ({d})") } else { format!("{imp} {b}") };
+        replica.push(Series { name, backend: b.to_owned(), points });
     }
     if !replica.is_empty() {
         out.push((

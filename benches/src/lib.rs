@@ -1,7 +1,8 @@
 //! # paxstore-benches: the same workloads on every backend, and the comparison report
 //!
 //! This crate owns the benchmark **harness** ([`workload`]: the storage workloads, and
-//! [`replica`]: a 3-replica cluster in one process), the disk's raw **ceiling**
+//! [`replica`]: a 3-replica cluster in one process driven in rounds, with [`omni`]:
+//! OmniPaxos 0.2.4 under the same driver), the disk's raw **ceiling**
 //! ([`ceiling`]), and the **report** (`src/bin/report.rs`, with its data model in
 //! [`report`] and its charts in [`charts`]). Criterion benches (`benches/storage.rs`,
 //! `benches/replica.rs`) and the `report` binary both drive the harness, so a figure in
@@ -27,6 +28,7 @@ pub mod charts;
 pub mod error;
 pub mod html;
 pub mod machine;
+pub mod omni;
 pub mod replica;
 pub mod report;
 pub mod runner;

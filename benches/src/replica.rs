@@ -1,23 +1,34 @@
-//! A 3-replica Sequence Paxos cluster in one process: messages passed in memory, each
-//! replica over its own store of the backend under test, in its own directory.
+//! The replica driver: 3 replicas in one process, on one thread, driven the way users
+//! drive a sans-IO replica (and OmniPaxos): **delivery in rounds**. In a round, each
+//! replica in turn (the leader first) takes its outgoing messages and the receivers handle
+//! them at once.
+//! Appends go to the leader; an entry counts when it is decided on every replica, and its
+//! latency runs from its `append` on the leader until the leader decided it.
 //!
-//! The driver is paxstore-paxos's own fault-free [`LocalCluster`]: after electing a
-//! leader, the harness keeps a window of entries in flight on the leader, delivers every
-//! released message, and records when each entry is decided on the leader. No ticks
-//! happen while timing, so nothing but appends and their messages is measured; the
-//! replica's `batch_size` is the variable, and appends come in whole batches so a batch
-//! is proposed as soon as it is full. All three replicas run on one thread, so their
-//! storage writes (and syncs) happen one after another, as they would on one disk.
+//! Two workloads, at each batch size:
+//!
+//! - **upfront**: `n` appends on the leader, then rounds until all are decided
+//!   everywhere (throughput when work arrives in bursts);
+//! - **stream**: one append per round, for the time given, then rounds until all are
+//!   decided (steady arrival: latency, and what a round costs).
+//!
+//! The driver is generic over [`RoundNode`], a small trait with one implementation for
+//! paxstore's [`Replica`] (over any backend, here) and one for OmniPaxos 0.2.4
+//! ([`crate::omni`]), so both run exactly the same rounds. No tick happens while timing,
+//! except to flush a partial batch when a round moves nothing (then counted as a stall).
+//! The leader trims what every replica decided every [`TRIM_EVERY`] entries and at the end
+//! of each run (timed), so the logs in memory stay bounded, as in a long-running service.
+//!
+//! Each replica's storage counts its writes; the WAL also counts its own syncs
+//! ([`paxstore_backends::wal::WalStorage::stats`]). Figures are per decided entry and per
+//! replica.
 
-use std::collections::VecDeque;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use paxstore::{ClusterConfig, Durability, Storage};
+use paxstore::{Ballot, ClusterConfig, Durability, Entry, StopSign, Storage, StorageOp};
 use paxstore_backends::BackendKind;
-use paxstore_backends::MemoryStorage;
-use paxstore_paxos::cluster::LocalCluster;
-use paxstore_paxos::{PaxosError, ReplicaConfig};
+use paxstore_paxos::{Message, Replica, ReplicaConfig};
 use tempfile::TempDir;
 
 use crate::workload::BenchEntry;
@@ -32,24 +43,82 @@ pub const AVAILABLE: bool = true;
 /// The entry size the cluster appends.
 pub const ENTRY_BYTES: usize = 128;
 
-/// Batches kept in flight on the leader (appended, not yet decided).
-pub const WINDOW_BATCHES: usize = 4;
+/// The leader trims the log every this many entries appended (and after every run), as a
+/// long-running log does: memory stays bounded, so a cell measures the protocol rather
+/// than the growth of three logs in memory.
+pub const TRIM_EVERY: usize = 4096;
 
-/// Steps (tick + deliver) allowed for electing a leader.
-const ELECTION_STEPS: usize = 2_000;
+/// Ticks (each followed by a round) allowed for electing a leader.
+const ELECTION_TICKS: usize = 2_000;
 
-/// Delivery rounds without any decision before the run is declared stuck.
-const STALL_ROUNDS: usize = 10_000;
+/// Rounds that move no message before the run is declared stuck (each one ticks every
+/// replica once, to flush a partial batch).
+const STALL_ROUNDS: usize = 1_000;
 
-/// What one timed run of the cluster did.
+/// The two ways entries arrive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// All appends of a run at once, then delivery.
+    Upfront,
+    /// One append per round.
+    Stream,
+}
+
+impl Mode {
+    /// `upfront` or `stream`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Upfront => "upfront",
+            Mode::Stream => "stream",
+        }
+    }
+
+    /// Both modes.
+    pub const ALL: [Mode; 2] = [Mode::Upfront, Mode::Stream];
+}
+
+/// A replica as the round driver sees it.
+pub trait RoundNode {
+    /// What replicas send each other.
+    type Msg;
+    /// Appends an entry here (the driver appends on the leader).
+    fn append(&mut self, entry: BenchEntry) -> Result<(), BenchError>;
+    /// Advances the replica's timers by one tick.
+    fn tick(&mut self) -> Result<(), BenchError>;
+    /// Moves the outgoing messages to `out` (for paxstore, this is the step's write).
+    fn take(&mut self, out: &mut Vec<Self::Msg>) -> Result<(), BenchError>;
+    /// The pid a message goes to.
+    fn receiver(msg: &Self::Msg) -> u64;
+    /// Handles a message addressed to this replica.
+    fn handle(&mut self, msg: Self::Msg) -> Result<(), BenchError>;
+    /// Entries below this index are decided here.
+    fn decided_idx(&self) -> usize;
+    /// Whether this replica leads and accepts appends.
+    fn is_leader(&self) -> bool;
+    /// On the leader: drops the log prefix every replica has decided (as far as the
+    /// leader knows), everywhere.
+    fn trim(&mut self) -> Result<(), BenchError>;
+    /// Storage writes so far (calls that change the stored state).
+    fn writes(&self) -> u64;
+    /// Syncs so far, where the storage counts them.
+    fn syncs(&self) -> Option<u64>;
+}
+
+/// What one timed run did.
 #[derive(Clone, Debug, Default)]
 pub struct ClusterRun {
-    /// Entries decided on the leader during the timed part.
+    /// Entries decided on every replica.
     pub decided: usize,
-    /// Wall time of the timed part.
+    /// Wall time from the first append until the last entry was decided everywhere.
     pub elapsed: Duration,
     /// Per entry, from `append` on the leader until it was decided there.
     pub latencies: Vec<Duration>,
+    /// Storage writes of all replicas.
+    pub writes: u64,
+    /// Syncs of all replicas, where counted.
+    pub syncs: Option<u64>,
+    /// Rounds that moved nothing and needed a tick.
+    pub stalls: usize,
 }
 
 impl ClusterRun {
@@ -62,156 +131,407 @@ impl ClusterRun {
             0.0
         }
     }
+
+    /// Storage writes per decided entry, per replica.
+    pub fn writes_per_entry(&self) -> f64 {
+        self.writes as f64 / (self.decided.max(1) * REPLICAS) as f64
+    }
+
+    /// Syncs per decided entry, per replica, where counted.
+    pub fn syncs_per_entry(&self) -> Option<f64> {
+        self.syncs.map(|s| s as f64 / (self.decided.max(1) * REPLICAS) as f64)
+    }
+
+    /// Adds `other` (a later run of the same cell).
+    pub fn absorb(&mut self, other: ClusterRun) {
+        self.decided += other.decided;
+        self.elapsed += other.elapsed;
+        self.latencies.extend(other.latencies);
+        self.writes += other.writes;
+        self.syncs = self.syncs.zip(other.syncs).map(|(a, b)| a + b);
+        self.stalls += other.stalls;
+    }
 }
 
-type Boxed = Box<dyn Storage<BenchEntry>>;
-
-/// Three replicas over fresh stores of one backend, with a leader elected.
-pub struct Cluster {
-    // The replicas (and their stores) drop before their directories.
-    cluster: LocalCluster<BenchEntry, Boxed>,
-    _dirs: Vec<TempDir>,
-    kind: BackendKind,
-    leader: u64,
+/// Replicas driven in rounds.
+pub struct Rounds<N: RoundNode> {
+    nodes: Vec<N>,
+    buf: Vec<N::Msg>,
+    leader: usize,
     next_index: u64,
+    label: String,
 }
 
-impl Cluster {
-    /// Opens [`REPLICAS`] fresh stores of `kind` under `parent`, builds a
-    /// [`LocalCluster`] with `batch_size` over them, and elects a leader.
+impl<N: RoundNode> Rounds<N> {
+    /// Replicas `nodes` (pids `1..=n`, in order); elects a leader and lets every replica
+    /// catch up with one decided entry.
+    pub fn new(nodes: Vec<N>, label: String) -> Result<Self, BenchError> {
+        let mut rounds = Rounds { nodes, buf: Vec::new(), leader: 0, next_index: 0, label };
+        rounds.elect()?;
+        rounds.run(Mode::Upfront, 1, Duration::ZERO)?;
+        Ok(rounds)
+    }
+
+    fn fail(&self, detail: String) -> BenchError {
+        BenchError::Cluster { backend: self.label.clone(), detail }
+    }
+
+    fn elect(&mut self) -> Result<(), BenchError> {
+        for _ in 0..ELECTION_TICKS {
+            for node in &mut self.nodes {
+                node.tick()?;
+            }
+            self.round()?;
+            if let Some(leader) = self.nodes.iter().position(RoundNode::is_leader) {
+                self.leader = leader;
+                return Ok(());
+            }
+        }
+        Err(self.fail(format!("no leader after {ELECTION_TICKS} ticks")))
+    }
+
+    /// One round: each replica in turn, the leader first, takes its messages, and their
+    /// receivers handle them. (Leader first, so that where the leader's pid falls does not
+    /// decide whether an entry is decided in its round or the next.) Returns how many
+    /// messages moved.
+    pub fn round(&mut self) -> Result<usize, BenchError> {
+        let mut moved = 0;
+        let n = self.nodes.len();
+        for i in (0..n).map(|k| (self.leader + k) % n) {
+            self.nodes[i].take(&mut self.buf)?;
+            moved += self.buf.len();
+            for msg in self.buf.drain(..) {
+                let to = N::receiver(&msg);
+                let slot = usize::try_from(to).ok().and_then(|p| p.checked_sub(1));
+                match slot.and_then(|s| self.nodes.get_mut(s)) {
+                    Some(node) => node.handle(msg)?,
+                    None => {
+                        return Err(BenchError::Cluster {
+                            backend: self.label.clone(),
+                            detail: format!("a message to unknown replica {to}"),
+                        })
+                    }
+                }
+            }
+        }
+        Ok(moved)
+    }
+
+    fn min_decided(&self) -> usize {
+        self.nodes.iter().map(RoundNode::decided_idx).min().unwrap_or(0)
+    }
+
+    fn totals(&self) -> (u64, Option<u64>) {
+        let writes = self.nodes.iter().map(RoundNode::writes).sum();
+        let syncs = self.nodes.iter().map(RoundNode::syncs).sum();
+        (writes, syncs)
+    }
+
+    /// Appends on the leader: `entries` at once (`Upfront`), or one per round for `time`,
+    /// at least `entries` and a multiple of it (`Stream`, with `entries` the batch size,
+    /// so no partial batch waits for a tick); then rounds until every entry is decided on
+    /// every replica.
+    pub fn run(
+        &mut self,
+        mode: Mode,
+        entries: usize,
+        time: Duration,
+    ) -> Result<ClusterRun, BenchError> {
+        let base = self.nodes[self.leader].decided_idx();
+        let (writes0, syncs0) = self.totals();
+        let mut appended: Vec<Instant> = Vec::with_capacity(entries);
+        let mut run = ClusterRun::default();
+        let mut seen = base;
+        let started = Instant::now();
+        let append = |rounds: &mut Self, appended: &mut Vec<Instant>| {
+            let entry = BenchEntry::new(rounds.next_index, ENTRY_BYTES);
+            rounds.next_index += 1;
+            appended.push(Instant::now());
+            rounds.nodes[rounds.leader].append(entry)
+        };
+        if mode == Mode::Upfront {
+            for _ in 0..entries {
+                append(self, &mut appended)?;
+            }
+        }
+        let mut stalled = 0;
+        let mut trimmed_at = 0;
+        loop {
+            let n = appended.len();
+            let streaming = mode == Mode::Stream
+                && (n < entries || !n.is_multiple_of(entries.max(1)) || started.elapsed() < time);
+            if streaming {
+                append(self, &mut appended)?;
+            }
+            if self.round()? == 0 && !streaming {
+                stalled += 1;
+                run.stalls += 1;
+                if stalled > STALL_ROUNDS {
+                    return Err(self.fail(format!(
+                        "stalled: {} of {} entries decided everywhere",
+                        self.min_decided().saturating_sub(base),
+                        appended.len()
+                    )));
+                }
+                for node in &mut self.nodes {
+                    node.tick()?;
+                }
+            } else {
+                stalled = 0;
+            }
+            let now_decided = self.nodes[self.leader].decided_idx().min(base + appended.len());
+            if now_decided > seen {
+                let now = Instant::now();
+                run.latencies
+                    .extend(appended[seen - base..now_decided - base].iter().map(|t| now - *t));
+                seen = now_decided;
+            }
+            if !streaming && self.min_decided() >= base + appended.len() {
+                break;
+            }
+            if appended.len() >= trimmed_at + TRIM_EVERY {
+                trimmed_at = appended.len();
+                self.nodes[self.leader].trim()?;
+            }
+        }
+        self.nodes[self.leader].trim()?;
+        run.elapsed = started.elapsed();
+        run.decided = appended.len();
+        let (writes, syncs) = self.totals();
+        run.writes = writes - writes0;
+        run.syncs = syncs.zip(syncs0).map(|(s, s0)| s - s0);
+        Ok(run)
+    }
+}
+
+/// The entries of one upfront run at `batch_size`.
+pub fn upfront_entries(batch_size: usize) -> usize {
+    10 * batch_size.max(100)
+}
+
+/// Runs `mode` at `batch_size` on `rounds` for about `time`: upfront runs of
+/// [`upfront_entries`] until the time is used (at least one), or one stream.
+pub fn timed_run<N: RoundNode>(
+    rounds: &mut Rounds<N>,
+    mode: Mode,
+    batch_size: usize,
+    time: Duration,
+) -> Result<ClusterRun, BenchError> {
+    let entries = upfront_entries(batch_size);
+    match mode {
+        Mode::Stream => rounds.run(Mode::Stream, batch_size, time),
+        Mode::Upfront => {
+            let started = Instant::now();
+            let mut total = rounds.run(Mode::Upfront, entries, Duration::ZERO)?;
+            while started.elapsed() < time {
+                total.absorb(rounds.run(Mode::Upfront, entries, Duration::ZERO)?);
+            }
+            Ok(total)
+        }
+    }
+}
+
+// ---- paxstore's replica ----
+
+/// A replica's storage in the benches: a backend, with its writes counted (and the WAL's
+/// own syncs).
+pub struct BenchStorage {
+    inner: Inner,
+    writes: u64,
+}
+
+enum Inner {
+    Any(Box<dyn Storage<BenchEntry>>),
+    #[cfg(feature = "wal")]
+    Wal(Box<paxstore_backends::wal::WalStorage<BenchEntry>>),
+}
+
+impl BenchStorage {
+    /// A fresh store of `kind` at `path` (ignored by the memory backend).
+    pub fn open(
+        kind: BackendKind,
+        durability: Durability,
+        path: &Path,
+    ) -> Result<Self, BenchError> {
+        let inner = match kind {
+            #[cfg(feature = "wal")]
+            BackendKind::Wal => Inner::Wal(Box::new(
+                paxstore_backends::wal::WalStorage::open(path, durability)
+                    .map_err(BenchError::storage(kind.name()))?,
+            )),
+            _ => Inner::Any(kind.open(path, durability).map_err(BenchError::storage(kind.name()))?),
+        };
+        Ok(BenchStorage { inner, writes: 0 })
+    }
+
+    /// Successful `write_atomically` calls.
+    pub fn writes(&self) -> u64 {
+        self.writes
+    }
+
+    /// Syncs: counted by the WAL; none for the memory backend; unknown for the others.
+    pub fn syncs(&self, kind: BackendKind) -> Option<u64> {
+        match &self.inner {
+            #[cfg(feature = "wal")]
+            Inner::Wal(w) => Some(w.stats().syncs),
+            Inner::Any(_) => (!kind.is_persistent()).then_some(0),
+        }
+    }
+
+    fn get(&self) -> &dyn Storage<BenchEntry> {
+        match &self.inner {
+            Inner::Any(s) => s.as_ref(),
+            #[cfg(feature = "wal")]
+            Inner::Wal(w) => w,
+        }
+    }
+}
+
+impl Storage<BenchEntry> for BenchStorage {
+    fn write_atomically(&mut self, ops: Vec<StorageOp<BenchEntry>>) -> paxstore::StorageResult<()> {
+        match &mut self.inner {
+            Inner::Any(s) => s.write_atomically(ops)?,
+            #[cfg(feature = "wal")]
+            Inner::Wal(w) => w.write_atomically(ops)?,
+        }
+        self.writes += 1;
+        Ok(())
+    }
+    fn get_entries(&self, from: usize, to: usize) -> paxstore::StorageResult<Vec<BenchEntry>> {
+        self.get().get_entries(from, to)
+    }
+    fn get_suffix(&self, from: usize) -> paxstore::StorageResult<Vec<BenchEntry>> {
+        self.get().get_suffix(from)
+    }
+    fn get_log_len(&self) -> paxstore::StorageResult<usize> {
+        self.get().get_log_len()
+    }
+    fn get_decided_idx(&self) -> paxstore::StorageResult<usize> {
+        self.get().get_decided_idx()
+    }
+    fn get_promise(&self) -> paxstore::StorageResult<Option<Ballot>> {
+        self.get().get_promise()
+    }
+    fn get_accepted_round(&self) -> paxstore::StorageResult<Option<Ballot>> {
+        self.get().get_accepted_round()
+    }
+    fn get_compacted_idx(&self) -> paxstore::StorageResult<usize> {
+        self.get().get_compacted_idx()
+    }
+    fn get_stopsign(&self) -> paxstore::StorageResult<Option<StopSign>> {
+        self.get().get_stopsign()
+    }
+    fn get_snapshot(&self) -> paxstore::StorageResult<Option<<BenchEntry as Entry>::Snapshot>> {
+        self.get().get_snapshot()
+    }
+}
+
+/// paxstore's replica, as a [`RoundNode`].
+pub struct PaxstoreNode {
+    replica: Replica<BenchEntry, BenchStorage>,
+    kind: BackendKind,
+}
+
+impl PaxstoreNode {
+    fn err(&self, e: paxstore_paxos::PaxosError) -> BenchError {
+        BenchError::Cluster { backend: self.kind.name().to_owned(), detail: e.to_string() }
+    }
+}
+
+impl RoundNode for PaxstoreNode {
+    type Msg = Message<BenchEntry>;
+
+    fn append(&mut self, entry: BenchEntry) -> Result<(), BenchError> {
+        self.replica.append(entry).map_err(|e| self.err(e))
+    }
+    fn tick(&mut self) -> Result<(), BenchError> {
+        self.replica.tick().map_err(|e| self.err(e))
+    }
+    fn take(&mut self, out: &mut Vec<Self::Msg>) -> Result<(), BenchError> {
+        self.replica.drain_outgoing_into(out).map_err(|e| self.err(e))
+    }
+    fn receiver(msg: &Self::Msg) -> u64 {
+        msg.to
+    }
+    fn handle(&mut self, msg: Self::Msg) -> Result<(), BenchError> {
+        self.replica.handle_incoming(msg).map_err(|e| self.err(e))
+    }
+    fn decided_idx(&self) -> usize {
+        self.replica.decided_idx()
+    }
+    fn is_leader(&self) -> bool {
+        self.replica.is_leader()
+    }
+    fn trim(&mut self) -> Result<(), BenchError> {
+        let r = &mut self.replica;
+        let idx = r.decided_idx();
+        let result = match r.trim(idx) {
+            Err(paxstore_paxos::PaxosError::NotDecided { decided, .. }) => r.trim(decided),
+            other => other,
+        };
+        match result {
+            Ok(()) | Err(paxstore_paxos::PaxosError::AlreadyCompacted { .. }) => Ok(()),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+    fn writes(&self) -> u64 {
+        self.replica.storage().writes()
+    }
+    fn syncs(&self) -> Option<u64> {
+        self.replica.storage().syncs(self.kind)
+    }
+}
+
+/// [`REPLICAS`] paxstore replicas over fresh stores of `kind` in directories under
+/// `parent` (kept until the cluster is dropped), with `batch_size`, leader elected.
+pub struct PaxstoreCluster {
+    // The replicas (and their stores) drop before their directories.
+    /// The replicas, driven in rounds.
+    pub rounds: Rounds<PaxstoreNode>,
+    _dirs: Vec<TempDir>,
+}
+
+impl PaxstoreCluster {
+    /// Builds the cluster and elects a leader.
     pub fn new(
         kind: BackendKind,
         durability: Option<Durability>,
         parent: &Path,
         batch_size: usize,
     ) -> Result<Self, BenchError> {
-        let mut stores: Vec<Boxed> = Vec::new();
-        let mut dirs = Vec::new();
-        for pid in 1..=REPLICAS {
-            if !kind.is_persistent() {
-                // A volatile backend ignores its path: no directory to create and remove.
-                let store = kind.open::<BenchEntry>(parent, durability.unwrap_or_default());
-                stores.push(store.map_err(BenchError::storage(kind.name()))?);
-                continue;
-            }
-            let dir = tempfile::Builder::new()
-                .prefix(&format!("{}-replica{pid}-", kind.name()))
-                .tempdir_in(parent)
-                .map_err(BenchError::io("creating a replica directory", parent))?;
-            stores.push(
-                kind.open::<BenchEntry>(&dir.path().join("store"), durability.unwrap_or_default())
-                    .map_err(BenchError::storage(kind.name()))?,
-            );
-            dirs.push(dir);
-        }
-        let fail = |what: &str, e: PaxosError| BenchError::Cluster {
-            backend: kind.name().to_owned(),
-            detail: format!("{what}: {e}"),
+        let cluster = ClusterConfig {
+            configuration_id: 1,
+            nodes: (1..=REPLICAS as u64).collect(),
+            flexible_quorum: None,
         };
-        let template = ReplicaConfig::new(1, ClusterConfig::default()).with_batch_size(batch_size);
-        // LocalCluster asks for the stores of pids 1..=n in order.
-        let mut stores = stores.into_iter();
-        let mut cluster = LocalCluster::new(REPLICAS, &template, |_pid| {
-            stores.next().unwrap_or_else(|| Box::new(MemoryStorage::<BenchEntry>::new()))
-        })
-        .map_err(|e| fail("building the replicas", e))?;
-        let leader =
-            cluster.elect_leader(ELECTION_STEPS).map_err(|e| fail("electing a leader", e))?;
-        Ok(Cluster { cluster, _dirs: dirs, kind, leader, next_index: 0 })
-    }
-
-    fn fail(&self, what: &str, detail: impl std::fmt::Display) -> BenchError {
-        BenchError::Cluster {
-            backend: self.kind.name().to_owned(),
-            detail: format!("{what}: {detail}"),
+        let mut nodes = Vec::new();
+        let mut dirs = Vec::new();
+        for pid in 1..=REPLICAS as u64 {
+            let storage = if kind.is_persistent() {
+                let dir = tempfile::Builder::new()
+                    .prefix(&format!("{}-replica{pid}-", kind.name()))
+                    .tempdir_in(parent)
+                    .map_err(BenchError::io("creating a replica directory", parent))?;
+                let s = BenchStorage::open(
+                    kind,
+                    durability.unwrap_or_default(),
+                    &dir.path().join("store"),
+                )?;
+                dirs.push(dir);
+                s
+            } else {
+                BenchStorage::open(kind, durability.unwrap_or_default(), parent)?
+            };
+            let config = ReplicaConfig::new(pid, cluster.clone()).with_batch_size(batch_size);
+            let replica = Replica::new(config, storage).map_err(|(e, _)| BenchError::Cluster {
+                backend: kind.name().to_owned(),
+                detail: format!("building replica {pid}: {e}"),
+            })?;
+            nodes.push(PaxstoreNode { replica, kind });
         }
+        let label = format!("paxstore over {}", kind.name());
+        Ok(PaxstoreCluster { rounds: Rounds::new(nodes, label)?, _dirs: dirs })
     }
-
-    fn leader_decided(&self) -> Result<usize, BenchError> {
-        self.cluster.replica(self.leader).map(|r| r.decided_idx()).ok_or_else(|| {
-            self.fail("reading the leader", format!("replica {} is gone", self.leader))
-        })
-    }
-
-    /// Appends one whole batch of `batch_size` entries on the leader.
-    fn append_batch(&mut self, batch_size: usize) -> Result<(), BenchError> {
-        for _ in 0..batch_size {
-            let entry = BenchEntry::new(self.next_index, ENTRY_BYTES);
-            self.next_index += 1;
-            if let Err(e) = self.cluster.append_at(self.leader, entry) {
-                return Err(self.fail("appending on the leader", e));
-            }
-        }
-        Ok(())
-    }
-
-    /// Runs appends for `time` (and at least three batches, at most `max_entries`
-    /// decided), keeping [`WINDOW_BATCHES`] batches in flight.
-    pub fn run(
-        &mut self,
-        batch_size: usize,
-        time: Duration,
-        max_entries: usize,
-    ) -> Result<ClusterRun, BenchError> {
-        let window = batch_size * WINDOW_BATCHES;
-        let mut in_flight: VecDeque<Instant> = VecDeque::with_capacity(window);
-        let mut decided = self.leader_decided()?;
-        let mut run = ClusterRun::default();
-        let mut stalled = 0;
-        let started = Instant::now();
-        while (started.elapsed() < time || run.decided < 3 * batch_size)
-            && run.decided < max_entries
-        {
-            while in_flight.len() + batch_size <= window {
-                let t = Instant::now();
-                self.append_batch(batch_size)?;
-                in_flight.extend(std::iter::repeat_n(t, batch_size));
-            }
-            if let Err(e) = self.cluster.deliver() {
-                return Err(self.fail("delivering messages", e));
-            }
-            let now_decided = self.leader_decided()?;
-            if now_decided == decided {
-                stalled += 1;
-                if stalled > STALL_ROUNDS {
-                    return Err(self.fail(
-                        "stalled",
-                        format!("nothing decided after {STALL_ROUNDS} rounds at {decided}"),
-                    ));
-                }
-                continue;
-            }
-            stalled = 0;
-            let now = Instant::now();
-            for _ in decided..now_decided {
-                match in_flight.pop_front() {
-                    Some(t) => run.latencies.push(now - t),
-                    None => {
-                        return Err(self
-                            .fail("decided", format!("{now_decided} is past what was appended")))
-                    }
-                }
-            }
-            run.decided += now_decided - decided;
-            decided = now_decided;
-        }
-        run.elapsed = started.elapsed();
-        Ok(run)
-    }
-}
-
-/// Runs a cluster of [`REPLICAS`] replicas over fresh stores of `kind` for about `time`:
-/// one warm-up window, then appends on the leader in whole batches of `batch_size`.
-pub fn run_cluster(
-    kind: BackendKind,
-    durability: Option<Durability>,
-    parent: &Path,
-    batch_size: usize,
-    time: Duration,
-) -> Result<ClusterRun, BenchError> {
-    let mut cluster = Cluster::new(kind, durability, parent, batch_size)?;
-    cluster.run(batch_size, Duration::ZERO, batch_size * WINDOW_BATCHES)?;
-    cluster.run(batch_size, time, 1_000_000)
 }
 
 #[cfg(test)]
@@ -219,13 +539,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_memory_cluster_decides_at_every_batch_size() {
+    fn a_memory_cluster_decides_in_both_modes_at_every_batch_size() {
         let parent = tempfile::tempdir().unwrap();
         for batch in [1, 10, 100] {
-            let run = run_cluster(BackendKind::Memory, None, parent.path(), batch, Duration::ZERO)
-                .unwrap();
-            assert!(run.decided >= 3 * batch, "{run:?}");
-            assert_eq!(run.latencies.len(), run.decided);
+            for mode in Mode::ALL {
+                let mut c =
+                    PaxstoreCluster::new(BackendKind::Memory, None, parent.path(), batch).unwrap();
+                let run = timed_run(&mut c.rounds, mode, batch, Duration::ZERO).unwrap();
+                assert!(run.decided >= batch, "{mode:?} {batch}: {run:?}");
+                assert_eq!(run.latencies.len(), run.decided, "{mode:?} {batch}");
+                assert_eq!(run.stalls, 0, "{mode:?} {batch}: a round moved nothing");
+            }
         }
+    }
+
+    /// Upfront at batch 1: the leader writes its appends once and each follower once,
+    /// so far less than one write per entry per replica.
+    #[test]
+    fn a_burst_of_appends_is_written_once_per_replica() {
+        let parent = tempfile::tempdir().unwrap();
+        let mut c = PaxstoreCluster::new(BackendKind::Memory, None, parent.path(), 1).unwrap();
+        let run = c.rounds.run(Mode::Upfront, 1000, Duration::ZERO).unwrap();
+        assert_eq!(run.decided, 1000);
+        assert!(run.writes <= 6, "{} writes for one burst", run.writes);
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::machine::Machine;
 
 /// The version of this JSON layout; bumped when a field changes meaning.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The entry size of the headline figures.
 pub const HEADLINE_ENTRY_BYTES: usize = 128;
@@ -122,10 +122,17 @@ pub struct ReopenRow {
 /// One cell of the replicated cluster.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReplicaRow {
-    /// Backend name (every replica uses it).
+    /// `paxstore` or `omnipaxos` (0.2.4), driven the same way.
+    #[serde(default = "paxstore_replica")]
+    pub replica: String,
+    /// Backend name (every replica uses it); `MemoryStorage` is OmniPaxos' own.
     pub backend: String,
     /// `immediate`, `buffered`, or `none` (memory).
     pub durability: String,
+    /// How appends arrive: `upfront` (all, then delivery) or `stream` (one per round);
+    /// `window` in reports of schema 1.
+    #[serde(default = "window_mode")]
+    pub mode: String,
     /// The replica's `batch_size`.
     pub batch_size: usize,
     /// Replicas in the cluster.
@@ -142,9 +149,33 @@ pub struct ReplicaRow {
     pub p99_us: f64,
     /// Repetitions.
     pub reps: usize,
-    /// For `immediate`: decided batches per second (`decided_per_s / batch_size`) divided
-    /// by the ceiling's synced writes per second.
+    /// Storage writes per decided entry, per replica.
+    #[serde(default)]
+    pub writes_per_entry: f64,
+    /// Syncs (`fdatasync`-type calls) per decided entry, per replica, where the storage
+    /// counts them (the WAL does; memory has none).
+    #[serde(default)]
+    pub syncs_per_entry: Option<f64>,
+    /// For a paxstore cell with an OmniPaxos pair: the median over repetitions of
+    /// paxstore's decided/s over OmniPaxos', the two run back to back.
+    #[serde(default)]
+    pub vs_omnipaxos: Option<f64>,
+    /// The OmniPaxos cell `vs_omnipaxos` compares with.
+    #[serde(default)]
+    pub omnipaxos_pair: Option<String>,
+    /// For `immediate`: the share of the disk's sync budget the cell used, i.e. the
+    /// storage writes of the three replicas per second (each a synced commit) divided by
+    /// the ceiling's synced writes per second. (Schema 1: decided batches per second over
+    /// the ceiling.)
     pub fraction_of_ceiling: Option<f64>,
+}
+
+fn paxstore_replica() -> String {
+    "paxstore".to_owned()
+}
+
+fn window_mode() -> String {
+    "window".to_owned()
 }
 
 /// A need and the backend the figures say to pick for it.
@@ -191,13 +222,19 @@ impl Report {
     /// The replica row of one cell, if measured.
     pub fn replica_row(
         &self,
+        replica: &str,
         backend: &str,
         durability: &str,
+        mode: &str,
         batch: usize,
     ) -> Option<&ReplicaRow> {
-        self.replica
-            .iter()
-            .find(|r| r.backend == backend && r.durability == durability && r.batch_size == batch)
+        self.replica.iter().find(|r| {
+            r.replica == replica
+                && r.backend == backend
+                && r.durability == durability
+                && r.mode == mode
+                && r.batch_size == batch
+        })
     }
 
     /// The reopen row of a backend, if measured.
@@ -311,7 +348,12 @@ pub fn recommendations(report: &Report) -> Vec<Recommendation> {
             report
                 .replica
                 .iter()
-                .filter(|r| r.durability == "immediate" && r.batch_size == 100)
+                .filter(|r| {
+                    r.replica == "paxstore"
+                        && r.mode == "upfront"
+                        && r.durability == "immediate"
+                        && r.batch_size == 100
+                })
                 .map(|r| (r.backend.as_str(), r.decided_per_s)),
             true,
         ),
@@ -452,10 +494,21 @@ pub fn missing(report: &Report, backends: &[(String, bool)], replica: bool) -> V
         if *persistent && !report.reopen.iter().any(|r| &r.backend == backend && r.ms > 0.0) {
             out.push(format!("reopen: no row for {backend}"));
         }
-        if replica && !report.replica.iter().any(|r| &r.backend == backend && r.decided_per_s > 0.0)
+        if replica
+            && !report
+                .replica
+                .iter()
+                .any(|r| r.replica == "paxstore" && &r.backend == backend && r.decided_per_s > 0.0)
         {
             out.push(format!("replica: no row for {backend}"));
         }
+    }
+    // OmniPaxos runs beside the memory backend (over its own MemoryStorage).
+    if replica
+        && backends.iter().any(|(b, _)| b == "memory")
+        && !report.replica.iter().any(|r| r.replica == "omnipaxos" && r.decided_per_s > 0.0)
+    {
+        out.push("replica: no OmniPaxos row".to_owned());
     }
     for f in &report.failures {
         out.push(format!("failed cell {}: {}", f.cell, f.error));
@@ -483,6 +536,17 @@ pub fn fmt_num(x: f64) -> String {
         out.insert(0, '-');
     }
     out
+}
+
+/// A count per decided entry: three significant figures below 1 (`0.00300`, `0.333`), so
+/// one write per thousand entries does not read as zero.
+pub fn fmt_per_entry(x: f64) -> String {
+    if x.is_finite() && x > 0.0 && x < 1.0 {
+        let decimals = (2.0 - x.log10().floor()).clamp(0.0, 9.0) as usize;
+        format!("{x:.decimals$}")
+    } else {
+        fmt_num(x)
+    }
 }
 
 /// A ratio with two significant figures or one decimal, e.g. `2.4` or `37`.
@@ -516,7 +580,7 @@ fn spread(min: f64, max: f64) -> String {
 pub const CHARTS: [(&str, &str); 3] = [
     ("appends-immediate.svg", "Durable (Immediate) appends of 128-byte entries"),
     ("appends-buffered.svg", "Buffered and in-memory appends of 128-byte entries"),
-    ("replica.svg", "3-replica cluster: entries decided per second"),
+    ("replica.svg", "3-replica cluster, upfront appends: entries decided per second"),
 ];
 
 /// The headline table: durable appends of 128-byte entries, one row per backend, one
@@ -646,6 +710,13 @@ pub fn to_markdown(report: &Report) -> String {
     if report.replica.is_empty() {
         let _ = writeln!(md, "Not measured in this run.\n");
     } else {
+        let versus = omnipaxos_table(report);
+        if !versus.is_empty() {
+            let _ = writeln!(md, "### Against OmniPaxos 0.2.4, same driver, paired\n");
+            md.push_str(&versus);
+            let _ = writeln!(md);
+        }
+        let _ = writeln!(md, "### Every replica cell\n");
         md.push_str(&replica_table(report));
         let _ = writeln!(md, "\n![{}](charts/{})\n", CHARTS[2].1, CHARTS[2].0);
     }
@@ -736,12 +807,21 @@ pub fn to_markdown(report: &Report) -> String {
          entries (`read_recent`) or starting in the older half (`read_old`) of a log of \
          128-byte entries, with the store still open (Immediate).\n\
          - **Trim**: `Trim` of `batch` entries at a time from the head of a filled log.\n\
-         - **Replica**: 3 replicas in one process, messages passed in memory, each over its \
-         own store; a leader is elected first, then entries are appended on the leader and \
-         the cluster is stepped until they are decided. Figures count entries decided on \
-         the leader; latency is from `append` to decided, per entry. The three replicas' \
-         syncs run one after another on one disk, so a durable round costs at least two \
-         sequential syncs.\n\
+         - **Replica**: 3 replicas in one process on one thread, each over its own store, \
+         driven in rounds the way users drive a sans-IO replica: in each round every replica \
+         in turn takes its outgoing messages (for paxstore, that take is its one storage \
+         write of the round) and the receivers handle them. After a leader is elected, \
+         `upfront` appends a run of entries on the leader (1,000, or 10 batches if more) and \
+         then delivers rounds until all are decided on every replica; `stream` appends one \
+         entry per round. OmniPaxos 0.2.4 runs under the very same driver (`append`, `tick`, \
+         `take_outgoing_messages`, `handle_incoming`), over its own `MemoryStorage`; its \
+         `batch_size` is set like paxstore's. decided/s counts entries decided on every \
+         replica; latency runs from `append` to decided on the leader. Writes are the \
+         storage calls that change state; syncs are counted by the WAL itself. The three \
+         replicas' syncs run one after another on one disk; \"sync budget used\" is their \
+         writes per second (each a synced commit with `immediate`) over the ceiling. The \
+         leader trims what every replica decided every 4,096 entries and after each run, \
+         for both replicas, so the logs in memory stay bounded.\n\
          - **Durability**: `immediate` means a successful write survives power loss, as each \
          backend documents it; `buffered` means it survives a process crash. See each \
          backend's module docs for what its sync does."
@@ -749,46 +829,108 @@ pub fn to_markdown(report: &Report) -> String {
     md
 }
 
-/// The replica table: one row per backend and durability, one column per batch size,
-/// and the batch-100 vs batch-1 ratio.
-pub fn replica_table(report: &Report) -> String {
-    let mut batches: Vec<usize> = report.replica.iter().map(|r| r.batch_size).collect();
-    batches.sort_unstable();
-    batches.dedup();
+/// The paired comparison with OmniPaxos 0.2.4: one row per storage pair, one column per
+/// batch size and mode; each cell is paxstore's decided/s over OmniPaxos' (median of the
+/// pairs run back to back), with both sides' writes per decided entry per replica.
+pub fn omnipaxos_table(report: &Report) -> String {
+    let pax: Vec<&ReplicaRow> =
+        report.replica.iter().filter(|r| r.vs_omnipaxos.is_some()).collect();
     let mut md = String::new();
-    let _ = write!(md, "| backend | durability |");
-    for b in &batches {
-        let _ = write!(md, " batch_size {b} decided/s (p50 µs) |");
+    if pax.is_empty() {
+        return md;
     }
-    let _ = writeln!(md, " batch 100 vs 1 | batch 1 vs ceiling |");
-    let _ = writeln!(md, "|---|---|{}---:|---:|", "---:|".repeat(batches.len()));
-    let mut keys: Vec<(&str, &str)> = Vec::new();
-    for r in &report.replica {
-        let key = (r.backend.as_str(), r.durability.as_str());
-        if !keys.contains(&key) {
-            keys.push(key);
+    let mut cols: Vec<(usize, &str)> =
+        pax.iter().map(|r| (r.batch_size, r.mode.as_str())).collect();
+    cols.sort_unstable_by_key(|(b, m)| (*b, *m != "upfront"));
+    cols.dedup();
+    let mut pairs: Vec<(&str, &str, &str)> = Vec::new();
+    for r in &pax {
+        let key =
+            (r.backend.as_str(), r.durability.as_str(), r.omnipaxos_pair.as_deref().unwrap_or(""));
+        if !pairs.contains(&key) {
+            pairs.push(key);
         }
     }
-    // Durable first, then buffered; backends in the report's order within each.
-    let rank = |d: &str| ["none", "immediate", "buffered"].iter().position(|x| *x == d);
-    keys.sort_by_key(|(_, d)| rank(d).map_or(0, |p| usize::from(p == 2)));
-    for (backend, durability) in keys {
-        let _ = write!(md, "| {backend} | {durability} |");
-        for b in &batches {
-            match report.replica_row(backend, durability, *b) {
-                Some(r) => {
-                    let _ = write!(md, " {} ({}) |", fmt_num(r.decided_per_s), fmt_num(r.p50_us));
+    let _ = write!(md, "| paxstore over | OmniPaxos over |");
+    for (b, m) in &cols {
+        let _ = write!(md, " batch {b} {m} |");
+    }
+    let _ = writeln!(md, "\n|---|---|{}", "---:|".repeat(cols.len()));
+    for (backend, durability, pair) in pairs {
+        let _ = write!(
+            md,
+            "| {backend} ({durability}) | {} |",
+            pair.trim_start_matches("omnipaxos over ")
+        );
+        for (b, m) in &cols {
+            let p = report.replica_row("paxstore", backend, durability, m, *b);
+            let o = report.replica_row("omnipaxos", OMNI_MEMORY_NAME, "none", m, *b);
+            match p.and_then(|p| p.vs_omnipaxos.map(|v| (p, v))) {
+                Some((p, v)) => {
+                    let writes = o.map_or("–".to_owned(), |o| fmt_per_entry(o.writes_per_entry));
+                    let _ = write!(
+                        md,
+                        " **{}×** ({} vs {} w/e) |",
+                        fmt_ratio(v),
+                        fmt_per_entry(p.writes_per_entry),
+                        writes
+                    );
                 }
                 None => md.push_str(" – |"),
             }
         }
-        let one = report.replica_row(backend, durability, 1);
-        let hundred = report.replica_row(backend, durability, 100);
-        let ratio = one.zip(hundred).map_or("–".to_owned(), |(o, h)| {
-            format!("{}×", fmt_ratio(h.decided_per_s / o.decided_per_s))
-        });
-        let frac = one.and_then(|o| o.fraction_of_ceiling).map_or("–".to_owned(), fmt_pct);
-        let _ = writeln!(md, " {ratio} | {frac} |");
+        let _ = writeln!(md);
+    }
+    let _ = writeln!(
+        md,
+        "\nEach cell: paxstore's entries decided per second over OmniPaxos', the median over \
+         repetitions run back to back; in brackets, storage writes per decided entry per \
+         replica, paxstore vs OmniPaxos."
+    );
+    md
+}
+
+/// The name OmniPaxos' own in-memory storage has in the replica rows.
+const OMNI_MEMORY_NAME: &str = "MemoryStorage";
+
+/// Every replica cell: one row per replica, backend, durability, mode and batch size.
+pub fn replica_table(report: &Report) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "| replica | backend | durability | mode | batch | decided/s | spread | p50 µs | p99 µs | \
+         writes/entry/replica | syncs/entry/replica | vs OmniPaxos | sync budget used |\n\
+         |---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let order = |b: &str| report.backends.iter().position(|x| x == b).unwrap_or(usize::MAX);
+    let mut rows: Vec<&ReplicaRow> = report.replica.iter().collect();
+    rows.sort_by_key(|r| {
+        (
+            r.durability == "buffered",
+            r.mode != "upfront",
+            r.batch_size,
+            r.replica != "paxstore",
+            order(&r.backend),
+        )
+    });
+    for r in rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.replica,
+            r.backend,
+            r.durability,
+            r.mode,
+            r.batch_size,
+            fmt_num(r.decided_per_s),
+            spread(r.decided_per_s_min, r.decided_per_s_max),
+            fmt_num(r.p50_us),
+            fmt_num(r.p99_us),
+            fmt_per_entry(r.writes_per_entry),
+            r.syncs_per_entry.map_or("–".to_owned(), fmt_per_entry),
+            r.vs_omnipaxos.map_or("".to_owned(), |v| format!("{}×", fmt_ratio(v))),
+            r.fraction_of_ceiling.map_or("".to_owned(), fmt_pct)
+        );
     }
     md
 }
@@ -796,6 +938,76 @@ pub fn replica_table(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(replica: &str, backend: &str, mode: &str, batch: usize, rate: f64) -> ReplicaRow {
+        let paired = replica == "paxstore" && backend == "memory";
+        ReplicaRow {
+            replica: replica.to_owned(),
+            backend: backend.to_owned(),
+            durability: "none".to_owned(),
+            mode: mode.to_owned(),
+            batch_size: batch,
+            replicas: 3,
+            decided_per_s: rate,
+            decided_per_s_min: rate,
+            decided_per_s_max: rate,
+            p50_us: 1.0,
+            p99_us: 2.0,
+            reps: 1,
+            writes_per_entry: if replica == "paxstore" { 0.001 } else { 0.34 },
+            syncs_per_entry: Some(0.0),
+            vs_omnipaxos: paired.then_some(1.5),
+            omnipaxos_pair: paired.then(|| "omnipaxos over MemoryStorage".to_owned()),
+            fraction_of_ceiling: None,
+        }
+    }
+
+    #[test]
+    fn the_omnipaxos_table_pairs_each_paxstore_cell_with_its_baseline() {
+        let report = Report {
+            schema_version: SCHEMA_VERSION,
+            quick: true,
+            command: String::new(),
+            machine: Machine::describe(std::path::Path::new(".")),
+            backends: vec!["memory".to_owned()],
+            duration_s: 0.0,
+            ceiling: Ceiling {
+                sync_writes_per_s: 1.0,
+                sync_writes_per_s_min: 1.0,
+                sync_writes_per_s_max: 1.0,
+                p50_us: 1.0,
+                p99_us: 1.0,
+                write_bytes: 4096,
+                file_bytes: 4096,
+                reps: 1,
+            },
+            storage: Vec::new(),
+            reopen: Vec::new(),
+            replica: vec![
+                row("paxstore", "memory", "upfront", 1, 3.0),
+                row("omnipaxos", "MemoryStorage", "upfront", 1, 2.0),
+            ],
+            recommendations: Vec::new(),
+            failures: Vec::new(),
+        };
+        let table = omnipaxos_table(&report);
+        assert!(
+            table.contains("| memory (none) | MemoryStorage | **1.50×** (0.00100 vs 0.340 w/e) |"),
+            "{table}"
+        );
+        let all = replica_table(&report);
+        assert!(
+            all.contains("| paxstore | memory |") && all.contains("| omnipaxos | MemoryStorage |")
+        );
+        let expected = [("memory".to_owned(), false)];
+        let replica_lines = |r: &Report| -> Vec<String> {
+            missing(r, &expected, true).into_iter().filter(|l| l.starts_with("replica")).collect()
+        };
+        assert!(replica_lines(&report).is_empty());
+        let mut without = report.clone();
+        without.replica.retain(|r| r.replica == "paxstore");
+        assert_eq!(replica_lines(&without), ["replica: no OmniPaxos row"]);
+    }
 
     #[test]
     fn numbers_format_for_people() {
@@ -805,5 +1017,9 @@ mod tests {
         assert_eq!(fmt_num(2.71), "2.71");
         assert_eq!(fmt_ratio(2.449), "2.45");
         assert_eq!(fmt_pct(0.871), "87%");
+        assert_eq!(fmt_per_entry(0.003), "0.00300");
+        assert_eq!(fmt_per_entry(1.0 / 3.0), "0.333");
+        assert_eq!(fmt_per_entry(0.0), "0.00");
+        assert_eq!(fmt_per_entry(2.0), "2.00");
     }
 }

@@ -13,11 +13,11 @@ use paxstore_backends::BackendKind;
 
 use crate::ceiling::{CeilingFile, FILE_BYTES, WRITE_BYTES};
 use crate::machine::Machine;
-use crate::replica::{self, REPLICAS};
+use crate::replica::{self, Mode, PaxstoreCluster, REPLICAS};
 use crate::report::{self, Ceiling, Failure, ReopenRow, ReplicaRow, Report, StorageRow};
 use crate::stats::{self, Samples, Summary};
 use crate::workload::{durability_label, BenchStore, Budget, ReadRange, Rng};
-use crate::{charts, html, BenchError};
+use crate::{charts, html, omni, BenchError};
 
 /// The sizes of the matrix: what a full and a `--quick` run measure.
 #[derive(Clone, Debug)]
@@ -49,6 +49,8 @@ pub struct Matrix {
     pub reopen_entries: usize,
     /// The replica's `batch_size` values.
     pub replica_batches: Vec<usize>,
+    /// How appends arrive in the replica cells.
+    pub replica_modes: Vec<Mode>,
     /// Whether persistent backends also run the cluster with `Buffered` storage.
     pub replica_buffered: bool,
     /// Length of one repetition of a replica cell.
@@ -72,6 +74,7 @@ impl Matrix {
             trim_batches: vec![100, 1000],
             reopen_entries: 1_000_000,
             replica_batches: vec![1, 10, 100, 1000],
+            replica_modes: Mode::ALL.to_vec(),
             replica_buffered: true,
             replica_time: Duration::from_millis(1500),
         }
@@ -94,6 +97,7 @@ impl Matrix {
             trim_batches: vec![1000],
             reopen_entries: 100_000,
             replica_batches: vec![1, 10, 100, 1000],
+            replica_modes: Mode::ALL.to_vec(),
             replica_buffered: false,
             replica_time: Duration::from_millis(400),
         }
@@ -107,7 +111,43 @@ enum Work {
     Read { range: ReadRange, batch: usize },
     Trim { per_trim: usize },
     Reopen,
-    Replica { batch_size: usize },
+    Replica { batch_size: usize, mode: Mode },
+}
+
+/// Which replica implementation a replica cell drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Impl {
+    /// paxstore's replica, over the cell's backend.
+    Paxstore,
+    /// OmniPaxos 0.2.4 over its own `MemoryStorage` (the cell's backend is memory).
+    OmniPaxos,
+}
+
+/// One cell of a group: a backend with its durability, and (for replica cells) which
+/// replica runs over it.
+#[derive(Clone, Copy, Debug)]
+struct Cell {
+    kind: BackendKind,
+    durability: Option<Durability>,
+    imp: Impl,
+}
+
+impl Cell {
+    fn storage(kind: BackendKind, durability: Option<Durability>) -> Self {
+        Cell { kind, durability, imp: Impl::Paxstore }
+    }
+}
+
+/// The OmniPaxos cell a paxstore replica cell over `kind` is paired with, if any: OmniPaxos
+/// over its `MemoryStorage` for the memory backend. (With the `paxstore-omnipaxos`
+/// adapter, the WAL would pair with OmniPaxos over paxstore's RocksDB with sync; see
+/// [`omni::over_paxstore`].)
+fn omnipaxos_pair(kind: BackendKind) -> Option<Cell> {
+    (kind == BackendKind::Memory).then_some(Cell {
+        kind: BackendKind::Memory,
+        durability: None,
+        imp: Impl::OmniPaxos,
+    })
 }
 
 /// One workload over several backends. Its repetitions are interleaved (repetition 1 of
@@ -117,8 +157,8 @@ enum Work {
 #[derive(Clone, Debug)]
 struct Group {
     work: Work,
-    /// The backends and the durability each runs with.
-    cells: Vec<(BackendKind, Option<Durability>)>,
+    /// The backends, the durability each runs with, and the replica.
+    cells: Vec<Cell>,
     /// Whether a ceiling sample joins each round.
     with_ceiling: bool,
 }
@@ -129,8 +169,8 @@ fn read_durability(kind: BackendKind) -> Option<Durability> {
 }
 
 impl Group {
-    fn label(&self, m: &Matrix, kind: BackendKind, durability: Option<Durability>) -> String {
-        let d = durability_label(durability);
+    fn label(&self, m: &Matrix, cell: Cell) -> String {
+        let (kind, d) = (cell.kind, durability_label(cell.durability));
         match self.work {
             Work::Append { batch, bytes } => {
                 format!("{kind} {d} append batch={batch} entry={bytes}B")
@@ -142,9 +182,16 @@ impl Group {
                 format!("{kind} {d} trim batch={per_trim} (log of {})", m.trim_fill)
             }
             Work::Reopen => format!("{kind} reopen of {} entries", m.reopen_entries),
-            Work::Replica { batch_size } => {
-                format!("{kind} {d} replica x{REPLICAS} batch_size={batch_size}")
-            }
+            Work::Replica { batch_size, mode } => match cell.imp {
+                Impl::Paxstore => format!(
+                    "paxstore x{REPLICAS} over {kind} {d} {} batch_size={batch_size}",
+                    mode.name()
+                ),
+                Impl::OmniPaxos => format!(
+                    "omnipaxos x{REPLICAS} over MemoryStorage {} batch_size={batch_size}",
+                    mode.name()
+                ),
+            },
         }
     }
 }
@@ -152,15 +199,12 @@ impl Group {
 /// The cells of one durability class: `Immediate` groups hold every persistent backend
 /// with `Immediate` and the memory backend (durability none); `Buffered` groups hold the
 /// persistent backends with `Buffered`.
-fn class(
-    backends: &[BackendKind],
-    durability: Durability,
-) -> Vec<(BackendKind, Option<Durability>)> {
+fn class(backends: &[BackendKind], durability: Durability) -> Vec<Cell> {
     backends
         .iter()
         .filter_map(|&k| match (k.is_persistent(), durability) {
-            (true, d) => Some((k, Some(d))),
-            (false, Durability::Immediate) => Some((k, None)),
+            (true, d) => Some(Cell::storage(k, Some(d))),
+            (false, Durability::Immediate) => Some(Cell::storage(k, None)),
             (false, Durability::Buffered) => None,
         })
         .collect()
@@ -180,7 +224,7 @@ fn plan(m: &Matrix, backends: &[BackendKind]) -> Vec<Group> {
             }
         }
     }
-    let reads: Vec<_> = backends.iter().map(|&k| (k, read_durability(k))).collect();
+    let reads: Vec<_> = backends.iter().map(|&k| Cell::storage(k, read_durability(k))).collect();
     for range in [ReadRange::Recent, ReadRange::Old] {
         for &batch in &m.read_batches {
             groups.push(Group {
@@ -204,24 +248,39 @@ fn plan(m: &Matrix, backends: &[BackendKind]) -> Vec<Group> {
         cells: backends
             .iter()
             .filter(|k| k.is_persistent())
-            .map(|&k| (k, Some(Durability::Immediate)))
+            .map(|&k| Cell::storage(k, Some(Durability::Immediate)))
             .collect(),
         with_ceiling: false,
     });
-    if replica::AVAILABLE {
-        let replica_classes: &[Durability] =
-            if m.replica_buffered { &classes } else { &classes[..1] };
-        for &d in replica_classes {
+    groups.extend(replica_plan(m, backends));
+    groups.retain(|g| !g.cells.is_empty());
+    groups
+}
+
+/// The replica groups: every mode and batch size, paxstore over each backend, and in the
+/// durable class OmniPaxos beside the backends it pairs with.
+fn replica_plan(m: &Matrix, backends: &[BackendKind]) -> Vec<Group> {
+    let mut groups = Vec::new();
+    if !replica::AVAILABLE {
+        return groups;
+    }
+    let classes = [Durability::Immediate, Durability::Buffered];
+    let replica_classes: &[Durability] = if m.replica_buffered { &classes } else { &classes[..1] };
+    for &d in replica_classes {
+        for &mode in &m.replica_modes {
             for &batch_size in &m.replica_batches {
+                let mut cells = class(backends, d);
+                let pairs: Vec<Cell> =
+                    cells.iter().filter_map(|c| omnipaxos_pair(c.kind)).collect();
+                cells.extend(pairs);
                 groups.push(Group {
-                    work: Work::Replica { batch_size },
-                    cells: class(backends, d),
+                    work: Work::Replica { batch_size, mode },
+                    cells,
                     with_ceiling: d == Durability::Immediate,
                 });
             }
         }
     }
-    groups.retain(|g| !g.cells.is_empty());
     groups
 }
 
@@ -238,6 +297,8 @@ pub struct RunOptions {
     pub out: PathBuf,
     /// The command line, for the report.
     pub command: String,
+    /// Only the replica cells (and the ceiling).
+    pub replica_only: bool,
 }
 
 /// What one repetition of one cell produced.
@@ -303,12 +364,8 @@ impl Runner<'_> {
     }
 
     /// One repetition of one cell.
-    fn rep(
-        &mut self,
-        work: Work,
-        kind: BackendKind,
-        durability: Option<Durability>,
-    ) -> Result<Rep, BenchError> {
+    fn rep(&mut self, work: Work, cell: Cell) -> Result<Rep, BenchError> {
+        let (kind, durability) = (cell.kind, cell.durability);
         let bytes = report::HEADLINE_ENTRY_BYTES;
         Ok(match work {
             Work::Append { batch, bytes } => {
@@ -345,24 +402,26 @@ impl Runner<'_> {
                 };
                 Rep::Reopen(store.reopen()?)
             }
-            Work::Replica { batch_size } => Rep::Replica(replica::run_cluster(
-                kind,
-                durability,
-                &self.work,
-                batch_size,
-                self.m().replica_time,
-            )?),
+            Work::Replica { batch_size, mode } => {
+                let time = self.m().replica_time;
+                Rep::Replica(match cell.imp {
+                    Impl::Paxstore => {
+                        let mut c = PaxstoreCluster::new(kind, durability, &self.work, batch_size)?;
+                        replica::timed_run(&mut c.rounds, mode, batch_size, time)?
+                    }
+                    Impl::OmniPaxos => {
+                        let mut rounds = omni::memory_cluster(batch_size)?;
+                        replica::timed_run(&mut rounds, mode, batch_size, time)?
+                    }
+                })
+            }
         })
     }
 
-    /// Records a finished cell; returns its progress summary.
-    fn record(
-        &mut self,
-        work: Work,
-        kind: BackendKind,
-        durability: Option<Durability>,
-        reps: Vec<Rep>,
-    ) -> String {
+    /// Records a finished cell (for a paxstore replica cell, with the ratios of its
+    /// repetitions to those of its OmniPaxos pair); returns its progress summary.
+    fn record(&mut self, work: Work, cell: Cell, reps: Vec<Rep>, paired: Option<f64>) -> String {
+        let (kind, durability) = (cell.kind, cell.durability);
         let mut samples = Vec::new();
         let mut ms = Vec::new();
         let mut runs = Vec::new();
@@ -385,7 +444,9 @@ impl Runner<'_> {
                 self.push_storage(kind, durability, "trim", per_trim, bytes, &samples)
             }
             Work::Reopen => self.push_reopen(kind, ms),
-            Work::Replica { batch_size } => self.push_replica(kind, durability, batch_size, &runs),
+            Work::Replica { batch_size, mode } => {
+                self.push_replica(cell, batch_size, mode, &runs, paired)
+            }
         }
     }
 
@@ -450,11 +511,13 @@ impl Runner<'_> {
 
     fn push_replica(
         &mut self,
-        kind: BackendKind,
-        durability: Option<Durability>,
+        cell: Cell,
         batch_size: usize,
+        mode: Mode,
         runs: &[replica::ClusterRun],
+        paired: Option<f64>,
     ) -> String {
+        let (kind, durability) = (cell.kind, cell.durability);
         let mut rates: Vec<f64> = runs.iter().map(replica::ClusterRun::decided_per_s).collect();
         let min = rates.iter().copied().fold(f64::INFINITY, f64::min);
         let max = rates.iter().copied().fold(0.0, f64::max);
@@ -463,9 +526,20 @@ impl Runner<'_> {
             runs.iter().flat_map(|r| r.latencies.iter().copied()).collect();
         lat.sort_unstable();
         let (p50, p99) = (stats::percentile_us(&lat, 0.5), stats::percentile_us(&lat, 0.99));
+        let mut total = replica::ClusterRun { syncs: Some(0), ..Default::default() };
+        for r in runs {
+            total.absorb(r.clone());
+        }
+        let (writes, syncs) = (total.writes_per_entry(), total.syncs_per_entry());
+        let (replica, backend, vs) = match cell.imp {
+            Impl::Paxstore => ("paxstore", kind.name(), omnipaxos_pair(kind).map(|_| OMNI_MEMORY)),
+            Impl::OmniPaxos => ("omnipaxos", OMNI_MEMORY, None),
+        };
         self.replica.push(ReplicaRow {
-            backend: kind.name().to_owned(),
+            replica: replica.to_owned(),
+            backend: backend.to_owned(),
             durability: durability_label(durability).to_owned(),
+            mode: mode.name().to_owned(),
             batch_size,
             replicas: REPLICAS,
             decided_per_s: median,
@@ -474,22 +548,62 @@ impl Runner<'_> {
             p50_us: p50,
             p99_us: p99,
             reps: runs.len(),
+            writes_per_entry: writes,
+            syncs_per_entry: syncs,
+            vs_omnipaxos: paired,
+            omnipaxos_pair: vs.map(|b| format!("omnipaxos over {b}")),
             fraction_of_ceiling: (durability == Some(Durability::Immediate)).then_some(0.0),
         });
         format!(
-            "{} decided/s ({}–{}), p50 {:.0} µs, p99 {:.0} µs",
+            "{} decided/s ({}–{}), p50 {:.0} µs, p99 {:.0} µs, {} writes{} per entry per replica{}",
             report::fmt_num(median),
             report::fmt_num(min),
             report::fmt_num(max),
             p50,
-            p99
+            p99,
+            report::fmt_per_entry(writes),
+            syncs.map_or(String::new(), |s| format!(" and {} syncs", report::fmt_per_entry(s))),
+            paired.map_or(String::new(), |p| format!(
+                ", {}× OmniPaxos (paired)",
+                report::fmt_ratio(p)
+            ))
         )
     }
+}
+
+/// The name the report gives OmniPaxos' own in-memory storage.
+const OMNI_MEMORY: &str = "MemoryStorage";
+
+/// The median over repetitions of `a`'s rate over `b`'s, repetition by repetition (the two
+/// ran back to back in each round).
+fn paired_ratio(a: &[Rep], b: &[Rep]) -> Option<f64> {
+    let mut ratios: Vec<f64> = a
+        .iter()
+        .zip(b)
+        .filter_map(|pair| match pair {
+            (Rep::Replica(x), Rep::Replica(y)) if y.decided_per_s() > 0.0 => {
+                Some(x.decided_per_s() / y.decided_per_s())
+            }
+            _ => None,
+        })
+        .collect();
+    (!ratios.is_empty()).then(|| stats::median(&mut ratios))
 }
 
 fn fmt_elapsed(d: Duration) -> String {
     let s = d.as_secs();
     format!("{}m{:02}s", s / 60, s % 60)
+}
+
+/// An estimate of the time left after `done` of `total` cells took `elapsed`: the average
+/// cell so far times the cells left (cells differ in cost, so it is only an estimate).
+fn time_left(elapsed: Duration, done: usize, total: usize) -> String {
+    if done == 0 || done >= total {
+        return "done".to_owned();
+    }
+    let per_cell = elapsed.as_secs_f64() / done as f64;
+    let left = Duration::from_secs_f64(per_cell * (total - done) as f64);
+    format!("about {} left", fmt_elapsed(left))
 }
 
 /// Runs the matrix and returns the report (not yet written).
@@ -498,7 +612,11 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
     let work = opts.out.join("work");
     fs::create_dir_all(&work).map_err(BenchError::io("creating the work directory", &work))?;
     let machine = Machine::describe(&work);
-    let groups = plan(&opts.matrix, &opts.backends);
+    let groups = if opts.replica_only {
+        replica_plan(&opts.matrix, &opts.backends)
+    } else {
+        plan(&opts.matrix, &opts.backends)
+    };
     let total: usize = groups.iter().map(|g| g.cells.len()).sum();
     eprintln!(
         "paxstore report: {total} cells in {} groups over {} on {} ({})",
@@ -532,7 +650,7 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
         }
         let t = Instant::now();
         let labels: Vec<String> =
-            group.cells.iter().map(|&(k, d)| group.label(&opts.matrix, k, d)).collect();
+            group.cells.iter().map(|&c| group.label(&opts.matrix, c)).collect();
         eprintln!(
             "[{}-{}/{total}] {} ... ({} repetitions, interleaved{})",
             done + 1,
@@ -542,13 +660,13 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
             if group.with_ceiling { ", with a ceiling sample each round" } else { "" }
         );
         let mut reps: Vec<Result<Vec<Rep>, BenchError>> = Vec::new();
-        for &(kind, durability) in &group.cells {
-            reps.push(runner.prepare(group.work, kind, durability).map(|()| Vec::new()));
+        for &cell in &group.cells {
+            reps.push(runner.prepare(group.work, cell.kind, cell.durability).map(|()| Vec::new()));
         }
         for _ in 0..opts.matrix.reps {
-            for (i, &(kind, durability)) in group.cells.iter().enumerate() {
+            for (i, &cell) in group.cells.iter().enumerate() {
                 if let Ok(done_reps) = &mut reps[i] {
-                    match runner.rep(group.work, kind, durability) {
+                    match runner.rep(group.work, cell) {
                         Ok(r) => done_reps.push(r),
                         Err(e) => reps[i] = Err(e),
                     }
@@ -558,10 +676,25 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
                 runner.ceiling_sample(opts.matrix.append_time)?;
             }
         }
-        for (i, (&(kind, durability), result)) in group.cells.iter().zip(reps).enumerate() {
+        // A paxstore replica cell against the OmniPaxos cell it pairs with, rep by rep.
+        let paired: Vec<Option<f64>> = group
+            .cells
+            .iter()
+            .zip(&reps)
+            .map(|(c, mine)| {
+                let pair = omnipaxos_pair(c.kind).filter(|_| c.imp == Impl::Paxstore)?;
+                let j =
+                    group.cells.iter().position(|o| o.imp == pair.imp && o.kind == pair.kind)?;
+                match (mine, &reps[j]) {
+                    (Ok(a), Ok(b)) => paired_ratio(a, b),
+                    _ => None,
+                }
+            })
+            .collect();
+        for (i, ((&cell, result), paired)) in group.cells.iter().zip(reps).zip(paired).enumerate() {
             done += 1;
             let line = match result {
-                Ok(r) => runner.record(group.work, kind, durability, r),
+                Ok(r) => runner.record(group.work, cell, r, paired),
                 Err(e) => {
                     failures.push(Failure { cell: labels[i].clone(), error: e.to_string() });
                     format!("FAILED: {e}")
@@ -571,9 +704,10 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
         }
         runner.reopen_stores.clear();
         eprintln!(
-            "      [{:.1} s, total {}]",
+            "      [{:.1} s, total {}, {}]",
             t.elapsed().as_secs_f64(),
-            fmt_elapsed(started.elapsed())
+            fmt_elapsed(started.elapsed()),
+            time_left(started.elapsed(), done, total)
         );
     }
     let ceiling_end = runner.ceiling_sample(opts.matrix.ceiling_time)?;
@@ -605,7 +739,8 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
     }
     for r in &mut runner.replica {
         if r.fraction_of_ceiling.is_some() {
-            r.fraction_of_ceiling = Some(per_sync(r.decided_per_s / r.batch_size as f64));
+            let writes_per_s = r.decided_per_s * r.writes_per_entry * r.replicas as f64;
+            r.fraction_of_ceiling = Some(per_sync(writes_per_s));
         }
     }
     let mut report = Report {

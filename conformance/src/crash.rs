@@ -54,7 +54,8 @@ pub struct CrashConfig {
 }
 
 impl CrashConfig {
-    /// From `PAXSTORE_CRASH_ITERATIONS` (default 30) and `PAXSTORE_CRASH_SEED`.
+    /// From `PAXSTORE_CRASH_ITERATIONS` (default 30 times [`soak_factor`](crate::soak_factor))
+    /// and `PAXSTORE_CRASH_SEED`.
     pub fn from_env() -> Self {
         let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
         let seed = var("PAXSTORE_CRASH_SEED").unwrap_or_else(|| {
@@ -62,7 +63,8 @@ impl CrashConfig {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| d.as_nanos() as u64)
         });
-        let iterations = var("PAXSTORE_CRASH_ITERATIONS").map_or(30, |n| n as u32);
+        let iterations =
+            var("PAXSTORE_CRASH_ITERATIONS").map_or(30 * crate::soak_factor(), |n| n as u32);
         CrashConfig { iterations, rounds: 2, seed, max_acks_before_kill: 80 }
     }
 }

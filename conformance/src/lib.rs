@@ -46,6 +46,14 @@ pub use entry::{TestEntry, TestSnapshot};
 pub use factory::{from_fn, Factory, FnFactory};
 pub use model::Model;
 
+/// The soak multiplier, `PAXSTORE_SOAK` (default 1): every randomised case runs this many
+/// times its CI-sized default (random sequences per property, crash iterations), unless
+/// its own variable (`PAXSTORE_PROPTEST_CASES`, `PAXSTORE_CRASH_ITERATIONS`) is set.
+/// `PAXSTORE_SOAK=10 scripts/test.sh` is the nightly-scale run.
+pub fn soak_factor() -> u32 {
+    std::env::var("PAXSTORE_SOAK").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(1).max(1)
+}
+
 /// Expands to one `#[test]` per conformance case for the backend `open` opens.
 ///
 /// `storage_suite!(persistent, open)` runs every case; `storage_suite!(volatile, open)`

@@ -1,5 +1,5 @@
 //! [`LocalCluster`]: replicas of one configuration in one process, connected by a
-//! fault-free FIFO network, for benchmarks, examples and scenario tests.
+//! fault-free FIFO network, for examples and scenario tests (feature `testing`).
 //!
 //! ```
 //! use paxstore_backends::MemoryStorage;
@@ -22,13 +22,14 @@ use std::collections::VecDeque;
 
 use paxstore::{ClusterConfig, Entry, Storage};
 
-use crate::{Message, PaxosError, Replica, ReplicaConfig};
+use crate::{InjectedBug, Message, PaxosError, Replica, ReplicaConfig};
 
 /// `n` replicas (ids `1..=n`) exchanging messages through an in-memory FIFO queue.
 ///
-/// Nothing happens until the caller drives it: [`deliver`](LocalCluster::deliver)
-/// hands every queued message to its receiver (and those the replies produce, until the
-/// queue is empty); [`tick`](LocalCluster::tick) ticks every replica;
+/// Nothing happens until the caller drives it. [`deliver`](LocalCluster::deliver) works
+/// in rounds, the way replicas are meant to be driven: every queued message is handed to
+/// its receiver, then every replica takes its outgoing messages (one write each) into
+/// the queue, until the queue is empty. [`tick`](LocalCluster::tick) ticks every replica;
 /// [`step`](LocalCluster::step) does both. Links can be cut and replicas crashed and
 /// restarted over their storage, for scenario tests; by default there are no faults.
 pub struct LocalCluster<T: Entry, S: Storage<T>> {
@@ -39,6 +40,7 @@ pub struct LocalCluster<T: Entry, S: Storage<T>> {
     /// `link[a][b]`: messages from slot a reach slot b.
     link: Vec<Vec<bool>>,
     delivered: u64,
+    bugs: Vec<InjectedBug>,
 }
 
 impl<T: Entry, S: Storage<T>> LocalCluster<T, S> {
@@ -47,6 +49,17 @@ impl<T: Entry, S: Storage<T>> LocalCluster<T, S> {
     pub fn new(
         n: usize,
         template: &ReplicaConfig,
+        storage: impl FnMut(u64) -> S,
+    ) -> Result<Self, PaxosError> {
+        Self::with_priorities(n, template, &[], storage)
+    }
+
+    /// Like [`new`](LocalCluster::new), with replica `pid` standing for election with
+    /// priority `priorities[pid - 1]` (the template's where the slice is shorter).
+    pub fn with_priorities(
+        n: usize,
+        template: &ReplicaConfig,
+        priorities: &[u32],
         mut storage: impl FnMut(u64) -> S,
     ) -> Result<Self, PaxosError> {
         let cluster = ClusterConfig {
@@ -56,8 +69,10 @@ impl<T: Entry, S: Storage<T>> LocalCluster<T, S> {
         };
         let mut configs = Vec::new();
         let mut replicas = Vec::new();
-        for pid in 1..=n as u64 {
-            let config = ReplicaConfig { pid, cluster: cluster.clone(), ..template.clone() };
+        for (slot, pid) in (1..=n as u64).enumerate() {
+            let priority = priorities.get(slot).copied().unwrap_or(template.priority);
+            let config =
+                ReplicaConfig { pid, cluster: cluster.clone(), priority, ..template.clone() };
             replicas.push(Some(Replica::new(config.clone(), storage(pid)).map_err(|(e, _)| e)?));
             configs.push(config);
         }
@@ -68,7 +83,16 @@ impl<T: Entry, S: Storage<T>> LocalCluster<T, S> {
             queue: VecDeque::new(),
             link: vec![vec![true; n]; n],
             delivered: 0,
+            bugs: Vec::new(),
         })
+    }
+
+    /// Re-introduces `bug` in every replica, now and after every restart.
+    pub fn inject_bug(&mut self, bug: InjectedBug) {
+        self.bugs.push(bug);
+        for r in self.replicas.iter_mut().flatten() {
+            r.inject_bug(bug);
+        }
     }
 
     /// The running replica `pid`.
@@ -76,7 +100,9 @@ impl<T: Entry, S: Storage<T>> LocalCluster<T, S> {
         self.slot(pid).and_then(|s| self.replicas[s].as_ref())
     }
 
-    /// The running replica `pid`, mutably.
+    /// The running replica `pid`, mutably. What a call on it stages is written and sent
+    /// at the next take ([`collect`](LocalCluster::collect), which every driving call
+    /// does first).
     pub fn replica_mut(&mut self, pid: u64) -> Option<&mut Replica<T, S>> {
         self.slot(pid).and_then(|s| self.replicas[s].as_mut())
     }
@@ -96,6 +122,11 @@ impl<T: Entry, S: Storage<T>> LocalCluster<T, S> {
         self.replicas().filter(|r| r.is_leader()).max_by_key(|r| r.promise()).map(|r| r.pid())
     }
 
+    /// Every replica that believes it leads, in pid order.
+    pub fn leaders(&self) -> Vec<u64> {
+        self.replicas().filter(|r| r.is_leader()).map(|r| r.pid()).collect()
+    }
+
     /// Steps until a leader is elected; returns it.
     pub fn elect_leader(&mut self, max_steps: usize) -> Result<u64, PaxosError> {
         self.run_until(max_steps, |c| c.leader().is_some())?;
@@ -108,62 +139,48 @@ impl<T: Entry, S: Storage<T>> LocalCluster<T, S> {
         self.append_at(leader, entry)
     }
 
-    /// Appends `entry` at replica `pid` (forwarded to the leader if it is not).
+    /// Appends `entry` at replica `pid` (forwarded to the leader if it is not), and takes
+    /// that replica's messages.
     pub fn append_at(&mut self, pid: u64, entry: T) -> Result<(), PaxosError> {
         let replica = self.replica_mut(pid).ok_or(PaxosError::NotLeader { leader: None })?;
         replica.append(entry)?;
-        self.collect();
-        Ok(())
+        self.collect()
     }
 
-    /// Ticks every running replica once.
+    /// Ticks every running replica once, then takes their messages.
     pub fn tick(&mut self) -> Result<(), PaxosError> {
         for r in self.replicas.iter_mut().flatten() {
             r.tick()?;
         }
-        self.collect();
-        Ok(())
+        self.collect()
     }
 
-    /// Delivers queued messages in FIFO order, including those sent in reply, until the
-    /// queue is empty. Messages over a cut link or to a crashed replica are lost.
-    /// Returns how many were delivered.
+    /// Delivers in rounds until the queue is empty: every queued message goes to its
+    /// receiver (in FIFO order), then every replica takes its messages into the queue.
+    /// Messages over a cut link or to a crashed replica are lost. Returns how many were
+    /// delivered.
     pub fn deliver(&mut self) -> Result<usize, PaxosError> {
-        self.deliver_matching(|_| true)
-    }
-
-    /// Like [`deliver`](LocalCluster::deliver), but hands each replica all the messages
-    /// queued for it in one [`Replica::handle_incoming_batch`] call, so their storage
-    /// changes share one write (group commit); repeats until the queue is empty. Order
-    /// per link is kept.
-    pub fn deliver_grouped(&mut self) -> Result<usize, PaxosError> {
         let mut count = 0;
-        self.collect();
+        self.collect()?;
         while !self.queue.is_empty() {
-            let mut per_slot: Vec<Vec<Message<T>>> =
-                (0..self.replicas.len()).map(|_| Vec::new()).collect();
-            for msg in std::mem::take(&mut self.queue) {
-                let (Some(from), Some(to)) = (self.slot(msg.from), self.slot(msg.to)) else {
-                    continue;
-                };
-                if self.link[from][to] && self.replicas[to].is_some() {
-                    per_slot[to].push(msg);
-                }
-            }
-            for (slot, msgs) in per_slot.into_iter().enumerate() {
-                if let (false, Some(replica)) = (msgs.is_empty(), self.replicas[slot].as_mut()) {
-                    count += msgs.len();
-                    replica.handle_incoming_batch(msgs)?;
-                }
-            }
-            self.delivered += count as u64;
-            self.collect();
+            count += self.deliver_round()?;
         }
         Ok(count)
     }
 
-    /// Delivers only queued messages from `from` to `to` (those produced in reply are
-    /// queued, not delivered). For scenarios that need to stop a round half-way.
+    /// One round: every queued message goes to its receiver, then every replica takes its
+    /// messages into the queue. Returns how many were delivered.
+    pub fn deliver_round(&mut self) -> Result<usize, PaxosError> {
+        let mut count = 0;
+        for msg in std::mem::take(&mut self.queue) {
+            count += usize::from(self.deliver_one(msg)?);
+        }
+        self.collect()?;
+        Ok(count)
+    }
+
+    /// Delivers only queued messages from `from` to `to`, then lets every replica take
+    /// (replies are queued, not delivered). For scenarios that stop a round half-way.
     pub fn deliver_link(&mut self, from: u64, to: u64) -> Result<usize, PaxosError> {
         let (batch, rest): (VecDeque<_>, VecDeque<_>) =
             self.queue.drain(..).partition(|m| m.from == from && m.to == to);
@@ -172,22 +189,7 @@ impl<T: Entry, S: Storage<T>> LocalCluster<T, S> {
         for msg in batch {
             count += usize::from(self.deliver_one(msg)?);
         }
-        self.collect();
-        Ok(count)
-    }
-
-    fn deliver_matching(
-        &mut self,
-        keep: impl Fn(&Message<T>) -> bool,
-    ) -> Result<usize, PaxosError> {
-        let mut count = 0;
-        self.collect();
-        while let Some(msg) = self.queue.pop_front() {
-            if keep(&msg) {
-                count += usize::from(self.deliver_one(msg)?);
-            }
-            self.collect();
-        }
+        self.collect()?;
         Ok(count)
     }
 
@@ -208,6 +210,14 @@ impl<T: Entry, S: Storage<T>> LocalCluster<T, S> {
     pub fn drop_queued(&mut self) -> usize {
         let n = self.queue.len();
         self.queue.clear();
+        n
+    }
+
+    /// Queues a second copy of every queued message (a network that duplicates).
+    pub fn duplicate_queued(&mut self) -> usize {
+        let copies: Vec<_> = self.queue.iter().cloned().collect();
+        let n = copies.len();
+        self.queue.extend(copies);
         n
     }
 
@@ -286,8 +296,9 @@ impl<T: Entry, S: Storage<T>> LocalCluster<T, S> {
         self.link.iter_mut().for_each(|row| row.iter_mut().for_each(|l| *l = true));
     }
 
-    /// Crashes replica `pid`: its volatile state is gone, its storage is kept for
-    /// [`restart`](LocalCluster::restart). Messages it had sent stay queued.
+    /// Crashes replica `pid`: its volatile state and whatever it staged since its last
+    /// take are gone, its storage is kept for [`restart`](LocalCluster::restart).
+    /// Messages it had sent stay queued.
     pub fn crash(&mut self, pid: u64) {
         if let Some(slot) = self.slot(pid) {
             if let Some(r) = self.replicas[slot].take() {
@@ -301,10 +312,12 @@ impl<T: Entry, S: Storage<T>> LocalCluster<T, S> {
         let Some(slot) = self.slot(pid) else { return Ok(()) };
         let Some(storage) = self.down[slot].take() else { return Ok(()) };
         match Replica::new(self.configs[slot].clone(), storage) {
-            Ok(r) => {
+            Ok(mut r) => {
+                for &bug in &self.bugs {
+                    r.inject_bug(bug);
+                }
                 self.replicas[slot] = Some(r);
-                self.collect();
-                Ok(())
+                self.collect()
             }
             Err((e, storage)) => {
                 self.down[slot] = Some(storage);
@@ -322,11 +335,14 @@ impl<T: Entry, S: Storage<T>> LocalCluster<T, S> {
             .collect()
     }
 
-    fn collect(&mut self) {
+    /// Every running replica takes its outgoing messages (its step: one write) into the
+    /// queue.
+    pub fn collect(&mut self) -> Result<(), PaxosError> {
+        let mut buf = Vec::new();
         for r in self.replicas.iter_mut().flatten() {
-            for msg in r.take_outgoing_messages() {
-                self.queue.push_back(msg);
-            }
+            r.drain_outgoing_into(&mut buf)?;
         }
+        self.queue.extend(buf);
+        Ok(())
     }
 }

@@ -24,6 +24,11 @@ pub struct ReplicaConfig {
     /// Ticks between the leader's retransmissions to replicas that made no progress
     /// (default 20).
     pub resend_ticks: u32,
+    /// Ticks without a storage write after which a decided index that advanced is written
+    /// on its own (default 10). It is otherwise written only with the next write that
+    /// happens anyway: a decided index can be learned again, so it needs no sync of its
+    /// own (see the crate docs on what a crash may take back).
+    pub decided_write_ticks: u32,
 }
 
 impl ReplicaConfig {
@@ -37,6 +42,7 @@ impl ReplicaConfig {
             flush_ticks: 1,
             heartbeat_ticks: 10,
             resend_ticks: 20,
+            decided_write_ticks: 10,
         }
     }
 
@@ -62,8 +68,10 @@ impl ReplicaConfig {
         if self.batch_size == 0 || self.flush_ticks == 0 {
             return bad("batch_size and flush_ticks must be at least 1".into());
         }
-        if self.heartbeat_ticks == 0 || self.resend_ticks == 0 {
-            return bad("heartbeat_ticks and resend_ticks must be at least 1".into());
+        if self.heartbeat_ticks == 0 || self.resend_ticks == 0 || self.decided_write_ticks == 0 {
+            return bad(
+                "heartbeat_ticks, resend_ticks and decided_write_ticks must be at least 1".into()
+            );
         }
         if let Some(fq) = self.cluster.flexible_quorum {
             let (r, w, n) =

@@ -1,24 +1,31 @@
 //! Scenario tests as data: a small text language that drives a [`LocalCluster`] step by
-//! step, with the expected outcome beside each step. [`Scenario::parse`] reads a file;
-//! [`Scenario::run`] runs it over any storage (the tests use the memory backend).
+//! step, with the expected outcome beside each step (feature `testing`).
+//! [`Scenario::parse`] reads a file; [`Scenario::run`] runs it over any storage (the tests
+//! use the memory backend).
 //!
 //! ```text
 //! # comments start with '#'
-//! cluster 3 entries=trim batch=1      first line: replicas, entry type (trim|snapshot), batch size
+//! cluster 3 entries=trim batch=1      first line: replicas, entry type (trim|snapshot), batch size,
+//!         priorities=1,0,2            and optionally each replica's election priority
 //! elect                               step until a leader is elected
 //! propose 3 a b c                     append values a, b, c at replica 3 (names or numbers)
-//! deliver                             deliver every queued message (and replies) in FIFO order
+//! deliver                             deliver in rounds until nothing is queued
 //! deliver 3 -> 1                      deliver only the queued messages from 3 to 1
 //! drop                                lose every queued message
+//! duplicate                           queue a second copy of every queued message
 //! tick 10                             10 times: tick every replica, then deliver
 //! partition 1 | 2 3                   only replicas of a group reach each other
 //! cut 1 -> 2    /  cut 1 - 2          cut one direction / both directions of a link
+//! cut all                             cut every link
+//! connect 1 - 2 /  connect 1 -> 2     restore both directions / one direction of a link
 //! heal                                restore every link
 //! crash 2       /  restart 2          crash a replica (keeping its storage) / rebuild it over it
 //! reconfigure 1                       reconfigure at replica 1 (next configuration id, same nodes)
 //! trim 3 4      /  snapshot 3 4 local compact at replica 3 below index 4
 //! expect leader 2                     replica 2 leads (`expect leader none`: no one does)
+//! expect leaders 2                    exactly replica 2 believes it leads (`none`, or `1,3`)
 //! expect decided all 3 a b c          every running replica decided exactly 3 entries: a b c
+//! expect decided 1,2 3 a b c          replicas 1 and 2 did
 //! expect decided 1 0                  replica 1 decided nothing
 //! expect log 3 a x y                  replica 3 holds exactly a x y (decided or not)
 //! expect compacted all 4              the log starts at 4 (below: trimmed or snapshotted)
@@ -36,7 +43,7 @@ use paxstore::{ClusterConfig, Storage};
 
 use crate::cluster::LocalCluster;
 use crate::sim::{DigestSnapshot, SimValue};
-use crate::{LogEntry, PaxosError, ReplicaConfig};
+use crate::{InjectedBug, LogEntry, PaxosError, ReplicaConfig};
 
 /// Steps `elect` may take.
 const ELECT_STEPS: usize = 1_000;
@@ -61,8 +68,12 @@ pub struct Scenario {
     pub batch_size: usize,
     /// The entry type.
     pub entries: EntryKind,
+    /// Each replica's election priority (0 where the list is shorter).
+    pub priorities: Vec<u32>,
     /// The commands, with their line numbers.
     commands: Vec<(usize, String)>,
+    /// Defects re-introduced in every replica (to show that the scenario catches them).
+    bugs: Vec<InjectedBug>,
 }
 
 /// A scenario line that failed: a syntax error, a failed command or an unmet expectation.
@@ -113,7 +124,9 @@ impl Scenario {
             nodes,
             batch_size: 1,
             entries: EntryKind::Trim,
+            priorities: Vec::new(),
             commands: Vec::new(),
+            bugs: Vec::new(),
         };
         for word in &words[2..] {
             match word.split_once('=') {
@@ -124,11 +137,23 @@ impl Scenario {
                         .parse()
                         .map_err(|_| err(line, &header, "batch must be a number".into()))?
                 }
+                Some(("priorities", list)) => {
+                    scenario.priorities =
+                        list.split(',').map(str::parse).collect::<Result<_, _>>().map_err(|_| {
+                            err(line, &header, "priorities are numbers: 1,0,2".into())
+                        })?
+                }
                 _ => return Err(err(line, &header, format!("unknown option {word}"))),
             }
         }
         scenario.commands = lines.collect();
         Ok(scenario)
+    }
+
+    /// The scenario with `bug` re-introduced in every replica.
+    pub fn with_bug(mut self, bug: InjectedBug) -> Self {
+        self.bugs.push(bug);
+        self
     }
 
     /// Runs the scenario over storages from `storage(pid)`.
@@ -138,13 +163,17 @@ impl Scenario {
     ) -> Result<(), ScenarioError> {
         let template =
             ReplicaConfig::new(1, ClusterConfig::default()).with_batch_size(self.batch_size);
-        let cluster =
-            LocalCluster::new(self.nodes, &template, storage).map_err(|e| ScenarioError {
-                scenario: self.name.clone(),
-                line: 1,
-                text: "cluster".into(),
-                message: e.to_string(),
-            })?;
+        let mut cluster =
+            LocalCluster::with_priorities(self.nodes, &template, &self.priorities, storage)
+                .map_err(|e| ScenarioError {
+                    scenario: self.name.clone(),
+                    line: 1,
+                    text: "cluster".into(),
+                    message: e.to_string(),
+                })?;
+        for &bug in &self.bugs {
+            cluster.inject_bug(bug);
+        }
         let mut runner = Runner { cluster, names: BTreeMap::new(), values: BTreeMap::new() };
         for (line, text) in &self.commands {
             runner.command(text).map_err(|message| ScenarioError {
@@ -216,6 +245,10 @@ impl<T: SimValue, S: Storage<T>> Runner<T, S> {
                 c.drop_queued();
                 Ok(())
             }
+            ["duplicate"] => {
+                c.duplicate_queued();
+                Ok(())
+            }
             ["tick", n] => {
                 for _ in 0..num::<usize>(Some(n), "a tick count")? {
                     Self::paxos(c.step())?;
@@ -236,18 +269,12 @@ impl<T: SimValue, S: Storage<T>> Runner<T, S> {
                 c.partition(&groups);
                 Ok(())
             }
-            ["cut", a, dir, b] => {
-                let (a, b) = (num(Some(a), "a replica")?, num(Some(b), "a replica")?);
-                c.set_link(a, b, false);
-                match *dir {
-                    "->" => Ok(()),
-                    "-" => {
-                        c.set_link(b, a, false);
-                        Ok(())
-                    }
-                    _ => Err("expected `->` or `-`".into()),
-                }
+            ["cut", "all"] => {
+                c.partition(&[]);
+                Ok(())
             }
+            ["cut", a, dir, b] => Self::link(c, a, dir, b, false),
+            ["connect", a, dir, b] => Self::link(c, a, dir, b, true),
             ["crash", p] => {
                 c.crash(num(Some(p), "a replica")?);
                 Ok(())
@@ -280,21 +307,40 @@ impl<T: SimValue, S: Storage<T>> Runner<T, S> {
         }
     }
 
+    /// Sets the link `a -> b` (and `b -> a` for `dir == "-"`) up or down.
+    fn link(c: &mut LocalCluster<T, S>, a: &str, dir: &str, b: &str, up: bool) -> Res {
+        let (a, b) = (num(Some(&a), "a replica")?, num(Some(&b), "a replica")?);
+        match dir {
+            "->" => c.set_link(a, b, up),
+            "-" => {
+                c.set_link(a, b, up);
+                c.set_link(b, a, up);
+            }
+            _ => return Err("expected `->` or `-`".into()),
+        }
+        Ok(())
+    }
+
     fn replica_mut(&mut self, p: &str) -> Result<&mut crate::Replica<T, S>, String> {
         let pid = num(Some(&p), "a replica")?;
         self.cluster.replica_mut(pid).ok_or_else(|| format!("replica {pid} is not running"))
     }
 
-    /// The replicas `who` names: a pid or `all` (every running replica).
+    /// The replicas `who` names: a pid, pids separated by commas, or `all` (every running
+    /// replica).
     fn targets(&self, who: &str) -> Result<Vec<u64>, String> {
         if who == "all" {
             return Ok(self.cluster.replicas().map(|r| r.pid()).collect());
         }
-        let pid = num(Some(&who), "a replica or `all`")?;
-        self.cluster
-            .replica(pid)
-            .map(|_| vec![pid])
-            .ok_or_else(|| format!("replica {pid} is not running"))
+        let mut pids = Vec::new();
+        for p in who.split(',') {
+            let pid = num(Some(&p), "a replica, replicas separated by commas, or `all`")?;
+            if self.cluster.replica(pid).is_none() {
+                return Err(format!("replica {pid} is not running"));
+            }
+            pids.push(pid);
+        }
+        Ok(pids)
     }
 
     fn expect(&mut self, words: &[&str]) -> Res {
@@ -303,6 +349,21 @@ impl<T: SimValue, S: Storage<T>> Runner<T, S> {
                 None => Ok(()),
                 Some(l) => Err(format!("replica {l} leads")),
             },
+            ["leaders", who] => {
+                let expected: Vec<u64> = match *who {
+                    "none" => Vec::new(),
+                    _ => who
+                        .split(',')
+                        .map(|p| num(Some(&p), "replicas separated by commas, or `none`"))
+                        .collect::<Result<_, _>>()?,
+                };
+                let leaders = self.cluster.leaders();
+                if leaders == expected {
+                    Ok(())
+                } else {
+                    Err(format!("the replicas that believe they lead are {leaders:?}"))
+                }
+            }
             ["leader", p] => {
                 let pid: u64 = num(Some(p), "a replica")?;
                 match self.cluster.leader() {

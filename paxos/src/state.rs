@@ -1,14 +1,19 @@
-//! The replica's view of its storage: a cache of the durable state, and the changes the
-//! current step has staged but not yet written.
+//! The replica's view of its storage: a cache of the durable state, and the changes staged
+//! since the last write.
 //!
 //! Invariants:
-//! - `durable` equals what storage holds (except `stopsign_decided`, which storage has
-//!   no field for; see the crate docs);
-//! - `state` is `durable` with `ops` applied; reads go through the staged `tail`, so a
-//!   step sees its own changes before they are written;
-//! - [`Store::commit`] writes all of `ops` in one `write_atomically`; only after `Ok` does
-//!   `durable` become `state`. On `Err`, `state` is re-read from storage.
-//! - When a snapshot is held, it covers exactly the indices below `compacted_idx`.
+//! - `durable` equals what storage holds, except `stopsign_decided` (storage has no field
+//!   for it; see the crate docs);
+//! - `state` is `durable` with the staged changes applied, and with the decided index the
+//!   replica knows, which may be ahead of storage's (it is written with the next write,
+//!   see [`Store::commit`]); reads go through the staged tail, so the replica sees its own
+//!   changes before they are written;
+//! - [`Store::commit`] writes every staged change in one `write_atomically`; only after
+//!   `Ok` does `durable` become `state`. On `Err`, `state` is re-read from storage;
+//! - the staged log entries are held once, in the tail: the log from `tail.start` on is
+//!   `tail.entries`, written as one append (or append-on-prefix) op at its place among
+//!   the staged ops, so entries are moved, never copied, on their way to storage;
+//! - when a snapshot is held, it covers exactly the indices below `compacted_idx`.
 
 use paxstore::{
     Ballot, Entry, Snapshot, StopSign, Storage, StorageError, StorageOp, StorageResult,
@@ -54,17 +59,43 @@ impl LogState {
     }
 }
 
-/// Storage, its cache, and the staged changes of the current step.
+/// The staged log entries: the log from `start` on is `entries`.
+struct Tail<T> {
+    /// Where among the staged ops the write of the tail goes.
+    at: usize,
+    /// The log end when the tail was started: the write appends if `start` equals it.
+    base_end: usize,
+    start: usize,
+    entries: Vec<T>,
+}
+
+impl<T: Entry> Tail<T> {
+    fn end(&self) -> usize {
+        self.start + self.entries.len()
+    }
+
+    fn into_op(self) -> StorageOp<T> {
+        if self.start == self.base_end {
+            StorageOp::AppendEntries(self.entries)
+        } else {
+            StorageOp::AppendOnPrefix(self.start, self.entries)
+        }
+    }
+}
+
+/// Storage, its cache, and the changes staged since the last write.
 pub(crate) struct Store<T: Entry, S: Storage<T>> {
     storage: S,
     durable: LogState,
-    /// The state after the staged ops.
+    /// The state after the staged changes.
     pub(crate) state: LogState,
+    /// Staged ops other than the tail's write.
     ops: Vec<StorageOp<T>>,
-    /// Staged entries: the log from this index on is these entries.
-    tail: Option<(usize, Vec<T>)>,
+    tail: Option<Tail<T>>,
     /// A staged snapshot.
     staged_snapshot: Option<T::Snapshot>,
+    /// Write the decided index with the next commit even if nothing else is staged.
+    write_decided: bool,
 }
 
 impl<T: Entry, S: Storage<T>> Store<T, S> {
@@ -78,6 +109,7 @@ impl<T: Entry, S: Storage<T>> Store<T, S> {
                 ops: Vec::new(),
                 tail: None,
                 staged_snapshot: None,
+                write_decided: false,
             }),
             Err(err) => Err((storage, err)),
         }
@@ -91,24 +123,38 @@ impl<T: Entry, S: Storage<T>> Store<T, S> {
         self.storage
     }
 
-    pub(crate) fn has_staged(&self) -> bool {
-        !self.ops.is_empty()
+    /// What storage holds.
+    pub(crate) fn durable(&self) -> &LogState {
+        &self.durable
     }
 
-    /// Writes every staged op in one `write_atomically`. On `Err`, nothing was written and
-    /// the cache is re-read from storage.
-    pub(crate) fn commit(&mut self) -> StorageResult<()> {
-        if self.ops.is_empty() {
-            self.durable.stopsign_decided = self.state.stopsign_decided;
-            return Ok(());
+    /// Whether the decided index is ahead of what storage holds.
+    pub(crate) fn decided_unwritten(&self) -> bool {
+        self.state.decided_idx != self.durable.decided_idx
+    }
+
+    /// Writes every staged change in one `write_atomically`, with the decided index if
+    /// anything is written (a decided index alone is not written: it can be learned
+    /// again). Returns whether a write happened. On `Err`, nothing was written and the
+    /// cache is re-read from storage.
+    pub(crate) fn commit(&mut self) -> StorageResult<bool> {
+        self.durable.stopsign_decided = self.state.stopsign_decided;
+        if self.ops.is_empty() && self.tail.is_none() && !self.write_decided {
+            return Ok(false);
         }
-        let ops = std::mem::take(&mut self.ops);
-        self.tail = None;
+        let mut ops = std::mem::take(&mut self.ops);
+        if let Some(tail) = self.tail.take() {
+            ops.insert(tail.at, tail.into_op());
+        }
+        if self.decided_unwritten() {
+            ops.push(StorageOp::SetDecidedIndex(self.state.decided_idx));
+        }
         self.staged_snapshot = None;
+        self.write_decided = false;
         match self.storage.write_atomically(ops) {
             Ok(()) => {
-                self.durable = self.state.clone();
-                Ok(())
+                self.durable.clone_from(&self.state);
+                Ok(true)
             }
             Err(err) => {
                 self.rollback();
@@ -123,6 +169,7 @@ impl<T: Entry, S: Storage<T>> Store<T, S> {
         self.ops.clear();
         self.tail = None;
         self.staged_snapshot = None;
+        self.write_decided = false;
         self.state = LogState::load(&self.storage).unwrap_or_else(|_| self.durable.clone());
         self.durable = self.state.clone();
     }
@@ -136,6 +183,12 @@ impl<T: Entry, S: Storage<T>> Store<T, S> {
         }
     }
 
+    /// Stages a write of the promise `n` the state already holds (only under an injected
+    /// bug that writes a promise late).
+    pub(crate) fn write_promise_again(&mut self, n: Ballot) {
+        self.ops.push(StorageOp::SetPromise(n));
+    }
+
     pub(crate) fn set_accepted_round(&mut self, n: Ballot) {
         if self.state.accepted_round != n {
             self.ops.push(StorageOp::SetAcceptedRound(n));
@@ -143,11 +196,11 @@ impl<T: Entry, S: Storage<T>> Store<T, S> {
         }
     }
 
-    /// Raises the decided index to `idx` (entries), never past the log end.
+    /// Raises the decided index to `idx` (entries), never past the log end. Written with
+    /// the next write.
     pub(crate) fn raise_decided(&mut self, idx: usize) {
         let idx = idx.min(self.state.log_end);
         if idx > self.state.decided_idx {
-            self.ops.push(StorageOp::SetDecidedIndex(idx));
             self.state.decided_idx = idx;
         }
     }
@@ -160,6 +213,11 @@ impl<T: Entry, S: Storage<T>> Store<T, S> {
         }
     }
 
+    /// Makes the next commit write the decided index even if nothing else is staged.
+    pub(crate) fn write_decided_index(&mut self) {
+        self.write_decided |= self.decided_unwritten();
+    }
+
     pub(crate) fn set_stopsign(&mut self, stopsign: Option<StopSign>) {
         if self.state.stopsign != stopsign {
             self.ops.push(StorageOp::SetStopsign(stopsign.clone()));
@@ -168,49 +226,60 @@ impl<T: Entry, S: Storage<T>> Store<T, S> {
         }
     }
 
-    pub(crate) fn append(&mut self, entries: Vec<T>) {
-        if entries.is_empty() {
-            return;
-        }
+    /// Appends `entries` (moving them out of the vector).
+    pub(crate) fn append(&mut self, entries: &mut Vec<T>) {
         let end = self.state.log_end;
-        self.state.log_end += entries.len();
-        match &mut self.tail {
-            Some((_, staged)) => staged.extend(entries.iter().cloned()),
-            None => self.tail = Some((end, entries.clone())),
-        }
-        self.ops.push(StorageOp::AppendEntries(entries));
+        self.append_on_prefix(end, entries);
     }
 
-    /// Replaces the log from `idx` on with `entries`. The caller checked
-    /// `max(compacted_idx, decided_idx) <= idx <= log_end`.
-    pub(crate) fn append_on_prefix(&mut self, idx: usize, entries: Vec<T>) {
-        if idx == self.state.log_end {
-            return self.append(entries);
+    /// Replaces the log from `idx` on with `entries` (moving them out of the vector). The
+    /// caller checked `max(compacted_idx, decided_idx) <= idx <= log_end`.
+    pub(crate) fn append_on_prefix(&mut self, idx: usize, entries: &mut Vec<T>) {
+        if idx == self.state.log_end && entries.is_empty() {
+            return;
         }
-        self.state.log_end = idx + entries.len();
         match &mut self.tail {
-            Some((start, staged)) if idx >= *start => {
-                staged.truncate(idx - *start);
-                staged.extend(entries.iter().cloned());
+            Some(tail) if tail.start <= idx && idx <= tail.end() => {
+                tail.entries.truncate(idx - tail.start);
+                tail.entries.append(entries);
             }
-            _ => self.tail = Some((idx, entries.clone())),
+            Some(tail) => {
+                // Starts below the tail (the log end at the tail's place is at least
+                // `tail.start`, so the write there stays valid).
+                tail.start = idx;
+                tail.entries.clear();
+                tail.entries.append(entries);
+            }
+            None => {
+                let mut staged = Vec::new();
+                std::mem::swap(&mut staged, entries);
+                self.tail = Some(Tail {
+                    at: self.ops.len(),
+                    base_end: self.state.log_end,
+                    start: idx,
+                    entries: staged,
+                });
+            }
         }
-        self.ops.push(StorageOp::AppendOnPrefix(idx, entries));
+        self.state.log_end = self.tail.as_ref().map_or(idx, Tail::end);
     }
 
     /// Installs a complete snapshot of the entries below `idx` and starts the log at
     /// `idx` (keeping held entries from `idx` on). Entries below `idx` become decided.
     /// The caller checked `idx > max(compacted_idx, decided_idx)`.
     pub(crate) fn install_snapshot(&mut self, snapshot: T::Snapshot, idx: usize) {
+        if idx > self.state.log_end {
+            // Every entry held, staged or not, is below `idx`: none survives.
+            self.tail = None;
+            self.state.log_end = idx;
+        }
         self.ops.push(StorageOp::SetSnapshot(Some(snapshot.clone())));
         self.ops.push(StorageOp::SetCompactedIdx(idx));
         self.staged_snapshot = Some(snapshot);
         self.state.has_snapshot = true;
         self.state.compacted_idx = idx;
-        if idx > self.state.log_end {
-            self.state.log_end = idx;
-            self.tail = Some((idx, Vec::new()));
-        }
+        // Written with the ops above, so storage never holds a compacted index above its
+        // decided index.
         self.raise_decided(idx);
     }
 
@@ -244,6 +313,18 @@ impl<T: Entry, S: Storage<T>> Store<T, S> {
 
     /// The entries at `[from, to)`, which must lie within `[compacted_idx, log_end]`.
     pub(crate) fn entries(&self, from: usize, to: usize) -> StorageResult<Vec<T>> {
+        let mut out = Vec::new();
+        self.entries_into(from, to, &mut out)?;
+        Ok(out)
+    }
+
+    /// Appends the entries at `[from, to)` to `out`.
+    pub(crate) fn entries_into(
+        &self,
+        from: usize,
+        to: usize,
+        out: &mut Vec<T>,
+    ) -> StorageResult<()> {
         let (compacted_idx, log_end) = (self.state.compacted_idx, self.state.log_end);
         if !(compacted_idx <= from && from <= to && to <= log_end) {
             return Err(StorageError::InvalidRange {
@@ -254,20 +335,18 @@ impl<T: Entry, S: Storage<T>> Store<T, S> {
                 log_end,
             });
         }
-        match &self.tail {
-            None => self.storage.get_entries(from, to),
-            Some((start, staged)) => {
-                let mut out = if from < *start {
-                    self.storage.get_entries(from, to.min(*start))?
-                } else {
-                    Vec::new()
-                };
-                if to > *start {
-                    out.extend_from_slice(&staged[from.max(*start) - start..to - start]);
-                }
-                Ok(out)
+        let staged_from = self.tail.as_ref().map_or(log_end, |t| t.start);
+        if from < staged_from {
+            out.extend(self.storage.get_entries(from, to.min(staged_from))?);
+        }
+        if let Some(tail) = &self.tail {
+            if to > tail.start {
+                out.extend_from_slice(
+                    &tail.entries[from.max(tail.start) - tail.start..to - tail.start],
+                );
             }
         }
+        Ok(())
     }
 
     /// The snapshot (covering every index below `compacted_idx`), if one is held.
@@ -277,5 +356,129 @@ impl<T: Entry, S: Storage<T>> Store<T, S> {
             None if self.state.has_snapshot => self.storage.get_snapshot(),
             None => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use paxstore::NoSnapshot;
+
+    use super::*;
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct E(u64);
+    impl Entry for E {
+        type Snapshot = NoSnapshot;
+    }
+
+    /// A storage that records the batches written to it.
+    #[derive(Default)]
+    struct Recorder {
+        log: Vec<E>,
+        decided: usize,
+        batches: Batches,
+    }
+
+    impl Storage<E> for Recorder {
+        fn write_atomically(&mut self, ops: Vec<StorageOp<E>>) -> StorageResult<()> {
+            self.batches.borrow_mut().push(ops.iter().map(StorageOp::name).collect());
+            for op in ops {
+                match op {
+                    StorageOp::AppendEntries(mut es) => self.log.append(&mut es),
+                    StorageOp::AppendOnPrefix(i, mut es) => {
+                        self.log.truncate(i);
+                        self.log.append(&mut es);
+                    }
+                    StorageOp::SetDecidedIndex(i) => self.decided = i,
+                    _ => {}
+                }
+            }
+            Ok(())
+        }
+        fn get_entries(&self, from: usize, to: usize) -> StorageResult<Vec<E>> {
+            Ok(self.log[from..to].to_vec())
+        }
+        fn get_log_len(&self) -> StorageResult<usize> {
+            Ok(self.log.len())
+        }
+        fn get_decided_idx(&self) -> StorageResult<usize> {
+            Ok(self.decided)
+        }
+        fn get_promise(&self) -> StorageResult<Option<Ballot>> {
+            Ok(None)
+        }
+        fn get_accepted_round(&self) -> StorageResult<Option<Ballot>> {
+            Ok(None)
+        }
+        fn get_compacted_idx(&self) -> StorageResult<usize> {
+            Ok(0)
+        }
+        fn get_stopsign(&self) -> StorageResult<Option<StopSign>> {
+            Ok(None)
+        }
+        fn get_snapshot(&self) -> StorageResult<Option<NoSnapshot>> {
+            Ok(None)
+        }
+    }
+
+    /// The op names of every batch written.
+    type Batches = Rc<RefCell<Vec<Vec<&'static str>>>>;
+
+    fn store() -> (Store<E, Recorder>, Batches) {
+        let recorder = Recorder::default();
+        let batches = Rc::clone(&recorder.batches);
+        (Store::open(recorder).map_err(|(_, e)| e).unwrap(), batches)
+    }
+
+    #[test]
+    fn appends_of_one_step_are_one_op_and_readable_before_the_write() {
+        let (mut s, batches) = store();
+        s.set_promise(Ballot::new(1, 1, 0, 1));
+        for i in 0..3 {
+            s.append(&mut vec![E(i)]);
+        }
+        s.set_accepted_round(Ballot::new(1, 1, 0, 1));
+        s.append_on_prefix(2, &mut vec![E(7), E(8)]);
+        assert_eq!(s.entries(0, 4).unwrap(), vec![E(0), E(1), E(7), E(8)]);
+        assert!(s.commit().unwrap());
+        assert_eq!(
+            *batches.borrow(),
+            vec![vec!["SetPromise", "AppendEntries", "SetAcceptedRound"]]
+        );
+        assert_eq!(s.storage().log, vec![E(0), E(1), E(7), E(8)]);
+    }
+
+    #[test]
+    fn a_decided_index_alone_is_not_written_but_goes_with_the_next_write() {
+        let (mut s, batches) = store();
+        s.append(&mut vec![E(0), E(1)]);
+        assert!(s.commit().unwrap());
+        s.raise_decided(2);
+        assert!(!s.commit().unwrap(), "nothing but the decided index: no write");
+        assert_eq!((s.state.decided_idx, s.durable().decided_idx), (2, 0));
+        s.append(&mut vec![E(2)]);
+        assert!(s.commit().unwrap());
+        assert_eq!(batches.borrow()[1], vec!["AppendEntries", "SetDecidedIndex"]);
+        assert_eq!(s.storage().decided, 2);
+        s.raise_decided(3);
+        s.write_decided_index();
+        assert!(s.commit().unwrap(), "asked for: written alone");
+        assert_eq!(s.storage().decided, 3);
+    }
+
+    #[test]
+    fn truncating_below_a_staged_tail_writes_one_append_on_prefix() {
+        let (mut s, batches) = store();
+        s.append(&mut vec![E(0), E(1), E(2)]);
+        s.commit().unwrap();
+        s.append(&mut vec![E(3)]);
+        s.append_on_prefix(1, &mut vec![E(9)]);
+        assert_eq!(s.entries(0, 2).unwrap(), vec![E(0), E(9)]);
+        s.commit().unwrap();
+        assert_eq!(batches.borrow()[1], vec!["AppendOnPrefix"]);
+        assert_eq!(s.storage().log, vec![E(0), E(9)]);
     }
 }

@@ -27,6 +27,10 @@ fn a_whole_cluster_restarts_from_storage_and_keeps_deciding() {
     }
     assert!(c.run_until(200, |c| c.min_decided_idx() == 20).unwrap());
     c.replica_mut(2).unwrap().snapshot(Some(10), true).unwrap();
+    // An idle cluster writes a decided index that advanced within `decided_write_ticks`.
+    for _ in 0..template.decided_write_ticks {
+        c.step().unwrap();
+    }
     let before: Vec<View> = c.replicas().map(view).collect();
     let logs_before: Vec<_> = c.replicas().map(|r| r.read_entries(..).unwrap()).collect();
     for pid in 1..=3 {
@@ -43,6 +47,34 @@ fn a_whole_cluster_restarts_from_storage_and_keeps_deciding() {
     c.elect_leader(500).unwrap();
     c.append_at(1, SimEntry(100)).unwrap();
     assert!(c.run_until(200, |c| c.min_decided_idx() == 21).unwrap());
+}
+
+/// The decided index is written only with a write that happens anyway: a crash right after
+/// deciding may take it back, never below what the last write held, and the entries
+/// decided again are the same.
+#[test]
+fn a_crash_may_take_back_the_decided_index_but_never_a_decided_entry() {
+    let template = ReplicaConfig::new(1, ClusterConfig::default());
+    let mut c = LocalCluster::new(3, &template, |_| MemoryStorage::<TrimEntry>::new()).unwrap();
+    c.elect_leader(500).unwrap();
+    for i in 0..30 {
+        c.append(TrimEntry(i)).unwrap();
+    }
+    assert!(c.run_until(100, |c| c.min_decided_idx() == 30).unwrap());
+    let decided: Vec<_> = c.replicas().map(|r| r.read_decided_suffix(0).unwrap()).collect();
+    let written: Vec<usize> =
+        c.replicas().map(|r| r.storage().get_decided_idx().unwrap()).collect();
+    assert!(written.iter().any(|&w| w < 30), "no decided index was left unwritten: {written:?}");
+    for pid in 1..=3 {
+        c.crash(pid);
+        c.restart(pid).unwrap();
+    }
+    let recovered: Vec<usize> = c.replicas().map(|r| r.decided_idx()).collect();
+    assert_eq!(recovered, written, "a restart recovers exactly what was written");
+    c.elect_leader(500).unwrap();
+    assert!(c.run_until(200, |c| c.min_decided_idx() == 30).unwrap());
+    let again: Vec<_> = c.replicas().map(|r| r.read_decided_suffix(0).unwrap()).collect();
+    assert_eq!(decided, again, "the same entries are decided again");
 }
 
 #[test]

@@ -64,6 +64,7 @@ mod index;
 mod io;
 mod recovery;
 mod segment;
+mod stats;
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -78,6 +79,7 @@ use paxstore::{
 
 pub use fault::{Fault, FaultIo, WriteEvent};
 pub use io::{StdIo, WalIo};
+pub use stats::WalStats;
 
 use crate::codec::{ballot_to_bytes, decode, encode_into, PersistentEntry};
 use format::{
@@ -89,6 +91,7 @@ use format::{
 };
 use index::Index;
 use segment::{io_err, Segment, FIRST_RECORD};
+use stats::CountingIo;
 
 /// With `Immediate`, how far ahead of the tail zeros are written (see FORMAT.md).
 const ZERO_PREFILL: usize = 4 << 20;
@@ -216,6 +219,8 @@ pub struct WalStorage<T: PersistentEntry> {
     dir: PathBuf,
     options: WalOptions,
     io: Arc<dyn WalIo>,
+    /// `io`, counting what goes through it.
+    counted: Arc<CountingIo>,
     /// Held (locked) for the life of the storage.
     _lock: File,
     /// The live segments, oldest first; the last one is the active one.
@@ -268,6 +273,8 @@ impl<T: PersistentEntry> WalStorage<T> {
     /// through `io` (e.g. a [`FaultIo`]).
     pub fn open_with(path: &Path, options: WalOptions, io: Arc<dyn WalIo>) -> StorageResult<Self> {
         options.validate()?;
+        let counted = Arc::new(CountingIo::new(io));
+        let io: Arc<dyn WalIo> = counted.clone();
         let dir = path.to_path_buf();
         match std::fs::metadata(&dir) {
             Ok(m) if !m.is_dir() => {
@@ -292,6 +299,7 @@ impl<T: PersistentEntry> WalStorage<T> {
             dir,
             options,
             io,
+            counted,
             _lock: lock,
             segments: VecDeque::new(),
             spare: None,
@@ -387,6 +395,12 @@ impl<T: PersistentEntry> WalStorage<T> {
             .iter()
             .filter(|s| s.sealed.as_ref().is_some_and(|x| x.verified.get().is_none()))
             .count()
+    }
+
+    /// What this instance did to the disk since it was opened: its syncs and bytes
+    /// written, counted by the WAL itself.
+    pub fn stats(&self) -> WalStats {
+        self.counted.stats()
     }
 
     /// `Some(reason)` if an earlier sync failure poisoned this instance.

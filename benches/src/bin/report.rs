@@ -2,7 +2,7 @@
 //! `report.json`, `report.md`, `index.html` and `charts/*.svg`.
 //!
 //! ```text
-//! cargo run --release -p paxstore-benches --bin report -- [--quick] [--backends a,b] [--out DIR]
+//! cargo run --release -p paxstore-benches --bin report -- [--quick] [--replica-only] [--backends a,b] [--out DIR]
 //! ```
 
 use std::path::PathBuf;
@@ -26,6 +26,9 @@ struct Args {
     /// Output directory; the backends write in DIR/work, so put it on the disk to test.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/report-out"))]
     out: PathBuf,
+    /// Only the replica cells (paxstore and OmniPaxos) and the disk's ceiling.
+    #[arg(long)]
+    replica_only: bool,
     /// Measure nothing: re-render report.md, index.html and the charts of an existing
     /// report.json into --out (its conclusions are recomputed from its rows).
     #[arg(long, value_name = "REPORT_JSON")]
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         backends,
         out: args.out.clone(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
+        replica_only: args.replica_only,
     };
     let report = match runner::run(&opts) {
         Ok(report) => report,

@@ -188,9 +188,13 @@ pub fn run_steps<F: Factory>(factory: &F, steps: &[Step]) -> Result<usize, Strin
     Ok(ops_run)
 }
 
-/// Random cases per property test: `PAXSTORE_PROPTEST_CASES`, default 256.
+/// Random cases per property test: `PAXSTORE_PROPTEST_CASES`, default 256 times
+/// [`soak_factor`](crate::soak_factor).
 pub fn proptest_cases() -> u32 {
-    std::env::var("PAXSTORE_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
+    std::env::var("PAXSTORE_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256 * crate::soak_factor())
 }
 
 fn run_property<F: Factory>(factory: &F, reopen: bool, cases: u32, len: std::ops::Range<usize>) {

@@ -1,10 +1,11 @@
 //! The follower's side of Sequence Paxos: promising (with the part of its log the
-//! leader may lack), taking the leader's synchronisation, accepting pipelined entries
-//! and learning the decided index.
+//! leader may lack), taking the leader's synchronisation, accepting pipelined entries,
+//! learning the decided index, and refusing messages of a round below its promise.
 
-use paxstore::{Entry, Storage, StorageResult};
+use paxstore::{Ballot, Entry, Storage, StorageResult};
 
 use super::{FollowerPhase, Replica, Role};
+use crate::bugs::InjectedBug;
 use crate::messages::{AcceptDecide, AcceptSync, Accepted, Decide, PaxosMessage, Prepare, Promise};
 
 impl<T: Entry, S: Storage<T>> Replica<T, S> {
@@ -22,7 +23,8 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
                 return Ok(());
             }
         }
-        self.store.set_promise(p.n);
+        self.make_promise(p.n);
+        self.ble.adopt(p.n);
         self.role = Role::Follower(FollowerPhase::Prepare);
         let state = self.state();
         // The leader may lack our log if it is from a later round, or longer in its round.
@@ -37,6 +39,9 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
             Some(idx) => self.log_sync_from(idx)?,
             None => None,
         };
+        // The decided index reported is written with the promise: a leader trims up to what
+        // every replica reported, so a report must survive a crash.
+        self.store.write_decided_index();
         let state = self.state();
         let promise = Promise {
             n: p.n,
@@ -46,12 +51,16 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
             has_stopsign: state.stopsign.is_some(),
             sync,
         };
-        self.send(from, PaxosMessage::Promise(promise));
+        self.send(from, PaxosMessage::Promise(Box::new(promise)));
         Ok(())
     }
 
-    pub(super) fn handle_accept_sync(&mut self, a: AcceptSync<T>) -> StorageResult<()> {
+    pub(super) fn handle_accept_sync(&mut self, from: u64, a: AcceptSync<T>) -> StorageResult<()> {
         let state = self.state();
+        if a.n < state.promise {
+            self.refuse(from, a.n);
+            return Ok(());
+        }
         if a.n != state.promise || self.role_phase() != Some(FollowerPhase::Prepare) {
             return Ok(());
         }
@@ -65,7 +74,9 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         self.role = Role::Follower(FollowerPhase::Accept);
         self.store.raise_logical_decided(a.decided_idx.min(self.state().logical_end()));
         self.accepted_due = Some(a.n);
-        self.flush_pending()
+        self.resume_forwarding(a.n, a.forward_epoch);
+        self.forward_pending();
+        Ok(())
     }
 
     pub(super) fn handle_accept_decide(
@@ -74,6 +85,10 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         a: AcceptDecide<T>,
     ) -> StorageResult<()> {
         let state = self.state();
+        if a.n < state.promise {
+            self.refuse(from, a.n);
+            return Ok(());
+        }
         if a.n != state.promise
             || state.accepted_round != a.n
             || self.role_phase() != Some(FollowerPhase::Accept)
@@ -92,11 +107,11 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         if end > log_end && state.stopsign.is_none() {
             let mut entries = a.entries;
             entries.drain(..log_end - a.start_idx);
-            self.store.append(entries);
+            self.store.append(&mut entries);
         }
         if let Some(ss) = a.stopsign {
             if self.state().log_end == end && self.state().stopsign.is_none() {
-                self.store.set_stopsign(Some(ss));
+                self.store.set_stopsign(Some(*ss));
             }
         }
         self.store.raise_logical_decided(a.decided_idx.min(self.state().logical_end()));
@@ -104,19 +119,30 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         Ok(())
     }
 
-    pub(super) fn handle_decide(&mut self, d: Decide) -> StorageResult<()> {
+    pub(super) fn handle_decide(&mut self, from: u64, d: Decide) {
         let state = self.state();
-        if d.n == state.promise
+        if d.n < state.promise {
+            self.refuse(from, d.n);
+        } else if d.n == state.promise
             && state.accepted_round == d.n
             && self.role_phase() == Some(FollowerPhase::Accept)
         {
             self.store.raise_logical_decided(d.decided_idx.min(state.logical_end()));
         }
-        Ok(())
     }
 
-    /// At the end of a step that accepted more: one `Accepted`, however many accepts the
-    /// step handled, and only if this replica still accepts in that round.
+    /// Tells the sender of a message of round `n` (below our promise) that it is refused,
+    /// so a deposed leader learns of the higher round.
+    fn refuse(&mut self, to: u64, n: Ballot) {
+        if !self.has_bug(InjectedBug::ZombieLeader) {
+            let promise = self.state().promise;
+            self.send(to, PaxosMessage::Nack { n, promise });
+        }
+    }
+
+    /// At a take that follows new acceptances: one `Accepted` (with the log end and the
+    /// decided index about to be written), however many accepts were handled, and only if
+    /// this replica still accepts in that round.
     pub(super) fn send_due_accepted(&mut self) {
         let Some(n) = self.accepted_due.take() else { return };
         let state = self.state();
@@ -132,6 +158,8 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
             decided_idx: state.logical_decided(),
         };
         self.send(state.promise.pid, PaxosMessage::Accepted(accepted));
+        // As for a promise: the leader may trim up to the decided index reported here.
+        self.store.write_decided_index();
     }
 
     fn role_phase(&self) -> Option<FollowerPhase> {

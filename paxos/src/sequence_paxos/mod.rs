@@ -1,22 +1,27 @@
 //! The replica: Sequence Paxos with ballot leader election, sans-IO.
 //!
-//! This file owns the [`Replica`] struct, the one step path (stage → one atomic write →
-//! release messages), the one message dispatch point and the user API. Role-specific
-//! handling lives in `leader.rs` and `follower.rs`; log synchronisation in `sync.rs`.
+//! This file owns the [`Replica`] struct, the step path (calls stage changes and
+//! messages; a take writes everything staged in one `write_atomically`, then releases the
+//! messages), the one message dispatch point and the queries. Role-specific handling lives
+//! in `leader.rs` and `follower.rs`; forwarding in `forward.rs`; log synchronisation in
+//! `sync.rs`; appends, reconfiguration, compaction and reads in `api.rs`.
 
+mod api;
 mod follower;
+mod forward;
 mod leader;
 mod sync;
 
-use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
-use paxstore::{Ballot, ClusterConfig, Entry, Snapshot, StopSign, Storage, StorageResult};
+use paxstore::{Ballot, Entry, StopSign, Storage, StorageError, StorageResult};
 
 use crate::ble::Ble;
-use crate::messages::{Compaction, Message, PaxosMessage, Payload};
+use crate::bugs::{Bugs, InjectedBug};
+use crate::messages::{Message, PaxosMessage, Payload};
+use crate::outbox::Outbox;
 use crate::state::{LogState, Store};
-use crate::{LogEntry, PaxosError, ReplicaConfig, SnapshottedEntry};
+use crate::{PaxosError, ReplicaConfig};
 
 /// One replica of a Sequence Paxos log over the storage `S`.
 ///
@@ -25,8 +30,9 @@ use crate::{LogEntry, PaxosError, ReplicaConfig, SnapshottedEntry};
 /// with [`handle_incoming`](Replica::handle_incoming), and sends what
 /// [`take_outgoing_messages`](Replica::take_outgoing_messages) returns.
 ///
-/// Every call that changes state is one *step*: its storage changes are written in one
-/// `write_atomically`, and its messages are released only after that write succeeded.
+/// Calls stage their changes; the take is the *step*: every storage change staged since
+/// the last take goes to storage in one `write_atomically`, and the messages staged are
+/// released only after that write succeeded, at most one per peer.
 pub struct Replica<T: Entry, S: Storage<T>> {
     config: ReplicaConfig,
     pid: u64,
@@ -38,16 +44,22 @@ pub struct Replica<T: Entry, S: Storage<T>> {
     pending: Vec<T>,
     /// A reconfiguration requested here, not yet proposed or forwarded.
     pending_stopsign: Option<StopSign>,
-    /// Messages of the current step, released when its write succeeds.
-    staged: Vec<Message<T>>,
-    outgoing: Vec<Message<T>>,
+    /// The numbering of the entries this replica forwards.
+    forward: forward::ForwardSeq,
+    /// Messages staged since the last take.
+    outbox: Outbox<T>,
     failed: Option<PaxosError>,
     ticks: u64,
     ticks_since_flush: u32,
-    /// The round in which this step accepted entries, to acknowledge at its end.
+    ticks_since_write: u32,
+    /// The round in which entries were accepted since the last take, to acknowledge.
     accepted_due: Option<Ballot>,
-    /// The round in which this step decided more, to announce at its end.
+    /// The round in which more was decided since the last take, to announce.
     decide_due: Option<Ballot>,
+    /// Under [`InjectedBug::PromiseAfterSend`]: a promise sent but not yet staged, and
+    /// whether the take that sent it happened.
+    deferred_promise: Option<(Ballot, bool)>,
+    bugs: Bugs,
 }
 
 /// What this replica does in the current round.
@@ -70,6 +82,10 @@ enum FollowerPhase {
 impl<T: Entry, S: Storage<T>> Replica<T, S> {
     /// A replica over `storage`, resuming from whatever it holds (an empty storage starts
     /// a fresh replica). On error, the storage is handed back.
+    ///
+    /// A replica that recovers state stands for election with the lowest round, like a
+    /// fresh one: while a leader is alive it follows it, and only if none is does it
+    /// take over (above its promise), so a restart never unseats a live leader.
     pub fn new(config: ReplicaConfig, storage: S) -> Result<Self, (PaxosError, S)> {
         if let Err(err) = config.validate() {
             return Err((err, storage));
@@ -83,53 +99,61 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         };
         let peers = config.peers();
         let promise = store.state.promise;
-        let ballot = Ballot::new(
-            config.cluster.configuration_id,
-            // Not above the promise: a recovering replica does not unseat a live leader.
-            promise.n.max(1),
-            config.priority,
-            config.pid,
-        );
+        let ballot = Ballot::new(config.cluster.configuration_id, 1, config.priority, config.pid);
         let quorum = config.read_quorum().max(config.write_quorum());
         let ble = Ble::new(config.pid, peers.clone(), quorum, config.heartbeat_ticks, ballot);
         let mut replica = Replica {
             pid: config.pid,
+            outbox: Outbox::new(config.pid, &peers),
             peers,
             store,
             ble,
             role: Role::Follower(FollowerPhase::Idle),
             pending: Vec::new(),
             pending_stopsign: None,
-            staged: Vec::new(),
-            outgoing: Vec::new(),
+            forward: forward::ForwardSeq::default(),
             failed: None,
             ticks: 0,
             ticks_since_flush: 0,
+            ticks_since_write: 0,
             accepted_due: None,
             decide_due: None,
+            deferred_promise: None,
+            bugs: Bugs::default(),
             config,
         };
         if promise != Ballot::default() {
             // Recovered: ask whoever leads to synchronise us.
             for to in replica.peers.clone() {
-                replica.outgoing.push(Message {
-                    from: replica.pid,
-                    to,
-                    payload: Payload::Paxos(PaxosMessage::PrepareReq),
-                });
+                replica.send(to, PaxosMessage::PrepareReq);
             }
         }
         Ok(replica)
     }
 
+    /// Re-introduces `bug` in this replica, so a test can show that the simulator or a
+    /// scenario catches it. Call it right after [`Replica::new`].
+    #[cfg(feature = "testing")]
+    pub fn inject_bug(&mut self, bug: InjectedBug) {
+        self.bugs.insert(bug);
+        match bug {
+            InjectedBug::LoudRestart => {
+                self.ble.ballot.n = self.ble.ballot.n.max(self.state().promise.n);
+            }
+            InjectedBug::ZombieLeader => self.ble.set_vouching(false),
+            _ => {}
+        }
+    }
+
     // ---- the sans-IO interface ----
 
-    /// Advances the replica's timers by one tick: leader election, batch flushing and
-    /// retransmission.
+    /// Advances the replica's timers by one tick: leader election, batch flushing,
+    /// retransmission, and writing a decided index that has waited
+    /// [`ReplicaConfig::decided_write_ticks`] ticks for a write.
     pub fn tick(&mut self) -> Result<(), PaxosError> {
         self.step("ticking", |r| {
             r.ticks += 1;
-            if let Some(leader) = r.ble.tick(&mut r.staged) {
+            if let Some(leader) = r.ble.tick(&mut r.outbox) {
                 r.handle_leader(leader)?;
             }
             r.ticks_since_flush += 1;
@@ -140,317 +164,153 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
             if r.ticks % u64::from(r.config.resend_ticks) == 0 {
                 r.resend()?;
             }
+            r.ticks_since_write = r.ticks_since_write.saturating_add(1);
+            if r.ticks_since_write >= r.config.decided_write_ticks {
+                r.store.write_decided_index();
+            }
             Ok(())
         })
     }
 
-    /// Handles a message from another replica. Messages not addressed to this replica,
-    /// from outside its configuration, stale or duplicated are ignored.
+    /// Handles a message from another replica: its payloads in order. Messages not
+    /// addressed to this replica or from outside its configuration, and stale or
+    /// duplicated payloads, are ignored. What the message changes is written, and the
+    /// replies are released, at the next take.
     pub fn handle_incoming(&mut self, msg: Message<T>) -> Result<(), PaxosError> {
         self.step("handling a message", |r| r.dispatch(msg))
     }
 
-    /// Handles several messages in **one** step: their storage changes go to storage in
-    /// one `write_atomically` (one sync on a durable backend) before any reply is
-    /// released. Use it to share a sync among messages that arrived together (group
-    /// commit). Equivalent to handling them one by one, in order.
-    pub fn handle_incoming_batch(
-        &mut self,
-        msgs: impl IntoIterator<Item = Message<T>>,
-    ) -> Result<(), PaxosError> {
-        self.step("handling messages", |r| msgs.into_iter().try_for_each(|m| r.dispatch(m)))
+    /// The step: writes every change staged since the last take in **one**
+    /// `write_atomically` (one sync on a durable backend, shared by every message handled,
+    /// every append and every tick since), then returns the messages staged, at most one
+    /// per peer. If nothing but the decided index changed, nothing is written.
+    ///
+    /// If the write fails, no message is released, the replica re-reads its state from
+    /// storage and stops; this call and every later one return [`PaxosError::Storage`].
+    pub fn take_outgoing_messages(&mut self) -> Result<Vec<Message<T>>, PaxosError> {
+        let mut out = Vec::with_capacity(self.peers.len());
+        self.drain_outgoing_into(&mut out)?;
+        Ok(out)
     }
 
-    /// The messages released so far, to be sent to their `to`.
-    pub fn take_outgoing_messages(&mut self) -> Vec<Message<T>> {
-        std::mem::take(&mut self.outgoing)
+    /// [`take_outgoing_messages`](Replica::take_outgoing_messages), moving the messages
+    /// to the end of `buf` (reusing its allocation).
+    pub fn drain_outgoing_into(&mut self, buf: &mut Vec<Message<T>>) -> Result<(), PaxosError> {
+        self.check_running()?;
+        self.send_due_accepted();
+        self.send_due_decide();
+        self.stage_deferred_promise();
+        match self.store.commit() {
+            Ok(wrote) => {
+                self.outbox.drain_into(buf);
+                if wrote {
+                    self.ticks_since_write = 0;
+                    // What this write made durable may complete a quorum with the leader.
+                    self.update_decided();
+                }
+                Ok(())
+            }
+            Err(source) => Err(self.stop("writing a step", source)),
+        }
     }
 
-    /// Moves the released messages to the end of `buf` (reusing its allocation).
-    pub fn drain_outgoing_into(&mut self, buf: &mut Vec<Message<T>>) {
-        buf.append(&mut self.outgoing);
-    }
-
-    /// The one dispatch point of every incoming message.
+    /// The one dispatch point of every incoming payload.
     fn dispatch(&mut self, msg: Message<T>) -> StorageResult<()> {
         let from = msg.from;
         if msg.to != self.pid || !self.peers.contains(&from) {
             return Ok(());
         }
-        match msg.payload {
-            Payload::Ble(m) => {
-                self.ble.handle(from, m, &mut self.staged);
-                Ok(())
+        for payload in msg.payloads {
+            match payload {
+                Payload::Ble(m) => self.ble.handle(from, m, &mut self.outbox),
+                Payload::Paxos(m) => match m {
+                    PaxosMessage::Prepare(p) => self.handle_prepare(from, p)?,
+                    PaxosMessage::Promise(p) => self.handle_promise(from, *p)?,
+                    PaxosMessage::AcceptSync(a) => self.handle_accept_sync(from, *a)?,
+                    PaxosMessage::AcceptDecide(a) => self.handle_accept_decide(from, a)?,
+                    PaxosMessage::Accepted(a) => self.handle_accepted(from, a),
+                    PaxosMessage::Decide(d) => self.handle_decide(from, d),
+                    PaxosMessage::Nack { n, promise } => self.handle_nack(n, promise),
+                    PaxosMessage::PrepareReq => self.handle_prepare_req(from),
+                    PaxosMessage::Forward(f) => self.handle_forward(from, f)?,
+                    PaxosMessage::ForwardStopSign(ss) => self.handle_forward_stopsign(*ss)?,
+                    PaxosMessage::Compaction(c) => self.handle_compaction(c)?,
+                },
             }
-            Payload::Paxos(m) => match m {
-                PaxosMessage::Prepare(p) => self.handle_prepare(from, p),
-                PaxosMessage::Promise(p) => self.handle_promise(from, p),
-                PaxosMessage::AcceptSync(a) => self.handle_accept_sync(a),
-                PaxosMessage::AcceptDecide(a) => self.handle_accept_decide(from, a),
-                PaxosMessage::Accepted(a) => self.handle_accepted(from, a),
-                PaxosMessage::Decide(d) => self.handle_decide(d),
-                PaxosMessage::Nack { n, promise } => self.handle_nack(n, promise),
-                PaxosMessage::PrepareReq => self.handle_prepare_req(from),
-                PaxosMessage::Forward(entries) => self.handle_forward(from, entries),
-                PaxosMessage::ForwardStopSign(ss) => self.handle_forward_stopsign(from, ss),
-                PaxosMessage::Compaction(c) => self.handle_compaction(c),
-            },
         }
+        Ok(())
     }
 
-    /// Runs one step: `f` stages storage ops and messages; then the ops are written in one
-    /// `write_atomically` and, only if that succeeded, the messages are released. On any
-    /// storage error the in-memory state is re-read from storage and the replica stops.
+    /// Runs `f`, which stages storage changes and messages. If it fails (a storage read),
+    /// the replica stops.
     fn step<R>(
         &mut self,
         context: &'static str,
         f: impl FnOnce(&mut Self) -> StorageResult<R>,
     ) -> Result<R, PaxosError> {
-        if let Some(err) = &self.failed {
-            return Err(err.clone());
-        }
-        debug_assert!(!self.store.has_staged() && self.staged.is_empty());
-        let result = f(self).inspect(|_| {
-            self.send_due_accepted();
-            self.send_due_decide();
-        });
-        match result.and_then(|r| self.store.commit().map(|()| r)) {
-            Ok(r) => {
-                self.outgoing.append(&mut self.staged);
-                Ok(r)
-            }
-            Err(source) => {
-                self.staged.clear();
-                self.accepted_due = None;
-                self.decide_due = None;
-                self.store.rollback();
-                self.role = Role::Follower(FollowerPhase::Idle);
-                let err = PaxosError::Storage { context, source: Arc::new(source) };
-                self.failed = Some(err.clone());
-                Err(err)
-            }
-        }
+        self.check_running()?;
+        f(self).map_err(|source| self.stop(context, source))
     }
 
-    /// Stages a message to `to`.
+    /// Stops the replica on a storage error: drops everything staged, re-reads the state
+    /// from storage, and keeps the error for every later call.
+    fn stop(&mut self, context: &'static str, source: StorageError) -> PaxosError {
+        self.outbox.clear();
+        self.accepted_due = None;
+        self.decide_due = None;
+        self.store.rollback();
+        self.role = Role::Follower(FollowerPhase::Idle);
+        let err = PaxosError::Storage { context, source: Arc::new(source) };
+        self.failed = Some(err.clone());
+        err
+    }
+
+    /// Stages a Sequence Paxos message to `to`.
     fn send(&mut self, to: u64, msg: PaxosMessage<T>) {
-        self.staged.push(Message { from: self.pid, to, payload: Payload::Paxos(msg) });
+        self.outbox.paxos(to, msg);
     }
 
     fn state(&self) -> &LogState {
         &self.store.state
     }
 
-    /// Where appends and reconfigurations made here go: the leader of the round this
-    /// replica accepts in, else the elected leader; `None` if that is this replica or
-    /// no one.
-    fn forward_target(&self) -> Option<u64> {
-        let target = match self.role {
-            Role::Leader(_) => return None,
-            Role::Follower(FollowerPhase::Accept) => Some(self.state().promise.pid),
-            Role::Follower(_) => self.ble.leader.map(|b| b.pid),
-        };
-        target.filter(|&p| p != self.pid)
+    fn has_bug(&self, bug: InjectedBug) -> bool {
+        self.bugs.has(bug)
     }
 
-    /// Proposes (on the leader) or forwards (elsewhere) what is pending.
+    /// Promises round `n`: the promise is written with the take that sends the `Promise`.
+    fn make_promise(&mut self, n: Ballot) {
+        if self.has_bug(InjectedBug::PromiseAfterSend) {
+            self.store.state.promise = n;
+            self.deferred_promise = Some((n, false));
+        } else if self.has_bug(InjectedBug::UnwrittenPromise) {
+            self.store.state.promise = n;
+        } else {
+            self.store.set_promise(n);
+        }
+    }
+
+    /// Under [`InjectedBug::PromiseAfterSend`], stages a promise one take late.
+    fn stage_deferred_promise(&mut self) {
+        match self.deferred_promise {
+            Some((n, true)) => {
+                self.store.write_promise_again(n);
+                self.deferred_promise = None;
+            }
+            Some((n, false)) => self.deferred_promise = Some((n, true)),
+            None => {}
+        }
+    }
+
+    /// Proposes (on the leader) or forwards (on a synchronised follower) what is pending.
     fn flush_pending(&mut self) -> StorageResult<()> {
-        if let Role::Leader(l) = &self.role {
-            if l.accepting {
-                self.propose_pending()?;
-            }
-            return Ok(());
-        }
-        if let Some(to) = self.forward_target() {
-            if !self.pending.is_empty() {
-                let entries = std::mem::take(&mut self.pending);
-                self.send(to, PaxosMessage::Forward(entries));
-            }
-            if let Some(ss) = self.pending_stopsign.take() {
-                self.send(to, PaxosMessage::ForwardStopSign(ss));
-            }
-        }
-        Ok(())
-    }
-
-    fn handle_forward(&mut self, from: u64, entries: Vec<T>) -> StorageResult<()> {
-        if self.state().stopsign.is_some() {
-            return Ok(()); // the configuration is ending: no more entries
-        }
-        self.pending.extend(entries);
         match &self.role {
-            Role::Leader(l) if l.accepting && self.pending.len() >= self.config.batch_size => {
-                self.propose_pending()
+            Role::Leader(_) => self.propose_pending(),
+            Role::Follower(_) => {
+                self.forward_pending();
+                Ok(())
             }
-            Role::Leader(_) => Ok(()),
-            Role::Follower(_) => match self.forward_target() {
-                Some(to) if to != from => self.flush_pending(),
-                _ => Ok(()),
-            },
         }
-    }
-
-    fn handle_forward_stopsign(&mut self, from: u64, ss: StopSign) -> StorageResult<()> {
-        if self.state().stopsign.is_some() || self.pending_stopsign.is_some() {
-            return Ok(());
-        }
-        self.pending_stopsign = Some(ss);
-        match &self.role {
-            Role::Leader(l) if l.accepting => self.propose_pending(),
-            Role::Leader(_) => Ok(()),
-            Role::Follower(_) => match self.forward_target() {
-                Some(to) if to != from => self.flush_pending(),
-                _ => Ok(()),
-            },
-        }
-    }
-
-    /// Compacts as the leader asked, never past what this replica has decided.
-    fn handle_compaction(&mut self, c: Compaction) -> StorageResult<()> {
-        let (compacted, decided) = (self.state().compacted_idx, self.state().decided_idx);
-        match c {
-            Compaction::Trim(idx) if !T::Snapshot::use_snapshots() => {
-                let idx = idx.min(decided);
-                if idx > compacted {
-                    self.store.trim(idx);
-                }
-            }
-            Compaction::Snapshot(idx) if T::Snapshot::use_snapshots() => {
-                let idx = idx.min(decided);
-                if idx > compacted {
-                    self.store.compact_into_snapshot(idx)?;
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    // ---- the user API ----
-
-    /// Appends `entry` to the log: proposed by the leader once a batch is full (or on the
-    /// next flush tick), forwarded to the leader from other replicas. Appends pipeline:
-    /// this returns without waiting for the entry to be decided. An entry can be lost if
-    /// leadership changes before it is accepted; watch [`read`](Replica::read).
-    pub fn append(&mut self, entry: T) -> Result<(), PaxosError> {
-        self.check_running()?;
-        self.check_not_ending()?;
-        self.step("appending", |r| {
-            r.pending.push(entry);
-            match &r.role {
-                Role::Leader(l) if l.accepting && r.pending.len() >= r.config.batch_size => {
-                    r.propose_pending()
-                }
-                Role::Leader(_) => Ok(()),
-                Role::Follower(_) => r.flush_pending(),
-            }
-        })
-    }
-
-    /// Ends this configuration: proposes a [`StopSign`] naming `new_config`, decided like
-    /// an entry after every entry before it. Once it is decided
-    /// ([`is_reconfigured`](Replica::is_reconfigured)), the application starts replicas
-    /// of `new_config`.
-    pub fn reconfigure(
-        &mut self,
-        new_config: ClusterConfig,
-        metadata: Option<Vec<u8>>,
-    ) -> Result<(), PaxosError> {
-        self.check_running()?;
-        self.check_not_ending()?;
-        if self.pending_stopsign.is_some() {
-            return Err(PaxosError::ConfigurationEnded { decided: false });
-        }
-        let current = self.config.cluster.configuration_id;
-        if new_config.configuration_id <= current {
-            return Err(PaxosError::InvalidReconfiguration(format!(
-                "the new configuration id {} must be above the current {current}",
-                new_config.configuration_id
-            )));
-        }
-        if new_config.nodes.is_empty() {
-            return Err(PaxosError::InvalidReconfiguration(
-                "the new configuration has no nodes".into(),
-            ));
-        }
-        let ss = StopSign { next_config: new_config, metadata };
-        self.step("reconfiguring", |r| {
-            r.pending_stopsign = Some(ss);
-            r.flush_pending()
-        })
-    }
-
-    /// Drops the log below `idx`. Only the leader trims, and only what it knows every
-    /// replica of the configuration has decided; it tells the others to trim too. With a
-    /// snapshotting entry type, trimming folds the entries into the snapshot (it is
-    /// [`snapshot(Some(idx), false)`](Replica::snapshot)), so the prefix stays readable.
-    pub fn trim(&mut self, idx: usize) -> Result<(), PaxosError> {
-        if T::Snapshot::use_snapshots() {
-            return self.snapshot(Some(idx), false);
-        }
-        self.check_running()?;
-        self.check_compaction(idx, false)?;
-        self.step("trimming", |r| {
-            r.store.trim(idx);
-            for to in r.peers.clone() {
-                r.send(to, PaxosMessage::Compaction(Compaction::Trim(idx)));
-            }
-            Ok(())
-        })
-    }
-
-    /// Folds the log below `idx` (default: the decided index) into the snapshot and drops
-    /// those entries. `local_only`: only here, up to what this replica decided; otherwise
-    /// only on the leader, up to what every replica decided, and every replica does the same.
-    pub fn snapshot(&mut self, idx: Option<usize>, local_only: bool) -> Result<(), PaxosError> {
-        self.check_running()?;
-        if !T::Snapshot::use_snapshots() {
-            return Err(PaxosError::SnapshotsNotSupported);
-        }
-        let idx = idx.unwrap_or(self.state().decided_idx);
-        self.check_compaction(idx, local_only)?;
-        self.step("snapshotting", |r| {
-            r.store.compact_into_snapshot(idx)?;
-            if !local_only {
-                for to in r.peers.clone() {
-                    r.send(to, PaxosMessage::Compaction(Compaction::Snapshot(idx)));
-                }
-            }
-            Ok(())
-        })
-    }
-
-    fn check_compaction(&self, idx: usize, local_only: bool) -> Result<(), PaxosError> {
-        let state = self.state();
-        if idx <= state.compacted_idx {
-            return Err(PaxosError::AlreadyCompacted { idx, compacted_idx: state.compacted_idx });
-        }
-        if local_only {
-            if idx > state.decided_idx {
-                return Err(PaxosError::NotDecided {
-                    idx,
-                    decided: state.decided_idx,
-                    scope: "here",
-                });
-            }
-            return Ok(());
-        }
-        let Role::Leader(l) = &self.role else {
-            return Err(PaxosError::NotLeader { leader: self.leader() });
-        };
-        let everywhere = self
-            .peers
-            .iter()
-            .map(|p| l.decided_of.get(p).copied().unwrap_or(0))
-            .fold(state.decided_idx, usize::min);
-        if idx > everywhere {
-            return Err(PaxosError::NotDecided {
-                idx,
-                decided: everywhere,
-                scope: "on every replica",
-            });
-        }
-        Ok(())
     }
 
     fn check_running(&self) -> Result<(), PaxosError> {
@@ -460,84 +320,8 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         }
     }
 
-    fn check_not_ending(&self) -> Result<(), PaxosError> {
-        let state = self.state();
-        if state.stopsign.is_some() {
-            return Err(PaxosError::ConfigurationEnded { decided: state.stopsign_decided });
-        }
-        Ok(())
-    }
-
-    /// What index `idx` of the log reads as, or `None` past the end.
-    pub fn read(&self, idx: usize) -> Result<Option<LogEntry<T>>, PaxosError> {
-        Ok(self.read_range(idx, idx + 1)?.and_then(|mut v| v.pop()))
-    }
-
-    /// The log at `range`, or `None` if the range reaches past the end of the log (the
-    /// stop sign counts as the last index). A range that starts below the compacted
-    /// prefix reads it as one [`LogEntry::Trimmed`] or [`LogEntry::Snapshotted`], followed
-    /// by the entries after it.
-    pub fn read_entries(
-        &self,
-        range: impl RangeBounds<usize>,
-    ) -> Result<Option<Vec<LogEntry<T>>>, PaxosError> {
-        let from = match range.start_bound() {
-            Bound::Included(&i) => i,
-            Bound::Excluded(&i) => i + 1,
-            Bound::Unbounded => 0,
-        };
-        let to = match range.end_bound() {
-            Bound::Included(&i) => i + 1,
-            Bound::Excluded(&i) => i,
-            Bound::Unbounded => self.state().logical_end(),
-        };
-        self.read_range(from, to)
-    }
-
-    /// The decided log from `from` on, or `None` if nothing from `from` on is decided.
-    pub fn read_decided_suffix(&self, from: usize) -> Result<Option<Vec<LogEntry<T>>>, PaxosError> {
-        let decided = self.state().logical_decided();
-        if from >= decided {
-            return Ok(None);
-        }
-        self.read_range(from, decided)
-    }
-
-    fn read_range(&self, from: usize, to: usize) -> Result<Option<Vec<LogEntry<T>>>, PaxosError> {
-        self.check_running()?;
-        let state = self.state();
-        if from >= to || to > state.logical_end() {
-            return Ok(None);
-        }
-        let read_err =
-            |source| PaxosError::Storage { context: "reading the log", source: Arc::new(source) };
-        let mut out = Vec::new();
-        if from < state.compacted_idx {
-            out.push(match self.store.snapshot().map_err(read_err)? {
-                Some(snapshot) => LogEntry::Snapshotted(SnapshottedEntry {
-                    trimmed_idx: state.compacted_idx,
-                    snapshot,
-                }),
-                None => LogEntry::Trimmed(state.compacted_idx),
-            });
-        }
-        let (start, end) = (from.max(state.compacted_idx), to.min(state.log_end));
-        if start < end {
-            let entries = self.store.entries(start, end).map_err(read_err)?;
-            out.extend(entries.into_iter().zip(start..).map(|(e, i)| {
-                if i < state.decided_idx {
-                    LogEntry::Decided(e)
-                } else {
-                    LogEntry::Undecided(e)
-                }
-            }));
-        }
-        if to > state.log_end {
-            if let Some(ss) = &state.stopsign {
-                out.push(LogEntry::StopSign(ss.clone(), state.stopsign_decided));
-            }
-        }
-        Ok(Some(out))
+    fn role_is(&self, phase: FollowerPhase) -> bool {
+        matches!(self.role, Role::Follower(p) if p == phase)
     }
 
     // ---- queries ----
@@ -567,12 +351,14 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         matches!(&self.role, Role::Leader(l) if l.accepting)
     }
 
-    /// Entries below this index are decided (the stop sign does not count).
+    /// Entries below this index are decided (the stop sign does not count). After a crash
+    /// it may be lower than before (see the crate docs); the entries decided again are
+    /// the same.
     pub fn decided_idx(&self) -> usize {
         self.state().decided_idx
     }
 
-    /// One past the last entry held.
+    /// One past the last entry held (including entries staged for the next take).
     pub fn log_end(&self) -> usize {
         self.state().log_end
     }
@@ -613,7 +399,8 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         self.store.storage()
     }
 
-    /// The storage, for building a new replica over it (fail-recovery).
+    /// The storage, for building a new replica over it (fail-recovery). Changes staged
+    /// since the last take are dropped, as in a crash (their messages were never sent).
     pub fn into_storage(self) -> S {
         self.store.into_storage()
     }

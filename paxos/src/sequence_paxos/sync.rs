@@ -70,7 +70,7 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         if extend_only {
             if sync_end > log_end && self.state().stopsign.is_none() {
                 entries.drain(..keep);
-                self.store.append(entries);
+                self.store.append(&mut entries);
             }
             if stopsign.is_some()
                 && self.state().stopsign.is_none()
@@ -80,7 +80,7 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
             }
         } else {
             entries.drain(..keep);
-            self.store.append_on_prefix(start, entries);
+            self.store.append_on_prefix(start, &mut entries);
             self.store.set_stopsign(stopsign);
         }
         true

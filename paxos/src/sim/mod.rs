@@ -1,30 +1,39 @@
-//! A deterministic cluster simulator.
+//! A deterministic cluster simulator (feature `testing`).
 //!
 //! N replicas in one process over their real storage. A seeded scheduler drops,
-//! duplicates, delays and reorders messages, partitions the network (two sides, one node
-//! cut off, or partial connectivity where a node reaches some peers and not others),
-//! crashes replicas and restarts them from their storage, appends and compacts. After
-//! every step a [`Checker`] verifies: at most one value decided per index (hence every
-//! decided prefix agrees), no replica's decided index goes back (nothing decided is lost
-//! across restarts), snapshots match the decided prefix they stand for, no replica
-//! stopped with an error. After the faulty phase the network heals, every replica
-//! restarts, and an append must be decided by every replica within a bound (liveness).
+//! duplicates, delays, reorders and splits messages, partitions the network (two sides,
+//! one node cut off, or partial connectivity where a node reaches some peers and not
+//! others), crashes replicas at any time and in particular right before a step's write
+//! (what the replica staged is lost) and right after a step that acknowledged something
+//! (a `Promise` or `Accepted` is on its way, the replica is down), restarts them from
+//! their storage, appends and compacts. After every step a [`Checker`] verifies safety
+//! and integrity (see its docs).
+//!
+//! After the faulty phase, the network goes quiet and, if
+//! [`SimConfig::partial_connectivity_check`] is on, a random partial connectivity with at
+//! least one quorum-connected replica is set up and **left up**: a quorum-connected
+//! leader must emerge and decide a new entry (the Omni-Paxos paper's progress claim).
+//! Then the network heals, every replica restarts, and an append must be decided by every
+//! replica within a bound (liveness).
 //!
 //! Everything is a function of the seed: a failing seed replays exactly.
 
 mod checker;
 mod entry;
+mod tracked;
 
 use paxstore::{ClusterConfig, Snapshot, Storage};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-pub use checker::Checker;
+pub use checker::{persisted_before_sent, Checker};
 pub use entry::{DigestSnapshot, SimEntry, SimValue, TrimEntry};
+pub use tracked::Tracked;
 
-use crate::{Message, PaxosError, Replica, ReplicaConfig};
+use crate::messages::PaxosMessage;
+use crate::{InjectedBug, Message, PaxosError, Payload, Replica, ReplicaConfig};
 
-/// The fault and workload rates of a simulation. Rates are per step.
+/// The fault and workload rates of a simulation. Rates are per step unless said.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
     /// Replicas (ids 1..=nodes).
@@ -35,10 +44,24 @@ pub struct SimConfig {
     pub drop_rate: f64,
     /// Probability that a message is delivered twice.
     pub dup_rate: f64,
+    /// Probability that a message is split into one message per payload (each then lost,
+    /// duplicated and delayed on its own).
+    pub split_rate: f64,
     /// Extra steps a message may wait (uniform in `0..=max_delay`), which reorders them.
     pub max_delay: u64,
-    /// Probability that a running replica crashes.
+    /// Probability that a running replica crashes (between steps).
     pub crash_rate: f64,
+    /// Probability, per take of a running replica, that it crashes right before the take:
+    /// what it staged since its last take is lost and never sent.
+    pub crash_before_write_rate: f64,
+    /// Probability that a replica crashes right after a take that released a `Promise`
+    /// (the promise must already be written); it restarts at the next step, while the
+    /// round it promised is still being prepared.
+    pub crash_after_promise_rate: f64,
+    /// Probability that a replica crashes right after a take that released an
+    /// `Accepted` (the entries it acknowledges must already be written); it restarts at
+    /// the next step.
+    pub crash_after_accepted_rate: f64,
     /// Probability that a crashed replica restarts.
     pub restart_rate: f64,
     /// Probability that the network is partitioned anew.
@@ -56,8 +79,17 @@ pub struct SimConfig {
     pub batch_size: usize,
     /// `(read, write)` quorum sizes, or `None` for majorities.
     pub flexible_quorum: Option<(u32, u32)>,
+    /// Whether a progress check under partial connectivity follows the faulty phase.
+    pub partial_connectivity_check: bool,
+    /// Steps allowed, under partial connectivity, for a leader to emerge and decide.
+    pub partial_connectivity_steps: usize,
     /// Steps allowed, after healing, for an append to be decided everywhere.
     pub liveness_steps: usize,
+    /// A defect re-introduced in every replica (to show that the checks catch it).
+    pub bug: Option<InjectedBug>,
+    /// Whether every take's messages are checked against what its write left in storage
+    /// (persist before send). Off only to show what the other checks catch alone.
+    pub check_persist_before_send: bool,
 }
 
 impl Default for SimConfig {
@@ -67,8 +99,12 @@ impl Default for SimConfig {
             steps: 1000,
             drop_rate: 0.05,
             dup_rate: 0.03,
+            split_rate: 0.2,
             max_delay: 2,
             crash_rate: 0.004,
+            crash_before_write_rate: 0.001,
+            crash_after_promise_rate: 0.3,
+            crash_after_accepted_rate: 0.01,
             restart_rate: 0.03,
             partition_rate: 0.006,
             heal_rate: 0.02,
@@ -77,7 +113,11 @@ impl Default for SimConfig {
             reconfigure_rate: 0.002,
             batch_size: 1,
             flexible_quorum: None,
+            partial_connectivity_check: true,
+            partial_connectivity_steps: 600,
             liveness_steps: 400,
+            bug: None,
+            check_persist_before_send: true,
         }
     }
 }
@@ -87,20 +127,25 @@ impl Default for SimConfig {
 pub struct SimOutcome {
     /// The seed.
     pub seed: u64,
-    /// Steps run (faulty and liveness phases).
+    /// Steps run (all phases).
     pub steps: usize,
     /// The invariant violations (the run stops at the first).
     pub violations: Vec<String>,
     /// Indices decided somewhere.
     pub decided: usize,
-    /// Crashes injected.
+    /// Crashes injected (all kinds).
     pub crashes: usize,
+    /// Crashes right before a take or right after an acknowledging one.
+    pub timed_crashes: usize,
     /// Partitions injected.
     pub partitions: usize,
     /// Messages delivered.
     pub delivered: usize,
     /// Whether a stop sign was decided (the configuration ended).
     pub reconfigured: bool,
+    /// Whether the progress check under partial connectivity passed (it runs unless the
+    /// configuration ended before it).
+    pub progressed_partially_connected: bool,
 }
 
 /// Opens a replica's storage: `None` the first time, `Some(old)` on restart after a
@@ -119,9 +164,13 @@ pub struct Simulation<T: SimValue, S: Storage<T>> {
     seed: u64,
     rng: SmallRng,
     configs: Vec<ReplicaConfig>,
-    replicas: Vec<Option<Replica<T, S>>>,
+    replicas: Vec<Option<Replica<T, Tracked<S>>>>,
     /// Storage of crashed replicas.
     down: Vec<Option<S>>,
+    /// Per replica: its decided index when it last wrote (a restart may not go below).
+    written_decided: Vec<usize>,
+    /// Per replica: crashed right after an acknowledgement, restarts at the next step.
+    restart_soon: Vec<bool>,
     open: OpenStorage<S>,
     net: Vec<InFlight<T>>,
     /// `link[a][b]`: messages from slot a reach slot b.
@@ -151,8 +200,12 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
                 ReplicaConfig::new(pid, cluster.clone()).with_batch_size(cfg.batch_size);
             config.heartbeat_ticks = 2 * (cfg.max_delay as u32 + 1) + 2;
             config.resend_ticks = 3 * config.heartbeat_ticks / 2;
-            let storage = open(pid, None);
-            replicas.push(Some(Replica::new(config.clone(), storage).map_err(|(e, _)| e)?));
+            let storage = Tracked::new(open(pid, None));
+            let mut replica = Replica::new(config.clone(), storage).map_err(|(e, _)| e)?;
+            if let Some(bug) = cfg.bug {
+                replica.inject_bug(bug);
+            }
+            replicas.push(Some(replica));
             configs.push(config);
         }
         Ok(Simulation {
@@ -161,6 +214,8 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
             configs,
             replicas,
             down: (0..n).map(|_| None).collect(),
+            written_decided: vec![0; n],
+            restart_soon: vec![false; n],
             open,
             net: Vec::new(),
             link: vec![vec![true; n]; n],
@@ -173,10 +228,17 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
         })
     }
 
-    /// Runs the faulty phase, then heals and checks liveness.
+    /// Runs the faulty phase, then the progress check under partial connectivity, then
+    /// heals and checks liveness.
     pub fn run(mut self) -> SimOutcome {
         for _ in 0..self.cfg.steps {
             self.step(true);
+            if !self.outcome.violations.is_empty() {
+                return self.finish();
+            }
+        }
+        if self.cfg.partial_connectivity_check {
+            self.check_progress_partially_connected();
             if !self.outcome.violations.is_empty() {
                 return self.finish();
             }
@@ -196,42 +258,165 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
         self.outcome.violations.push(msg);
     }
 
-    /// Heals everything, restarts every replica, lets a leader settle, appends one value
-    /// and requires every replica to decide it in time.
-    fn check_liveness(&mut self) {
-        self.calm();
+    fn set_all_links(&mut self, up: bool) {
         for row in &mut self.link {
-            row.iter_mut().for_each(|l| *l = true);
+            row.iter_mut().for_each(|l| *l = up);
         }
+    }
+
+    fn restart_all(&mut self) {
         for slot in 0..self.replicas.len() {
             if self.replicas[slot].is_none() {
                 self.restart(slot);
             }
         }
-        let settle = self.cfg.liveness_steps / 2;
-        for _ in 0..settle {
-            self.step(false);
-        }
-        let marker = u64::MAX - self.seed;
-        let slot = self.rng.random_range(0..self.replicas.len());
-        // With a stop sign in some log, the configuration may be ending: then liveness
-        // means every replica decides the stop sign.
-        let ending = self.replicas.iter().flatten().any(|r| r.stopsign().is_some());
-        if !ending {
-            if let Some(Err(e)) =
-                self.replicas[slot].as_mut().map(|r| r.append(T::from_value(marker)))
-            {
-                self.violation(format!("append of the liveness marker failed: {e}"));
-                return;
+    }
+
+    /// Appends `marker` at `slot`, recording it as appended. `Ok(false)` if the replica
+    /// refused it because it holds a stop sign (which may yet be replaced by a leader's
+    /// log, or be decided: the caller tries again or waits for the configuration to end).
+    fn append_marker(&mut self, slot: usize, marker: u64) -> Result<bool, String> {
+        self.checker.appended(marker);
+        match self.replicas[slot].as_mut().map(|r| r.append(T::from_value(marker))) {
+            Some(Err(PaxosError::ConfigurationEnded { .. })) => Ok(false),
+            Some(Err(e)) => {
+                Err(format!("append of the marker {marker} at {} failed: {e}", slot + 1))
             }
+            Some(Ok(())) => Ok(true),
+            None => Ok(false),
         }
-        for _ in 0..self.cfg.liveness_steps {
+    }
+
+    /// Whether a stop sign was decided somewhere: the configuration ended.
+    fn reconfigured(&self) -> bool {
+        self.checker.stopsign_decided()
+    }
+
+    fn describe(&self) -> String {
+        let state: Vec<String> = self.replicas.iter().flatten().map(|r| format!("{r:?}")).collect();
+        format!("links {:?} [{}]", self.link, state.join("; "))
+    }
+
+    /// Quiet network, every replica up, then a random partial connectivity with at least
+    /// one quorum-connected replica, left up: a quorum-connected leader must emerge and
+    /// decide a new entry (or the stop sign, if the configuration is ending).
+    fn check_progress_partially_connected(&mut self) {
+        self.calm();
+        self.set_all_links(true);
+        self.restart_all();
+        if self.reconfigured() {
+            return; // the configuration ended: nothing more can be decided in it
+        }
+        let n = self.replicas.len();
+        let quorum = self.configs[0].read_quorum().max(self.configs[0].write_quorum());
+        let connected = loop {
+            for a in 0..n {
+                for b in a + 1..n {
+                    let up = self.rng.random_bool(0.5);
+                    self.link[a][b] = up;
+                    self.link[b][a] = up;
+                }
+            }
+            let degree = |a: usize| (0..n).filter(|&b| b != a && self.link[a][b]).count();
+            let qc: Vec<usize> = (0..n).filter(|&a| degree(a) + 1 >= quorum).collect();
+            let partial = (0..n).any(|a| degree(a) + 1 < n);
+            if !qc.is_empty() && partial {
+                break qc;
+            }
+        };
+        self.outcome.partitions += 1;
+        let marker = u64::MAX - 2 * self.seed - 1;
+        let settle = self.cfg.partial_connectivity_steps / 2;
+        let mut appended = false;
+        for i in 0..self.cfg.partial_connectivity_steps {
             self.step(false);
             if !self.outcome.violations.is_empty() {
                 return;
             }
-            let all_ended = self.replicas.iter().flatten().all(|r| r.is_reconfigured().is_some());
-            if ending && all_ended {
+            if self.reconfigured() || self.checker.index_of(marker).is_some() {
+                self.outcome.progressed_partially_connected = true;
+                break;
+            }
+            if appended || i < settle {
+                continue;
+            }
+            let leader = connected
+                .iter()
+                .filter_map(|&s| self.replicas[s].as_ref().map(|r| (s, r)))
+                .filter(|(_, r)| r.is_leader())
+                .max_by_key(|(_, r)| r.promise())
+                .map(|(s, _)| s);
+            let zombies: Vec<u64> = connected
+                .iter()
+                .filter_map(|&s| self.replicas[s].as_ref())
+                .filter(|r| r.is_leader() && Some(r.pid()) != leader.map(|s| s as u64 + 1))
+                .map(|r| r.pid())
+                .collect();
+            if !zombies.is_empty() {
+                let what = self.describe();
+                self.violation(format!(
+                    "partial connectivity: quorum-connected replicas {zombies:?} still believe \
+                     they lead beside the leader {:?} {what}",
+                    leader.map(|s| s + 1)
+                ));
+                return;
+            }
+            let Some(slot) = leader else {
+                let what = self.describe();
+                self.violation(format!(
+                    "partial connectivity: no quorum-connected leader after {settle} steps \
+                     (quorum-connected: {:?}) {what}",
+                    connected.iter().map(|s| s + 1).collect::<Vec<_>>()
+                ));
+                return;
+            };
+            // Refused: the leader's log ends the configuration; it decides the stop sign.
+            match self.append_marker(slot, marker) {
+                Ok(done) => appended = done,
+                Err(e) => return self.violation(e),
+            }
+        }
+        if !self.outcome.progressed_partially_connected {
+            let what = self.describe();
+            self.violation(format!(
+                "partial connectivity: nothing decided while the partition was up {what}"
+            ));
+        }
+        self.set_all_links(true);
+    }
+
+    /// Heals everything, restarts every replica, lets a leader settle, appends one value
+    /// and requires every replica to decide it in time (or, if the configuration ends,
+    /// every replica to decide the stop sign).
+    fn check_liveness(&mut self) {
+        self.calm();
+        self.set_all_links(true);
+        self.restart_all();
+        let settle = self.cfg.liveness_steps / 2;
+        for _ in 0..settle {
+            self.step(false);
+            if !self.outcome.violations.is_empty() {
+                return;
+            }
+        }
+        let marker = u64::MAX - 2 * self.seed;
+        let slot = self.rng.random_range(0..self.replicas.len());
+        let mut appended = false;
+        for _ in 0..self.cfg.liveness_steps {
+            if !appended {
+                // A replica holding a stop sign refuses appends until a leader's log
+                // replaces it, or the stop sign is decided.
+                match self.append_marker(slot, marker) {
+                    Ok(done) => appended = done,
+                    Err(e) => return self.violation(e),
+                }
+            }
+            self.step(false);
+            if !self.outcome.violations.is_empty() {
+                return;
+            }
+            let mut running = self.replicas.iter().flatten();
+            if running.all(|r| r.is_reconfigured().is_some()) {
                 return;
             }
             if let Some(idx) = self.checker.index_of(marker) {
@@ -240,16 +425,16 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
                 }
             }
         }
-        let state: Vec<String> = self.replicas.iter().flatten().map(|r| format!("{r:?}")).collect();
+        let what = self.describe();
         self.violation(format!(
-            "liveness: the marker appended at {} was not decided everywhere after healing [{}]",
+            "liveness: the marker appended at {} was not decided everywhere after healing {what}",
             slot + 1,
-            state.join("; ")
         ));
     }
 
     /// One step: maybe a fault, maybe an append or compaction, a tick of every running
-    /// replica, then delivery of every message due, in random order; then the checks.
+    /// replica and its take, then delivery of every message due (in random order) and
+    /// every replica's take; then the checks.
     pub fn step(&mut self, faults: bool) {
         self.now += 1;
         self.outcome.steps += 1;
@@ -262,9 +447,9 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
                 let _ = r.tick();
             }
         }
-        self.collect();
+        self.collect(faults);
         self.deliver();
-        self.collect();
+        self.collect(faults);
         for slot in 0..self.replicas.len() {
             if let Some(r) = &self.replicas[slot] {
                 if let Err(e) = self.checker.check(slot, r) {
@@ -279,6 +464,7 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
             let slot = self.rng.random_range(0..self.replicas.len());
             let value = self.next_value;
             self.next_value += 1;
+            self.checker.appended(value);
             if let Some(r) = &mut self.replicas[slot] {
                 let _ = r.append(T::from_value(value));
             }
@@ -317,7 +503,10 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
             }
         }
         for slot in 0..n {
-            if self.replicas[slot].is_none() && self.rng.random_bool(self.cfg.restart_rate) {
+            let soon = std::mem::take(&mut self.restart_soon[slot]);
+            if self.replicas[slot].is_none()
+                && (soon || self.rng.random_bool(self.cfg.restart_rate))
+            {
                 self.restart(slot);
             }
         }
@@ -325,9 +514,7 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
             self.partition();
         }
         if self.rng.random_bool(self.cfg.heal_rate) {
-            for row in &mut self.link {
-                row.iter_mut().for_each(|l| *l = true);
-            }
+            self.set_all_links(true);
         }
     }
 
@@ -371,45 +558,105 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
         if let Some(r) = self.replicas[slot].take() {
             self.outcome.crashes += 1;
             let pid = r.pid();
-            let storage = (self.open)(pid, Some(r.into_storage()));
+            let storage = (self.open)(pid, Some(r.into_storage().into_inner()));
             self.down[slot] = Some(storage);
         }
     }
 
     fn restart(&mut self, slot: usize) {
         let Some(storage) = self.down[slot].take() else { return };
-        match Replica::new(self.configs[slot].clone(), storage) {
-            Ok(r) => {
+        match Replica::new(self.configs[slot].clone(), Tracked::new(storage)) {
+            Ok(mut r) => {
+                if let Some(bug) = self.cfg.bug {
+                    r.inject_bug(bug);
+                }
+                if let Err(e) = self.checker.restarted(slot, &r, self.written_decided[slot]) {
+                    self.violation(e);
+                }
                 self.replicas[slot] = Some(r);
-                self.checker.restarted(slot);
             }
             Err((e, storage)) => {
-                self.down[slot] = Some(storage);
+                self.down[slot] = Some(storage.into_inner());
                 self.violation(format!("replica {} failed to recover: {e}", slot + 1));
             }
         }
     }
 
-    /// Moves released messages into the network, with drops, duplicates and delays.
-    fn collect(&mut self) {
-        for r in self.replicas.iter_mut().flatten() {
-            r.drain_outgoing_into(&mut self.buf);
-        }
-        let faulty = self.cfg.drop_rate > 0.0 || self.cfg.dup_rate > 0.0;
-        for msg in std::mem::take(&mut self.buf) {
-            let copies = if !faulty {
-                1
-            } else if self.rng.random_bool(self.cfg.drop_rate) {
-                0
-            } else if self.rng.random_bool(self.cfg.dup_rate) {
-                2
-            } else {
-                1
-            };
-            for _ in 0..copies {
-                let at = self.now + 1 + self.rng.random_range(0..=self.cfg.max_delay);
-                self.net.push(InFlight { at, msg: msg.clone() });
+    /// Every running replica takes its messages (its step: one write) into the network,
+    /// with drops, duplicates, splits and delays; with `faults`, a replica may crash right
+    /// before its take, or right after a take that acknowledged something.
+    fn collect(&mut self, faults: bool) {
+        let mut buf = std::mem::take(&mut self.buf);
+        for slot in 0..self.replicas.len() {
+            if self.replicas[slot].is_none() {
+                continue;
             }
+            if faults && self.rng.random_bool(self.cfg.crash_before_write_rate) {
+                self.outcome.timed_crashes += 1;
+                self.crash(slot);
+                continue;
+            }
+            let Some(r) = &mut self.replicas[slot] else { continue };
+            let (decided, writes, start) = (r.decided_idx(), r.storage().writes(), buf.len());
+            if r.drain_outgoing_into(&mut buf).is_err() {
+                continue; // the replica stopped: the checker reports it
+            }
+            if r.storage().writes() != writes {
+                self.written_decided[slot] = decided;
+            }
+            if self.cfg.check_persist_before_send {
+                if let Err(e) = checker::persisted_before_sent(r.pid(), r.storage(), &buf[start..])
+                {
+                    self.violation(e);
+                }
+            }
+            let sent = |f: fn(&PaxosMessage<T>) -> bool| {
+                buf[start..].iter().flat_map(|m| &m.payloads).any(|p| match p {
+                    Payload::Paxos(m) => f(m),
+                    Payload::Ble(_) => false,
+                })
+            };
+            let rate = if sent(|m| matches!(m, PaxosMessage::Promise(_))) {
+                self.cfg.crash_after_promise_rate
+            } else if sent(|m| matches!(m, PaxosMessage::Accepted(_))) {
+                self.cfg.crash_after_accepted_rate
+            } else {
+                0.0
+            };
+            if faults && rate > 0.0 && self.rng.random_bool(rate) {
+                self.outcome.timed_crashes += 1;
+                self.crash(slot);
+                self.restart_soon[slot] = true;
+            }
+        }
+        for msg in buf.drain(..) {
+            if self.cfg.split_rate > 0.0 && self.rng.random_bool(self.cfg.split_rate) {
+                let Message { from, to, payloads } = msg;
+                for p in payloads {
+                    self.send(Message { from, to, payloads: p.into() });
+                }
+            } else {
+                self.send(msg);
+            }
+        }
+        self.buf = buf;
+    }
+
+    /// Puts `msg` on the network: lost, once or twice, each copy delayed at random.
+    fn send(&mut self, msg: Message<T>) {
+        let faulty = self.cfg.drop_rate > 0.0 || self.cfg.dup_rate > 0.0;
+        let copies = if !faulty {
+            1
+        } else if self.rng.random_bool(self.cfg.drop_rate) {
+            0
+        } else if self.rng.random_bool(self.cfg.dup_rate) {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let at = self.now + 1 + self.rng.random_range(0..=self.cfg.max_delay);
+            self.net.push(InFlight { at, msg: msg.clone() });
         }
     }
 
@@ -429,10 +676,6 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
             let j = self.rng.random_range(0..=i);
             due.swap(i, j);
         }
-        // Sometimes a replica gets everything due for it in one step (group commit).
-        let grouped = self.rng.random_bool(0.3);
-        let mut groups: Vec<Vec<Message<T>>> =
-            (0..self.replicas.len()).map(|_| Vec::new()).collect();
         for msg in due {
             let (from, to) = (msg.from as usize - 1, msg.to as usize - 1);
             if to >= self.replicas.len() || !self.link[from][to] {
@@ -440,16 +683,7 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
             }
             if let Some(r) = &mut self.replicas[to] {
                 self.outcome.delivered += 1;
-                if grouped {
-                    groups[to].push(msg);
-                } else {
-                    let _ = r.handle_incoming(msg);
-                }
-            }
-        }
-        for (slot, msgs) in groups.into_iter().enumerate() {
-            if let (false, Some(r)) = (msgs.is_empty(), &mut self.replicas[slot]) {
-                let _ = r.handle_incoming_batch(msgs);
+                let _ = r.handle_incoming(msg);
             }
         }
     }
@@ -493,15 +727,38 @@ pub fn summary(outcomes: &[SimOutcome]) -> String {
     format!("sim: seeds={} steps={steps} violations={violations}", outcomes.len())
 }
 
-/// A second line of totals: decided indices, crashes, partitions, reconfigured seeds.
+/// A second line of totals: what was injected and what was checked.
 pub fn stats(outcomes: &[SimOutcome]) -> String {
     let sum = |f: fn(&SimOutcome) -> usize| outcomes.iter().map(f).sum::<usize>();
     format!(
-        "  decided={} crashes={} partitions={} delivered={} reconfigured_seeds={}",
+        "  decided={} crashes={} (right before/after a write: {}) partitions={} delivered={} \
+         reconfigured_seeds={} progressed_partially_connected={}\n  checked: {}",
         sum(|o| o.decided),
         sum(|o| o.crashes),
+        sum(|o| o.timed_crashes),
         sum(|o| o.partitions),
         sum(|o| o.delivered),
         sum(|o| usize::from(o.reconfigured)),
+        sum(|o| usize::from(o.progressed_partially_connected)),
+        Checker::INVARIANTS.join(", "),
     )
+}
+
+/// Seeds from the environment: `PAXSTORE_SIM_SEED=<seed>` replays one; otherwise
+/// `PAXSTORE_SIM_SEEDS` seeds (default: `default` times `PAXSTORE_SOAK`, itself default 1)
+/// starting at `PAXSTORE_SIM_FIRST_SEED` (default 0).
+pub fn seeds_from_env(default: u64) -> Result<Vec<u64>, String> {
+    let var = |name: &str| -> Result<Option<u64>, String> {
+        match std::env::var(name) {
+            Ok(s) => s.parse().map(Some).map_err(|_| format!("{name}={s} is not a number")),
+            Err(_) => Ok(None),
+        }
+    };
+    if let Some(seed) = var("PAXSTORE_SIM_SEED")? {
+        return Ok(vec![seed]);
+    }
+    let soak = var("PAXSTORE_SOAK")?.unwrap_or(1).max(1);
+    let n = var("PAXSTORE_SIM_SEEDS")?.unwrap_or(default.saturating_mul(soak));
+    let first = var("PAXSTORE_SIM_FIRST_SEED")?.unwrap_or(0);
+    Ok((first..first.saturating_add(n)).collect())
 }
