@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 use paxstore::{Ballot, ClusterConfig, Durability, Entry, StopSign, Storage, StorageOp};
 use paxstore_backends::BackendKind;
 use paxstore_paxos::{Message, Replica, ReplicaConfig};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use tempfile::TempDir;
 
 use crate::workload::BenchEntry;
@@ -333,20 +335,34 @@ pub fn timed_run<N: RoundNode>(
 
 // ---- paxstore's replica ----
 
+/// An entry type the benches store on every backend: serde for the persistent ones.
+/// [`BenchEntry`] for paxstore's replica, `OmniEntry<BenchEntry>` for OmniPaxos over a
+/// paxstore backend.
+pub trait StoredEntry:
+    Entry<Snapshot: Serialize + DeserializeOwned> + Serialize + DeserializeOwned
+{
+}
+
+impl<T> StoredEntry for T where
+    T: Entry<Snapshot: Serialize + DeserializeOwned> + Serialize + DeserializeOwned
+{
+}
+
 /// A replica's storage in the benches: a backend, with its writes counted (and the WAL's
 /// own syncs).
-pub struct BenchStorage {
-    inner: Inner,
+pub struct BenchStorage<E: StoredEntry = BenchEntry> {
+    inner: Inner<E>,
+    kind: BackendKind,
     writes: u64,
 }
 
-enum Inner {
-    Any(Box<dyn Storage<BenchEntry>>),
+enum Inner<E: StoredEntry> {
+    Any(Box<dyn Storage<E>>),
     #[cfg(feature = "wal")]
-    Wal(Box<paxstore_backends::wal::WalStorage<BenchEntry>>),
+    Wal(Box<paxstore_backends::wal::WalStorage<E>>),
 }
 
-impl BenchStorage {
+impl<E: StoredEntry> BenchStorage<E> {
     /// A fresh store of `kind` at `path` (ignored by the memory backend).
     pub fn open(
         kind: BackendKind,
@@ -361,7 +377,27 @@ impl BenchStorage {
             )),
             _ => Inner::Any(kind.open(path, durability).map_err(BenchError::storage(kind.name()))?),
         };
-        Ok(BenchStorage { inner, writes: 0 })
+        Ok(BenchStorage { inner, kind, writes: 0 })
+    }
+
+    /// A fresh store of `kind` for replica `pid`: in its own directory under `parent`
+    /// (returned, to be kept while the store is open) for a persistent backend.
+    pub fn for_replica(
+        kind: BackendKind,
+        durability: Option<Durability>,
+        parent: &Path,
+        pid: u64,
+    ) -> Result<(Self, Option<TempDir>), BenchError> {
+        let durability = durability.unwrap_or_default();
+        if !kind.is_persistent() {
+            return Ok((BenchStorage::open(kind, durability, parent)?, None));
+        }
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{}-replica{pid}-", kind.name()))
+            .tempdir_in(parent)
+            .map_err(BenchError::io("creating a replica directory", parent))?;
+        let store = BenchStorage::open(kind, durability, &dir.path().join("store"))?;
+        Ok((store, Some(dir)))
     }
 
     /// Successful `write_atomically` calls.
@@ -370,15 +406,15 @@ impl BenchStorage {
     }
 
     /// Syncs: counted by the WAL; none for the memory backend; unknown for the others.
-    pub fn syncs(&self, kind: BackendKind) -> Option<u64> {
+    pub fn syncs(&self) -> Option<u64> {
         match &self.inner {
             #[cfg(feature = "wal")]
             Inner::Wal(w) => Some(w.stats().syncs),
-            Inner::Any(_) => (!kind.is_persistent()).then_some(0),
+            Inner::Any(_) => (!self.kind.is_persistent()).then_some(0),
         }
     }
 
-    fn get(&self) -> &dyn Storage<BenchEntry> {
+    fn get(&self) -> &dyn Storage<E> {
         match &self.inner {
             Inner::Any(s) => s.as_ref(),
             #[cfg(feature = "wal")]
@@ -387,8 +423,8 @@ impl BenchStorage {
     }
 }
 
-impl Storage<BenchEntry> for BenchStorage {
-    fn write_atomically(&mut self, ops: Vec<StorageOp<BenchEntry>>) -> paxstore::StorageResult<()> {
+impl<E: StoredEntry> Storage<E> for BenchStorage<E> {
+    fn write_atomically(&mut self, ops: Vec<StorageOp<E>>) -> paxstore::StorageResult<()> {
         match &mut self.inner {
             Inner::Any(s) => s.write_atomically(ops)?,
             #[cfg(feature = "wal")]
@@ -397,10 +433,10 @@ impl Storage<BenchEntry> for BenchStorage {
         self.writes += 1;
         Ok(())
     }
-    fn get_entries(&self, from: usize, to: usize) -> paxstore::StorageResult<Vec<BenchEntry>> {
+    fn get_entries(&self, from: usize, to: usize) -> paxstore::StorageResult<Vec<E>> {
         self.get().get_entries(from, to)
     }
-    fn get_suffix(&self, from: usize) -> paxstore::StorageResult<Vec<BenchEntry>> {
+    fn get_suffix(&self, from: usize) -> paxstore::StorageResult<Vec<E>> {
         self.get().get_suffix(from)
     }
     fn get_log_len(&self) -> paxstore::StorageResult<usize> {
@@ -421,7 +457,7 @@ impl Storage<BenchEntry> for BenchStorage {
     fn get_stopsign(&self) -> paxstore::StorageResult<Option<StopSign>> {
         self.get().get_stopsign()
     }
-    fn get_snapshot(&self) -> paxstore::StorageResult<Option<<BenchEntry as Entry>::Snapshot>> {
+    fn get_snapshot(&self) -> paxstore::StorageResult<Option<<E as Entry>::Snapshot>> {
         self.get().get_snapshot()
     }
 }
@@ -478,7 +514,7 @@ impl RoundNode for PaxstoreNode {
         self.replica.storage().writes()
     }
     fn syncs(&self) -> Option<u64> {
-        self.replica.storage().syncs(self.kind)
+        self.replica.storage().syncs()
     }
 }
 
@@ -507,21 +543,8 @@ impl PaxstoreCluster {
         let mut nodes = Vec::new();
         let mut dirs = Vec::new();
         for pid in 1..=REPLICAS as u64 {
-            let storage = if kind.is_persistent() {
-                let dir = tempfile::Builder::new()
-                    .prefix(&format!("{}-replica{pid}-", kind.name()))
-                    .tempdir_in(parent)
-                    .map_err(BenchError::io("creating a replica directory", parent))?;
-                let s = BenchStorage::open(
-                    kind,
-                    durability.unwrap_or_default(),
-                    &dir.path().join("store"),
-                )?;
-                dirs.push(dir);
-                s
-            } else {
-                BenchStorage::open(kind, durability.unwrap_or_default(), parent)?
-            };
+            let (storage, dir) = BenchStorage::for_replica(kind, durability, parent, pid)?;
+            dirs.extend(dir);
             let config = ReplicaConfig::new(pid, cluster.clone()).with_batch_size(batch_size);
             let replica = Replica::new(config, storage).map_err(|(e, _)| BenchError::Cluster {
                 backend: kind.name().to_owned(),

@@ -13,6 +13,7 @@ use paxstore_backends::BackendKind;
 
 use crate::ceiling::{CeilingFile, FILE_BYTES, WRITE_BYTES};
 use crate::machine::Machine;
+use crate::omni::OmniCluster;
 use crate::replica::{self, Mode, PaxstoreCluster, REPLICAS};
 use crate::report::{self, Ceiling, Failure, ReopenRow, ReplicaRow, Report, StorageRow};
 use crate::stats::{self, Samples, Summary};
@@ -119,8 +120,10 @@ enum Work {
 enum Impl {
     /// paxstore's replica, over the cell's backend.
     Paxstore,
-    /// OmniPaxos 0.2.4 over its own `MemoryStorage` (the cell's backend is memory).
+    /// OmniPaxos 0.2.4 over the cell's backend, through `paxstore_omnipaxos::OmniStorage`.
     OmniPaxos,
+    /// OmniPaxos 0.2.4 over its own `MemoryStorage` (the cell's backend is memory).
+    OmniMemoryStorage,
 }
 
 /// One cell of a group: a backend with its durability, and (for replica cells) which
@@ -138,16 +141,28 @@ impl Cell {
     }
 }
 
-/// The OmniPaxos cell a paxstore replica cell over `kind` is paired with, if any: OmniPaxos
-/// over its `MemoryStorage` for the memory backend. (With the `paxstore-omnipaxos`
-/// adapter, the WAL would pair with OmniPaxos over paxstore's RocksDB with sync; see
-/// [`omni::over_paxstore`].)
-fn omnipaxos_pair(kind: BackendKind) -> Option<Cell> {
-    (kind == BackendKind::Memory).then_some(Cell {
-        kind: BackendKind::Memory,
-        durability: None,
-        imp: Impl::OmniPaxos,
-    })
+/// What a replica cell is compared with, repetition by repetition (the two run in the
+/// same round).
+#[derive(Clone, Copy, Debug)]
+enum Pair {
+    /// A paxstore cell against OmniPaxos over the same backend and durability: this
+    /// cell's decided/s over the other's.
+    VsOmniPaxos(Cell),
+    /// An OmniPaxos cell over a persistent backend other than the WAL against OmniPaxos
+    /// over the WAL with the same durability: the other's decided/s over this cell's.
+    WalOverThis(Cell),
+}
+
+/// The cell `cell` is compared with, if any.
+fn pair_of(cell: Cell) -> Option<Pair> {
+    let wal: Option<BackendKind> = "wal".parse().ok();
+    match cell.imp {
+        Impl::Paxstore => Some(Pair::VsOmniPaxos(Cell { imp: Impl::OmniPaxos, ..cell })),
+        Impl::OmniPaxos if cell.kind.is_persistent() && Some(cell.kind) != wal => {
+            wal.map(|kind| Pair::WalOverThis(Cell { kind, ..cell }))
+        }
+        Impl::OmniPaxos | Impl::OmniMemoryStorage => None,
+    }
 }
 
 /// One workload over several backends. Its repetitions are interleaved (repetition 1 of
@@ -182,16 +197,17 @@ impl Group {
                 format!("{kind} {d} trim batch={per_trim} (log of {})", m.trim_fill)
             }
             Work::Reopen => format!("{kind} reopen of {} entries", m.reopen_entries),
-            Work::Replica { batch_size, mode } => match cell.imp {
-                Impl::Paxstore => format!(
-                    "paxstore x{REPLICAS} over {kind} {d} {} batch_size={batch_size}",
+            Work::Replica { batch_size, mode } => {
+                let (replica, over) = match cell.imp {
+                    Impl::Paxstore => ("paxstore", format!("{kind} {d}")),
+                    Impl::OmniPaxos => ("omnipaxos", format!("{kind} {d}")),
+                    Impl::OmniMemoryStorage => ("omnipaxos", OMNI_MEMORY.to_owned()),
+                };
+                format!(
+                    "{replica} x{REPLICAS} over {over} {} batch_size={batch_size}",
                     mode.name()
-                ),
-                Impl::OmniPaxos => format!(
-                    "omnipaxos x{REPLICAS} over MemoryStorage {} batch_size={batch_size}",
-                    mode.name()
-                ),
-            },
+                )
+            }
         }
     }
 }
@@ -257,8 +273,9 @@ fn plan(m: &Matrix, backends: &[BackendKind]) -> Vec<Group> {
     groups
 }
 
-/// The replica groups: every mode and batch size, paxstore over each backend, and in the
-/// durable class OmniPaxos beside the backends it pairs with.
+/// The replica groups: every mode and batch size; in each, paxstore's replica and OmniPaxos
+/// over each backend side by side, and (with the memory backend) OmniPaxos over its own
+/// `MemoryStorage`.
 fn replica_plan(m: &Matrix, backends: &[BackendKind]) -> Vec<Group> {
     let mut groups = Vec::new();
     if !replica::AVAILABLE {
@@ -269,10 +286,14 @@ fn replica_plan(m: &Matrix, backends: &[BackendKind]) -> Vec<Group> {
     for &d in replica_classes {
         for &mode in &m.replica_modes {
             for &batch_size in &m.replica_batches {
-                let mut cells = class(backends, d);
-                let pairs: Vec<Cell> =
-                    cells.iter().filter_map(|c| omnipaxos_pair(c.kind)).collect();
-                cells.extend(pairs);
+                let mut cells = Vec::new();
+                for c in class(backends, d) {
+                    cells.push(c);
+                    cells.push(Cell { imp: Impl::OmniPaxos, ..c });
+                    if c.kind == BackendKind::Memory {
+                        cells.push(Cell { imp: Impl::OmniMemoryStorage, ..c });
+                    }
+                }
                 groups.push(Group {
                     work: Work::Replica { batch_size, mode },
                     cells,
@@ -410,6 +431,10 @@ impl Runner<'_> {
                         replica::timed_run(&mut c.rounds, mode, batch_size, time)?
                     }
                     Impl::OmniPaxos => {
+                        let mut c = OmniCluster::new(kind, durability, &self.work, batch_size)?;
+                        replica::timed_run(&mut c.rounds, mode, batch_size, time)?
+                    }
+                    Impl::OmniMemoryStorage => {
                         let mut rounds = omni::memory_cluster(batch_size)?;
                         replica::timed_run(&mut rounds, mode, batch_size, time)?
                     }
@@ -418,8 +443,8 @@ impl Runner<'_> {
         })
     }
 
-    /// Records a finished cell (for a paxstore replica cell, with the ratios of its
-    /// repetitions to those of its OmniPaxos pair); returns its progress summary.
+    /// Records a finished cell (for a replica cell with a [`Pair`], with the paired ratio
+    /// of their repetitions); returns its progress summary.
     fn record(&mut self, work: Work, cell: Cell, reps: Vec<Rep>, paired: Option<f64>) -> String {
         let (kind, durability) = (cell.kind, cell.durability);
         let mut samples = Vec::new();
@@ -531,9 +556,15 @@ impl Runner<'_> {
             total.absorb(r.clone());
         }
         let (writes, syncs) = (total.writes_per_entry(), total.syncs_per_entry());
-        let (replica, backend, vs) = match cell.imp {
-            Impl::Paxstore => ("paxstore", kind.name(), omnipaxos_pair(kind).map(|_| OMNI_MEMORY)),
-            Impl::OmniPaxos => ("omnipaxos", OMNI_MEMORY, None),
+        let (replica, backend) = match cell.imp {
+            Impl::Paxstore => ("paxstore", kind.name()),
+            Impl::OmniPaxos => ("omnipaxos", kind.name()),
+            Impl::OmniMemoryStorage => ("omnipaxos", OMNI_MEMORY),
+        };
+        let (vs_omnipaxos, wal_over_this) = match pair_of(cell) {
+            Some(Pair::VsOmniPaxos(_)) => (paired, None),
+            Some(Pair::WalOverThis(_)) => (None, paired),
+            None => (None, None),
         };
         self.replica.push(ReplicaRow {
             replica: replica.to_owned(),
@@ -550,8 +581,10 @@ impl Runner<'_> {
             reps: runs.len(),
             writes_per_entry: writes,
             syncs_per_entry: syncs,
-            vs_omnipaxos: paired,
-            omnipaxos_pair: vs.map(|b| format!("omnipaxos over {b}")),
+            vs_omnipaxos,
+            omnipaxos_pair: matches!(cell.imp, Impl::Paxstore)
+                .then(|| format!("omnipaxos over {}", kind.name())),
+            wal_over_this,
             fraction_of_ceiling: (durability == Some(Durability::Immediate)).then_some(0.0),
         });
         format!(
@@ -563,10 +596,11 @@ impl Runner<'_> {
             p99,
             report::fmt_per_entry(writes),
             syncs.map_or(String::new(), |s| format!(" and {} syncs", report::fmt_per_entry(s))),
-            paired.map_or(String::new(), |p| format!(
-                ", {}× OmniPaxos (paired)",
-                report::fmt_ratio(p)
-            ))
+            match (vs_omnipaxos, wal_over_this) {
+                (Some(p), _) => format!(", {}× OmniPaxos (paired)", report::fmt_ratio(p)),
+                (_, Some(p)) => format!(", OmniPaxos on the WAL {}× (paired)", report::fmt_ratio(p)),
+                (None, None) => String::new(),
+            }
         )
     }
 }
@@ -676,17 +710,22 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
                 runner.ceiling_sample(opts.matrix.append_time)?;
             }
         }
-        // A paxstore replica cell against the OmniPaxos cell it pairs with, rep by rep.
+        // A replica cell against the cell it pairs with, rep by rep.
         let paired: Vec<Option<f64>> = group
             .cells
             .iter()
             .zip(&reps)
-            .map(|(c, mine)| {
-                let pair = omnipaxos_pair(c.kind).filter(|_| c.imp == Impl::Paxstore)?;
-                let j =
-                    group.cells.iter().position(|o| o.imp == pair.imp && o.kind == pair.kind)?;
+            .map(|(&c, mine)| {
+                let (other, this_first) = match pair_of(c)? {
+                    Pair::VsOmniPaxos(o) => (o, true),
+                    Pair::WalOverThis(o) => (o, false),
+                };
+                let j = group.cells.iter().position(|o| {
+                    o.imp == other.imp && o.kind == other.kind && o.durability == other.durability
+                })?;
                 match (mine, &reps[j]) {
-                    (Ok(a), Ok(b)) => paired_ratio(a, b),
+                    (Ok(a), Ok(b)) if this_first => paired_ratio(a, b),
+                    (Ok(a), Ok(b)) => paired_ratio(b, a),
                     _ => None,
                 }
             })

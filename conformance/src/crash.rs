@@ -146,19 +146,20 @@ pub fn batch(seed: u64, i: u64, model: &Model) -> Vec<StorageOp<TestEntry>> {
     ops
 }
 
-/// The batch number `i` the harness writes: [`batch`], except that now and then, once a
-/// stop sign is set, one decides it (`SetDecidedIndex(log_end + 1)`), and while it is
-/// decided, every other batch opens the log again; so kills also land on a decided stop
-/// sign, on batches refused because it closed the log, and on its undoing.
+/// The batch number `i` the harness writes: [`batch`], except that once a stop sign is
+/// set, one batch in ten on average decides it (`SetDecidedIndex(log_end + 1)`), and
+/// while it is decided, one in four opens the log again; so kills also land on a decided
+/// stop sign (about a quarter of the batches once a stop sign is set), on batches refused
+/// because it closed the log, and on its undoing.
 pub fn harness_batch(seed: u64, i: u64, model: &Model) -> Vec<StorageOp<TestEntry>> {
     let mut rng =
         SmallRng::seed_from_u64(seed.rotate_left(29) ^ i.wrapping_mul(0xD6E8_FEB8_6659_FD93));
     let end = model.log_end();
     if model.stopsign_decided() {
-        if rng.random_bool(0.5) {
+        if rng.random_bool(0.25) {
             return vec![SetDecidedIndex(end)];
         }
-    } else if model.stopsign.is_some() && rng.random_bool(0.05) {
+    } else if model.stopsign.is_some() && rng.random_bool(0.1) {
         return vec![SetDecidedIndex(end + 1)];
     }
     batch(seed, i, model)
@@ -405,4 +406,57 @@ fn child_loop<F: Factory>(factory: &F, dir: &Path, acks: &mut File) -> Result<()
         acks.write_all(line.as_bytes()).map_err(|e| format!("ack: {e}"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use paxstore::InvalidOp;
+
+    use super::*;
+
+    /// What a harness run of `batches` batches from a fresh store goes through.
+    #[derive(Debug, Default)]
+    struct Seen {
+        /// Batches after which the stop sign is decided.
+        decided: u32,
+        /// Batches refused because the decided stop sign closes the log.
+        refused_closed: u32,
+        /// Batches that opened the log again.
+        reopened: u32,
+    }
+
+    fn walk(seed: u64, batches: u64, next: fn(u64, u64, &Model) -> Vec<StorageOp<TestEntry>>) -> Seen {
+        let mut model = Model::default();
+        let mut seen = Seen::default();
+        for i in 0..batches {
+            let was_decided = model.stopsign_decided();
+            let result = model.apply_batch(&next(seed, i, &model));
+            if let Err((_, InvalidOp::AppendAfterDecidedStopsign { .. })) = result {
+                seen.refused_closed += 1;
+            }
+            match (was_decided, model.stopsign_decided()) {
+                (false, true) => seen.decided += 1,
+                (true, false) => seen.reopened += 1,
+                _ => {}
+            }
+        }
+        seen
+    }
+
+    /// Within the batches one harness iteration writes (two kills of up to 80
+    /// acknowledged batches), nearly every seed decides a stop sign, write batches it refuses,
+    /// and open the log again; the plain [`batch`] sequence never decides one.
+    #[test]
+    fn the_harness_decides_stop_signs_refuses_appends_after_them_and_undoes_them() {
+        let seeds = 0..40u64;
+        let runs: Vec<Seen> = seeds.clone().map(|s| walk(s, 160, harness_batch)).collect();
+        let with_decided = runs.iter().filter(|s| s.decided > 0).count();
+        assert!(with_decided >= 36, "only {with_decided} of 40 seeds decided a stop sign: {runs:?}");
+        assert!(runs.iter().any(|s| s.refused_closed > 0), "{runs:?}");
+        assert!(runs.iter().any(|s| s.reopened > 0), "{runs:?}");
+        for s in seeds {
+            let plain = walk(s, 160, batch);
+            assert_eq!(plain.decided, 0, "seed {s}: plain batches decided a stop sign: {plain:?}");
+        }
+    }
 }
