@@ -82,7 +82,7 @@ impl Matrix {
     }
 
     /// The quick matrix for CI: every backend and op, 128-byte entries, fewer and
-    /// shorter repetitions, a 100,000-entry reopen (under 3 minutes here).
+    /// shorter repetitions, a 100,000-entry reopen (about 3–4 minutes here).
     pub fn quick() -> Self {
         Matrix {
             reps: 2,

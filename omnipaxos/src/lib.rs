@@ -70,12 +70,14 @@
 //! these silently, and underflows a `usize` on some (see `tests/omnipaxos_memory_storage.rs`
 //! for what the suite finds there). Two faults of OmniPaxos 0.2.4 itself, found while
 //! building this and shown on its own storage, are in `tests/omnipaxos_findings.rs`.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod convert;
 mod error;
 pub mod normalize;
 mod storage;
 #[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod suite;
 
 pub use convert::{

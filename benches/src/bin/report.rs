@@ -17,7 +17,7 @@ use paxstore_benches::runner::{self, Matrix, RunOptions};
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Run the short matrix (under 3 minutes; what CI runs).
+    /// Run the short matrix (about 3–4 minutes; what CI runs).
     #[arg(long)]
     quick: bool,
     /// Backends to measure, comma-separated (default: every compiled-in backend).
