@@ -1060,11 +1060,8 @@ mod tests {
 
     fn row(replica: &str, backend: &str, mode: &str, batch: usize, rate: f64) -> ReplicaRow {
         let paxstore = replica == "paxstore";
-        let durability = if backend == "memory" || backend == "MemoryStorage" {
-            "none"
-        } else {
-            "immediate"
-        };
+        let durability =
+            if backend == "memory" || backend == "MemoryStorage" { "none" } else { "immediate" };
         ReplicaRow {
             replica: replica.to_owned(),
             backend: backend.to_owned(),
@@ -1170,7 +1167,10 @@ mod tests {
             ],
         );
         let table = omnipaxos_wal_table(&report);
-        assert!(table.contains("| rocksdb (immediate) | **2.50×** (5,000 vs 2,000/s) |"), "{table}");
+        assert!(
+            table.contains("| rocksdb (immediate) | **2.50×** (5,000 vs 2,000/s) |"),
+            "{table}"
+        );
         assert!(!table.contains("| wal (immediate) |"), "the WAL is not compared with itself");
         assert!(replica_lines(&report, &backends).is_empty());
         let mut without = report.clone();

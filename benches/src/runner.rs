@@ -203,10 +203,7 @@ impl Group {
                     Impl::OmniPaxos => ("omnipaxos", format!("{kind} {d}")),
                     Impl::OmniMemoryStorage => ("omnipaxos", OMNI_MEMORY.to_owned()),
                 };
-                format!(
-                    "{replica} x{REPLICAS} over {over} {} batch_size={batch_size}",
-                    mode.name()
-                )
+                format!("{replica} x{REPLICAS} over {over} {} batch_size={batch_size}", mode.name())
             }
         }
     }
@@ -598,7 +595,8 @@ impl Runner<'_> {
             syncs.map_or(String::new(), |s| format!(" and {} syncs", report::fmt_per_entry(s))),
             match (vs_omnipaxos, wal_over_this) {
                 (Some(p), _) => format!(", {}× OmniPaxos (paired)", report::fmt_ratio(p)),
-                (_, Some(p)) => format!(", OmniPaxos on the WAL {}× (paired)", report::fmt_ratio(p)),
+                (_, Some(p)) =>
+                    format!(", OmniPaxos on the WAL {}× (paired)", report::fmt_ratio(p)),
                 (None, None) => String::new(),
             }
         )

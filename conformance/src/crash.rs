@@ -425,7 +425,11 @@ mod tests {
         reopened: u32,
     }
 
-    fn walk(seed: u64, batches: u64, next: fn(u64, u64, &Model) -> Vec<StorageOp<TestEntry>>) -> Seen {
+    fn walk(
+        seed: u64,
+        batches: u64,
+        next: fn(u64, u64, &Model) -> Vec<StorageOp<TestEntry>>,
+    ) -> Seen {
         let mut model = Model::default();
         let mut seen = Seen::default();
         for i in 0..batches {
@@ -451,7 +455,10 @@ mod tests {
         let seeds = 0..40u64;
         let runs: Vec<Seen> = seeds.clone().map(|s| walk(s, 160, harness_batch)).collect();
         let with_decided = runs.iter().filter(|s| s.decided > 0).count();
-        assert!(with_decided >= 36, "only {with_decided} of 40 seeds decided a stop sign: {runs:?}");
+        assert!(
+            with_decided >= 36,
+            "only {with_decided} of 40 seeds decided a stop sign: {runs:?}"
+        );
         assert!(runs.iter().any(|s| s.refused_closed > 0), "{runs:?}");
         assert!(runs.iter().any(|s| s.reopened > 0), "{runs:?}");
         for s in seeds {
