@@ -92,9 +92,9 @@
 //! restarted replica reads it back and reports its configuration ended, decided, without
 //! waiting for a leader (`tests/recovery.rs`, which also runs the injected bug
 //! `InjectedBug::ForgetDecidedStopsign` that writes it as merely accepted, and catches it).
-//! Like any decided index it is written lazily (see "What a crash may take back"): a crash right after the
-//! decision may take it back, and the stop sign is then decided again by a leader of the
-//! configuration, which re-proposes it as part of the log.
+//! Like any decided index it is written lazily (see "What a crash may take back"): a
+//! crash right after the decision may take it back, and the stop sign is then decided
+//! again by a leader of the configuration, which re-proposes it as part of the log.
 //!
 //! ## Compaction
 //!
