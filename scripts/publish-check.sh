@@ -5,13 +5,18 @@
 # `publish = false`. Any argument goes to cargo (e.g. --allow-dirty).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# cargo extracts the local registry's crates under $CARGO_HOME/registry/src/-<hash>/ and
-# reuses an extraction it finds there, even when the crate was packaged again with other
-# sources: a second dry run on the same machine then verifies against the first run's
-# sources (seen in CI: the contract crate of an older commit). Remove those extractions
-# of our own crates first; crates.io's extractions are not touched.
+# cargo treats a registry crate as immutable, keyed by name and version: it reuses an
+# extraction of the local registry's crates under $CARGO_HOME/registry/src/-<hash>/ and a
+# build of them in the target dir, even when the crate was packaged again from other
+# sources. A second dry run on one machine then verifies against the first run's contract
+# crate (seen in CI). So: remove those extractions of our own crates (crates.io's are not
+# touched), and verify in a target dir of its own, emptied first (the dev-profile build
+# of the packaged crates and their dependencies, about two minutes; no RocksDB: the
+# packaged crates build with default features).
 cargo_home="${CARGO_HOME:-$HOME/.cargo}"
 for stale in "$cargo_home"/registry/src/-*/paxstore-*; do
     [ -e "$stale" ] && rm -rf "$stale"
 done
-cargo publish --dry-run --workspace "$@"
+target="${CARGO_TARGET_DIR:-target}/publish-check"
+rm -rf "$target"
+CARGO_TARGET_DIR="$target" cargo publish --dry-run --workspace "$@"
