@@ -200,7 +200,7 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         self.send_due_accepted();
         self.send_due_decide();
         self.stage_deferred_promise();
-        match self.store.commit() {
+        match self.store.commit(self.bugs.has(InjectedBug::ForgetDecidedStopsign)) {
             Ok(wrote) => {
                 self.outbox.drain_into(buf);
                 if wrote {
