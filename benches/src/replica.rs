@@ -77,6 +77,18 @@ impl Mode {
     pub const ALL: [Mode; 2] = [Mode::Upfront, Mode::Stream];
 }
 
+impl std::str::FromStr for Mode {
+    type Err = String;
+
+    /// `upfront` or `stream`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("unknown mode {s:?} (expected upfront or stream)"))
+    }
+}
+
 /// A replica as the round driver sees it.
 pub trait RoundNode {
     /// What replicas send each other.
@@ -119,6 +131,10 @@ pub struct ClusterRun {
     pub syncs: Option<u64>,
     /// Rounds that moved nothing and needed a tick.
     pub stalls: usize,
+    /// On-CPU time of the driving thread over the same span as `elapsed`, where the system
+    /// reports it (Linux): wall time less the time the thread waited for a core, which on
+    /// a shared machine is most of the noise.
+    pub cpu: Option<Duration>,
 }
 
 impl ClusterRun {
@@ -130,6 +146,12 @@ impl ClusterRun {
         } else {
             0.0
         }
+    }
+
+    /// Entries decided per second of the driving thread's CPU time, where known.
+    pub fn decided_per_cpu_s(&self) -> Option<f64> {
+        let s = self.cpu?.as_secs_f64();
+        (s > 0.0).then(|| self.decided as f64 / s)
     }
 
     /// Storage writes per decided entry, per replica.
@@ -150,7 +172,18 @@ impl ClusterRun {
         self.writes += other.writes;
         self.syncs = self.syncs.zip(other.syncs).map(|(a, b)| a + b);
         self.stalls += other.stalls;
+        self.cpu = self.cpu.zip(other.cpu).map(|(a, b)| a + b);
     }
+}
+
+/// The calling thread's on-CPU time so far (Linux's `/proc/thread-self/schedstat`, in
+/// nanoseconds), or `None` where the system does not report it. The kernel brings it up to
+/// date at each scheduler tick and switch, so it is exact to a few milliseconds; a cell
+/// runs for hundreds.
+pub fn thread_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
 }
 
 /// Replicas driven in rounds.
@@ -242,6 +275,7 @@ impl<N: RoundNode> Rounds<N> {
         let mut appended: Vec<Instant> = Vec::with_capacity(entries);
         let mut run = ClusterRun::default();
         let mut seen = base;
+        let cpu0 = thread_cpu_time();
         let started = Instant::now();
         let append = |rounds: &mut Self, appended: &mut Vec<Instant>| {
             let entry = BenchEntry::new(rounds.next_index, ENTRY_BYTES);
@@ -296,6 +330,7 @@ impl<N: RoundNode> Rounds<N> {
         }
         self.nodes[self.leader].trim()?;
         run.elapsed = started.elapsed();
+        run.cpu = thread_cpu_time().zip(cpu0).map(|(t, t0)| t.saturating_sub(t0));
         run.decided = appended.len();
         let (writes, syncs) = self.totals();
         run.writes = writes - writes0;
@@ -550,6 +585,30 @@ mod tests {
                 assert_eq!(run.latencies.len(), run.decided, "{mode:?} {batch}");
                 assert_eq!(run.stalls, 0, "{mode:?} {batch}: a round moved nothing");
             }
+        }
+    }
+
+    #[test]
+    fn modes_parse_by_name_and_unknown_names_are_refused() {
+        for mode in Mode::ALL {
+            assert_eq!(mode.name().parse::<Mode>(), Ok(mode));
+        }
+        let err = "streaming".parse::<Mode>().unwrap_err();
+        assert!(err.contains("streaming"), "{err}");
+    }
+
+    /// The CPU time of a run is the driving thread's own: on Linux it is known, and a
+    /// single thread cannot use more of it than the wall time that passed.
+    #[test]
+    fn a_run_counts_the_cpu_time_of_its_thread() {
+        let parent = tempfile::tempdir().unwrap();
+        let mut c = PaxstoreCluster::new(BackendKind::Memory, None, parent.path(), 10).unwrap();
+        let run = c.rounds.run(Mode::Stream, 10, Duration::from_millis(50)).unwrap();
+        if cfg!(target_os = "linux") {
+            let cpu = run.cpu.expect("Linux reports a thread's CPU time");
+            assert!(cpu > Duration::ZERO, "{run:?}");
+            assert!(cpu <= run.elapsed + Duration::from_millis(5), "{run:?}");
+            assert!(run.decided_per_cpu_s().unwrap() >= run.decided_per_s(), "{run:?}");
         }
     }
 
