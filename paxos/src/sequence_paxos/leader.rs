@@ -9,7 +9,7 @@ use super::forward::ForwardLedger;
 use super::{FollowerPhase, Replica, Role};
 use crate::bugs::InjectedBug;
 use crate::messages::{
-    AcceptDecide, AcceptSync, Accepted, Decide, LogSync, PaxosMessage, Prepare, Promise,
+    AcceptDecide, AcceptSync, Accepted, LogSync, PaxosMessage, Prepare, Promise,
 };
 
 /// What a follower reported in its promise.
@@ -261,6 +261,9 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
             return;
         }
         let end = self.state().logical_end();
+        if self.state().logical_decided() >= end {
+            return; // everything held is decided already
+        }
         let durable = self.store.durable();
         let own = if durable.accepted_round == l.n { durable.logical_end().min(end) } else { 0 };
         let followers = l.accepted.values().map(|a| a.min(end));
@@ -285,7 +288,7 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         }
         let decided_idx = self.store.state.logical_decided();
         for &to in &l.followers {
-            self.outbox.paxos(to, PaxosMessage::Decide(Decide { n, decided_idx }));
+            self.outbox.decide(to, n, decided_idx);
         }
     }
 

@@ -177,7 +177,7 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
     /// duplicated payloads, are ignored. What the message changes is written, and the
     /// replies are released, at the next take.
     pub fn handle_incoming(&mut self, msg: Message<T>) -> Result<(), PaxosError> {
-        self.step("handling a message", |r| r.dispatch(msg))
+        self.step("handling a message", |r| r.dispatch_message(msg))
     }
 
     /// The step: writes every change staged since the last take in **one**
@@ -214,29 +214,32 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         }
     }
 
-    /// The one dispatch point of every incoming payload.
-    fn dispatch(&mut self, msg: Message<T>) -> StorageResult<()> {
+    /// Hands each payload of `msg`, in order, to [`dispatch`](Replica::dispatch).
+    fn dispatch_message(&mut self, msg: Message<T>) -> StorageResult<()> {
         let from = msg.from;
         if msg.to != self.pid || !self.peers.contains(&from) {
             return Ok(());
         }
-        for payload in msg.payloads {
-            match payload {
-                Payload::Ble(m) => self.ble.handle(from, m, &mut self.outbox),
-                Payload::Paxos(m) => match m {
-                    PaxosMessage::Prepare(p) => self.handle_prepare(from, p)?,
-                    PaxosMessage::Promise(p) => self.handle_promise(from, *p)?,
-                    PaxosMessage::AcceptSync(a) => self.handle_accept_sync(from, *a)?,
-                    PaxosMessage::AcceptDecide(a) => self.handle_accept_decide(from, a)?,
-                    PaxosMessage::Accepted(a) => self.handle_accepted(from, a),
-                    PaxosMessage::Decide(d) => self.handle_decide(from, d),
-                    PaxosMessage::Nack { n, promise } => self.handle_nack(n, promise),
-                    PaxosMessage::PrepareReq => self.handle_prepare_req(from),
-                    PaxosMessage::Forward(f) => self.handle_forward(from, f)?,
-                    PaxosMessage::ForwardStopSign(ss) => self.handle_forward_stopsign(*ss)?,
-                    PaxosMessage::Compaction(c) => self.handle_compaction(c)?,
-                },
-            }
+        msg.payloads.try_for_each(|payload| self.dispatch(from, payload))
+    }
+
+    /// The one dispatch point of every incoming payload.
+    fn dispatch(&mut self, from: u64, payload: Payload<T>) -> StorageResult<()> {
+        match payload {
+            Payload::Ble(m) => self.ble.handle(from, m, &mut self.outbox),
+            Payload::Paxos(m) => match m {
+                PaxosMessage::Prepare(p) => self.handle_prepare(from, p)?,
+                PaxosMessage::Promise(p) => self.handle_promise(from, *p)?,
+                PaxosMessage::AcceptSync(a) => self.handle_accept_sync(from, *a)?,
+                PaxosMessage::AcceptDecide(a) => self.handle_accept_decide(from, a)?,
+                PaxosMessage::Accepted(a) => self.handle_accepted(from, a),
+                PaxosMessage::Decide(d) => self.handle_decide(from, d),
+                PaxosMessage::Nack { n, promise } => self.handle_nack(n, promise),
+                PaxosMessage::PrepareReq => self.handle_prepare_req(from),
+                PaxosMessage::Forward(f) => self.handle_forward(from, f)?,
+                PaxosMessage::ForwardStopSign(ss) => self.handle_forward_stopsign(*ss)?,
+                PaxosMessage::Compaction(c) => self.handle_compaction(c)?,
+            },
         }
         Ok(())
     }
