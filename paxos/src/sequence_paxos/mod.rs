@@ -197,6 +197,9 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
     /// to the end of `buf` (reusing its allocation).
     pub fn drain_outgoing_into(&mut self, buf: &mut Vec<Message<T>>) -> Result<(), PaxosError> {
         self.check_running()?;
+        if let Err(source) = self.propose_full_batch() {
+            return Err(self.stop("proposing", source));
+        }
         self.send_due_accepted();
         self.send_due_decide();
         self.stage_deferred_promise();
@@ -302,6 +305,19 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
             }
             Some((n, false)) => self.deferred_promise = Some((n, true)),
             None => {}
+        }
+    }
+
+    /// On a leader that accepts, proposes what was appended here since the last take if it
+    /// fills a batch: one accept per follower and one append to the staged log per take,
+    /// however many entries were appended one by one. (First in the take, so the decided
+    /// index announced at this take joins the accept.)
+    fn propose_full_batch(&mut self) -> StorageResult<()> {
+        match &self.role {
+            Role::Leader(l) if l.accepting && self.pending.len() >= self.config.batch_size => {
+                self.propose_pending()
+            }
+            _ => Ok(()),
         }
     }
 
