@@ -260,18 +260,23 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         if !l.accepting {
             return;
         }
-        let end = self.state().logical_end();
-        if self.state().logical_decided() >= end {
+        let (end, decided) = (self.state().logical_end(), self.state().logical_decided());
+        if decided >= end {
             return; // everything held is decided already
         }
         let durable = self.store.durable();
         let own = if durable.accepted_round == l.n { durable.logical_end().min(end) } else { 0 };
+        let quorum = self.config.write_quorum();
         let followers = l.accepted.values().map(|a| a.min(end));
-        let Some(candidate) = kth_largest(followers.chain([own]), self.config.write_quorum())
-        else {
+        // Nothing new is decided unless a quorum accepted past the decided index.
+        if followers.clone().filter(|&a| a > decided).count() + usize::from(own > decided) < quorum
+        {
+            return;
+        }
+        let Some(candidate) = kth_largest(followers.chain([own]), quorum) else {
             return;
         };
-        if candidate <= self.state().logical_decided() {
+        if candidate <= decided {
             return;
         }
         self.decide_due = Some(l.n);
@@ -398,7 +403,7 @@ impl<V: Copy> PeerMap<V> {
         self.0.len()
     }
 
-    fn values(&self) -> impl Iterator<Item = V> + '_ {
+    fn values(&self) -> impl Iterator<Item = V> + Clone + '_ {
         self.0.iter().map(|(_, v)| *v)
     }
 }
