@@ -105,6 +105,11 @@ impl<T: Entry> Outbox<T> {
         }
     }
 
+    /// Whether no message is pending.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.boxes.iter().all(|(_, payloads)| payloads.is_empty())
+    }
+
     /// Drops every pending message (the step that staged them failed).
     pub(crate) fn clear(&mut self) {
         self.boxes.iter_mut().for_each(|(_, payloads)| payloads.clear());
