@@ -166,8 +166,8 @@ fn pair_of(cell: Cell) -> Option<Pair> {
 }
 
 /// One workload over several backends. Its repetitions are interleaved (repetition 1 of
-/// every backend, then repetition 2, ...), so a noisy minute on the shared disk hits
-/// every backend of the comparison alike; a durable group also takes a ceiling sample in
+/// every backend, then repetition 2, ..., in alternating order), so a noisy minute on the
+/// shared disk hits every backend of the comparison alike; a durable group also takes a ceiling sample in
 /// every round, so the ceiling is measured under the same conditions as the cells.
 #[derive(Clone, Debug)]
 struct Group {
@@ -440,9 +440,9 @@ impl Runner<'_> {
         })
     }
 
-    /// Records a finished cell (for a replica cell with a [`Pair`], with the paired ratio
-    /// of their repetitions); returns its progress summary.
-    fn record(&mut self, work: Work, cell: Cell, reps: Vec<Rep>, paired: Option<f64>) -> String {
+    /// Records a finished cell (for a replica cell with a [`Pair`], with the ratios of its
+    /// repetitions to those of its pair); returns its progress summary.
+    fn record(&mut self, work: Work, cell: Cell, reps: Vec<Rep>, paired: Option<Paired>) -> String {
         let (kind, durability) = (cell.kind, cell.durability);
         let mut samples = Vec::new();
         let mut ms = Vec::new();
@@ -537,7 +537,7 @@ impl Runner<'_> {
         batch_size: usize,
         mode: Mode,
         runs: &[replica::ClusterRun],
-        paired: Option<f64>,
+        paired: Option<Paired>,
     ) -> String {
         let (kind, durability) = (cell.kind, cell.durability);
         let mut rates: Vec<f64> = runs.iter().map(replica::ClusterRun::decided_per_s).collect();
@@ -578,10 +578,10 @@ impl Runner<'_> {
             reps: runs.len(),
             writes_per_entry: writes,
             syncs_per_entry: syncs,
-            vs_omnipaxos,
+            vs_omnipaxos: vs_omnipaxos.map(|p| p.wall.median),
             omnipaxos_pair: matches!(cell.imp, Impl::Paxstore)
                 .then(|| format!("omnipaxos over {}", kind.name())),
-            wal_over_this,
+            wal_over_this: wal_over_this.map(|p| p.wall.median),
             fraction_of_ceiling: (durability == Some(Durability::Immediate)).then_some(0.0),
         });
         format!(
@@ -594,9 +594,8 @@ impl Runner<'_> {
             report::fmt_per_entry(writes),
             syncs.map_or(String::new(), |s| format!(" and {} syncs", report::fmt_per_entry(s))),
             match (vs_omnipaxos, wal_over_this) {
-                (Some(p), _) => format!(", {}× OmniPaxos (paired)", report::fmt_ratio(p)),
-                (_, Some(p)) =>
-                    format!(", OmniPaxos on the WAL {}× (paired)", report::fmt_ratio(p)),
+                (Some(p), _) => format!(", vs OmniPaxos (paired) {}", p.show()),
+                (_, Some(p)) => format!(", OmniPaxos on the WAL vs here (paired) {}", p.show()),
                 (None, None) => String::new(),
             }
         )
@@ -606,20 +605,69 @@ impl Runner<'_> {
 /// The name the report gives OmniPaxos' own in-memory storage.
 const OMNI_MEMORY: &str = "MemoryStorage";
 
-/// The median over repetitions of `a`'s rate over `b`'s, repetition by repetition (the two
-/// ran back to back in each round).
-fn paired_ratio(a: &[Rep], b: &[Rep]) -> Option<f64> {
-    let mut ratios: Vec<f64> = a
-        .iter()
-        .zip(b)
-        .filter_map(|pair| match pair {
-            (Rep::Replica(x), Rep::Replica(y)) if y.decided_per_s() > 0.0 => {
-                Some(x.decided_per_s() / y.decided_per_s())
-            }
+/// `a`'s rate over `b`'s, repetition by repetition (the two ran back to back in each
+/// round): the lowest, the median and the highest.
+fn paired_ratio(a: &[Rep], b: &[Rep]) -> Option<Paired> {
+    let runs = || {
+        a.iter().zip(b).filter_map(|pair| match pair {
+            (Rep::Replica(x), Rep::Replica(y)) => Some((x, y)),
             _ => None,
         })
-        .collect();
-    (!ratios.is_empty()).then(|| stats::median(&mut ratios))
+    };
+    let wall = Spread::of(runs().map(|(x, y)| x.decided_per_s() / y.decided_per_s()))?;
+    let cpu = Spread::of(
+        runs().filter_map(|(x, y)| Some(x.decided_per_cpu_s()? / y.decided_per_cpu_s()?)),
+    );
+    Some(Paired { wall, cpu })
+}
+
+/// The paired ratios of a cell's repetitions to those of its OmniPaxos pair: of decided
+/// entries per second of wall time, and per second of the driving thread's CPU time (where
+/// known; steadier on a shared machine, where wall time includes waiting for a core).
+#[derive(Clone, Copy, Debug)]
+struct Paired {
+    wall: Spread,
+    cpu: Option<Spread>,
+}
+
+impl Paired {
+    fn show(&self) -> String {
+        format!(
+            "{} in wall time{}",
+            self.wall.show(),
+            self.cpu.map_or(String::new(), |c| format!(", {} in CPU time", c.show()))
+        )
+    }
+}
+
+/// The lowest, median and highest of some ratios.
+#[derive(Clone, Copy, Debug)]
+struct Spread {
+    min: f64,
+    median: f64,
+    max: f64,
+}
+
+impl Spread {
+    /// Over the finite, positive `ratios`; `None` if there is none.
+    fn of(ratios: impl Iterator<Item = f64>) -> Option<Spread> {
+        let mut ratios: Vec<f64> = ratios.filter(|r| r.is_finite() && *r > 0.0).collect();
+        if ratios.is_empty() {
+            return None;
+        }
+        let min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = ratios.iter().copied().fold(0.0, f64::max);
+        Some(Spread { min, median: stats::median(&mut ratios), max })
+    }
+
+    fn show(&self) -> String {
+        format!(
+            "{}× ({}–{}×)",
+            report::fmt_ratio(self.median),
+            report::fmt_ratio(self.min),
+            report::fmt_ratio(self.max)
+        )
+    }
 }
 
 fn fmt_elapsed(d: Duration) -> String {
@@ -695,8 +743,15 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
         for &cell in &group.cells {
             reps.push(runner.prepare(group.work, cell.kind, cell.durability).map(|()| Vec::new()));
         }
-        for _ in 0..opts.matrix.reps {
-            for (i, &cell) in group.cells.iter().enumerate() {
+        for round in 0..opts.matrix.reps {
+            // The order alternates, so no cell always runs first (or right after another).
+            let order: Vec<usize> = if round % 2 == 0 {
+                (0..group.cells.len()).collect()
+            } else {
+                (0..group.cells.len()).rev().collect()
+            };
+            for i in order {
+                let cell = group.cells[i];
                 if let Ok(done_reps) = &mut reps[i] {
                     match runner.rep(group.work, cell) {
                         Ok(r) => done_reps.push(r),
@@ -709,7 +764,7 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
             }
         }
         // A replica cell against the cell it pairs with, rep by rep.
-        let paired: Vec<Option<f64>> = group
+        let paired: Vec<Option<Paired>> = group
             .cells
             .iter()
             .zip(&reps)

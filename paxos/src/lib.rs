@@ -76,9 +76,10 @@
 //!
 //! ## Batching and pipelining
 //!
-//! The leader gathers [`ReplicaConfig::batch_size`] entries before proposing them, and
-//! proposes a partial batch after [`ReplicaConfig::flush_ticks`] ticks; proposals made
-//! before a take share its write and its messages. Appends on a follower are forwarded to
+//! The leader gathers [`ReplicaConfig::batch_size`] entries before proposing them (at the
+//! next take, together with every entry appended by then), and proposes a partial batch
+//! after [`ReplicaConfig::flush_ticks`] ticks; proposals made before a take share its
+//! write and its messages. Appends on a follower are forwarded to
 //! the leader. Proposals pipeline: the leader does not wait for one batch to be decided
 //! before proposing the next.
 //!

@@ -139,6 +139,12 @@ impl<T: Entry, S: Storage<T>> Store<T, S> {
         self.state.logical_decided() != self.durable.logical_decided()
     }
 
+    /// Whether a change is staged for the next [`commit`](Store::commit) (a decided index
+    /// alone is not: it waits for a write).
+    pub(crate) fn has_staged(&self) -> bool {
+        !self.ops.is_empty() || self.tail.is_some() || self.write_decided
+    }
+
     /// Writes every staged change in one `write_atomically`, with the decided index if
     /// anything is written (a decided index alone is not written: it can be learned
     /// again). Returns whether a write happened. On `Err`, nothing was written and the
@@ -150,7 +156,7 @@ impl<T: Entry, S: Storage<T>> Store<T, S> {
             // The bug: storage is never told, and the cache pretends it was.
             self.durable.stopsign_decided = self.state.stopsign_decided;
         }
-        if self.ops.is_empty() && self.tail.is_none() && !self.write_decided {
+        if !self.has_staged() {
             return Ok(false);
         }
         let mut ops = std::mem::take(&mut self.ops);
