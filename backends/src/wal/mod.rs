@@ -294,7 +294,10 @@ impl<T: PersistentEntry> WalStorage<T> {
             Err(e) => return Err(io_err("inspecting", &dir, e)),
         }
         let lock = lock_dir(&dir)?;
-        let recovered = recovery::recover(&dir, &*io)?;
+        // A `Buffered` log accepts the loss of an unsynced tail that reached the disk out of
+        // order (FORMAT.md, "Recovery").
+        let buffered = options.durability == Durability::Buffered;
+        let recovered = recovery::recover(&dir, &*io, buffered)?;
         let mut wal = WalStorage {
             dir,
             options,
