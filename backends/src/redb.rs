@@ -329,6 +329,13 @@ impl<T: PersistentEntry> RedbStorage<T> {
         Ok(Loaded { bounds, promise: ballot(KEY_PROMISE)?, accepted_round: ballot(KEY_ACCEPTED)? })
     }
 
+    /// Poisons after an engine error; an entry the codec refused changes nothing in redb.
+    fn poison(&mut self, step: &str, err: &StorageError) {
+        if !matches!(err, StorageError::Codec { .. }) {
+            self.poisoned = Some(format!("redb failed {step}: {err}"));
+        }
+    }
+
     fn check_poisoned(&self) -> StorageResult<()> {
         match &self.poisoned {
             Some(reason) => Err(StorageError::Poisoned { reason: reason.clone() }),
@@ -453,14 +460,18 @@ impl<T: PersistentEntry> Storage<T> for RedbStorage<T> {
         if ops.is_empty() {
             return Ok(());
         }
-        let txn = self.begin_write()?;
+        // Any engine error from here on may be an I/O error, after which redb refuses
+        // every write until the database is reopened: poison, so the caller gets the
+        // typed `Poisoned` (drop and reopen) from the next call.
+        let txn = self.begin_write().inspect_err(|err| self.poison("beginning a write", err))?;
         // On an error here the transaction is dropped, which aborts it.
-        let (bounds, promise, accepted_round) = self.stage(&txn, &ops)?;
+        let (bounds, promise, accepted_round) =
+            self.stage(&txn, &ops).inspect_err(|err| self.poison("staging a batch", err))?;
         debug_assert_eq!(bounds, end_bounds);
         if let Err(err) = txn.commit() {
-            let reason = format!("redb commit failed: {err}");
-            self.poisoned = Some(reason.clone());
-            return Err(engine_error("committing a batch", err));
+            let err = engine_error("committing a batch", err);
+            self.poison("committing a batch", &err);
+            return Err(err);
         }
         self.bounds = bounds;
         self.promise = promise;
