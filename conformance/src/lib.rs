@@ -40,6 +40,7 @@ pub mod crash;
 mod entry;
 mod factory;
 mod model;
+pub mod power;
 
 pub use check::{compare, Fixture};
 pub use entry::{TestEntry, TestSnapshot};
@@ -61,13 +62,77 @@ pub fn soak_factor() -> u32 {
 /// function `Fn(&Path) -> StorageResult<S>` where `S: Storage<TestEntry>`.
 #[macro_export]
 macro_rules! storage_suite {
+    (persistent, buffered, $open:expr, failed_writes_ignored = $why:literal) => {
+        $crate::__storage_suite_cases!(run; $open);
+        $crate::__storage_suite_persistent_cases!(run; $open);
+        $crate::__storage_suite_power_cases!(run(Buffered), $why; $open);
+    };
+    (persistent, $open:expr, failed_writes_ignored = $why:literal) => {
+        $crate::__storage_suite_cases!(run; $open);
+        $crate::__storage_suite_persistent_cases!(run; $open);
+        $crate::__storage_suite_power_cases!(run(Immediate), $why; $open);
+    };
+    (persistent, buffered, $open:expr) => {
+        $crate::__storage_suite_cases!(run; $open);
+        $crate::__storage_suite_persistent_cases!(run; $open);
+        $crate::__storage_suite_power_cases!(run(Buffered); $open);
+    };
     (persistent, $open:expr) => {
         $crate::__storage_suite_cases!(run; $open);
         $crate::__storage_suite_persistent_cases!(run; $open);
+        $crate::__storage_suite_power_cases!(run(Immediate); $open);
     };
     (volatile, $open:expr) => {
         $crate::__storage_suite_cases!(run; $open);
         $crate::__storage_suite_persistent_cases!(ignore; $open);
+        $crate::__storage_suite_power_cases!(ignore; $open);
+    };
+}
+
+#[doc(hidden)]
+pub use paxstore::Durability as __Durability;
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __storage_suite_power_cases {
+    (run($durability:ident), $why:literal; $open:expr) => {
+        $crate::__storage_suite_power_cases!(@power $durability; $open);
+        #[test]
+        #[ignore = $why]
+        fn failed_write_changes_nothing() {
+            $crate::cases::failed_write_changes_nothing(
+                &$crate::from_fn($open),
+                $crate::__Durability::$durability,
+            );
+        }
+    };
+    (@power $durability:ident; $open:expr) => {
+        #[test]
+        fn power_loss_keeps_acknowledged_batches() {
+            $crate::cases::power_loss_keeps_acknowledged_batches(
+                &$crate::from_fn($open),
+                concat!(module_path!(), "::power_loss_keeps_acknowledged_batches"),
+                $crate::__Durability::$durability,
+            );
+        }
+    };
+    (run($durability:ident); $open:expr) => {
+        $crate::__storage_suite_power_cases!(@power $durability; $open);
+        #[test]
+        fn failed_write_changes_nothing() {
+            $crate::cases::failed_write_changes_nothing(
+                &$crate::from_fn($open),
+                $crate::__Durability::$durability,
+            );
+        }
+    };
+    (ignore; $open:expr) => {
+        #[test]
+        #[ignore = "volatile backend: nothing survives a power cut or a reopen"]
+        fn power_loss_keeps_acknowledged_batches() {}
+        #[test]
+        #[ignore = "volatile backend: nothing survives a power cut or a reopen"]
+        fn failed_write_changes_nothing() {}
     };
 }
 

@@ -5,6 +5,7 @@
 mod atomicity;
 mod errors;
 pub(crate) mod ops;
+mod power;
 mod random;
 mod reopen;
 mod sizes;
@@ -13,6 +14,7 @@ mod stopsign;
 pub use atomicity::*;
 pub use errors::*;
 pub use ops::*;
+pub use power::*;
 pub use random::*;
 pub use reopen::*;
 pub use sizes::*;
