@@ -29,7 +29,22 @@
 //!   sequence (`PAXSTORE_PROPTEST_CASES`, default 256 sequences per property);
 //! - persistent backends: reopen after every kind of write, random sequences with
 //!   reopens, and a SIGKILL crash harness ([`crash`], `PAXSTORE_CRASH_ITERATIONS`,
-//!   default 30 iterations of two kills each).
+//!   default 30 iterations of two kills each);
+//! - persistent backends, on the crash filesystem ([`power`], `paxstore-crashfs`):
+//!   real power cuts under a writer (`power_loss_keeps_acknowledged_batches`,
+//!   `PAXSTORE_POWER_CUTS`, default 4) and `EIO`/`ENOSPC` at each I/O call of a batch
+//!   (`failed_write_changes_nothing`). They need FUSE (Linux, root, `/dev/fuse`); where
+//!   it cannot be mounted they print `SKIPPED <case>: <reason>` and fail, unless
+//!   `PAXSTORE_ALLOW_NO_FUSE=1` is set (then they print the line and return).
+//!
+//! ## Durability and known limits
+//!
+//! `storage_suite!(persistent, open)` holds the backend to `Durability::Immediate`: after
+//! a power cut, every acknowledged batch is there. `storage_suite!(persistent, buffered,
+//! open)` holds it to `Buffered`: a prefix of whole batches, and the store opens. Append
+//! `, failed_writes_ignored = "reason"` to report `failed_write_changes_nothing` as
+//! ignored, by name, with the reason (for an engine that cannot survive an I/O error;
+//! paxstore's sled backend is one).
 //!
 //! The cases are public functions in [`cases`], generic over [`Factory`], for a suite
 //! that wants to call some of them itself.
@@ -57,9 +72,13 @@ pub fn soak_factor() -> u32 {
 
 /// Expands to one `#[test]` per conformance case for the backend `open` opens.
 ///
-/// `storage_suite!(persistent, open)` runs every case; `storage_suite!(volatile, open)`
-/// marks the reopen and crash cases `#[ignore]` with the reason. `open` is a closure or
-/// function `Fn(&Path) -> StorageResult<S>` where `S: Storage<TestEntry>`.
+/// `storage_suite!(persistent, open)` runs every case, the power-loss case for
+/// `Immediate`; `storage_suite!(persistent, buffered, open)` runs the power-loss case for
+/// `Buffered`; `storage_suite!(volatile, open)` marks the reopen, crash, power and fault
+/// cases `#[ignore]` with the reason. A trailing `, failed_writes_ignored = "reason"`
+/// (after a persistent `open`) marks `failed_write_changes_nothing` `#[ignore]` with that
+/// reason. `open` is a closure or function `Fn(&Path) -> StorageResult<S>` where
+/// `S: Storage<TestEntry>`.
 #[macro_export]
 macro_rules! storage_suite {
     (persistent, buffered, $open:expr, failed_writes_ignored = $why:literal) => {

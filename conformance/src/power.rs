@@ -293,8 +293,9 @@ pub struct FaultReport {
     pub failed: u32,
     /// Runs where the store refused further writes with `Poisoned` until reopened.
     pub poisoned: u32,
-    /// Runs where the write was acknowledged although the failing call was one of its
-    /// own (`Immediate`: each checked to survive a power cut).
+    /// Runs where the write was acknowledged although the armed fault fired during it
+    /// (e.g. a short write completed by a retry; `Immediate`: each then checked to
+    /// survive a power cut).
     pub acknowledged_despite_fault: u32,
     /// Runs where the failed batch was found whole after the reopen (its bytes reached
     /// the files before the failing call).
@@ -452,11 +453,14 @@ fn fault_run<F: Factory>(
             compare(&storage, &models.with_batch).map_err(|e| {
                 format!("the write was acknowledged, but the store is not the model after it: {e}")
             })?;
-            if hit && durability == Durability::Immediate {
-                // The failed call was one the backend may do without (an engine's own
-                // diagnostics log, say) or it swallowed an error: the acknowledged batch
-                // must survive a power cut either way.
+            if hit {
                 report.acknowledged_despite_fault += 1;
+            }
+            if hit && durability == Durability::Immediate {
+                // The failed call was retried (a large `write(2)` reaches the filesystem
+                // as several requests: one failing makes it a short write, which
+                // `write_all` completes), or was one the backend may do without, or it
+                // swallowed an error: the acknowledged batch must survive a power cut.
                 drop(storage);
                 let cut = mount
                     .fs
