@@ -227,6 +227,10 @@ macro_rules! __storage_suite_cases {
             atomic_invalid_last_op,
             atomic_op_invalid_after_earlier_op,
             store_usable_after_refused_batch,
+            set_compacted_idx_to_itself_is_a_no_op,
+            snapshot_survives_append_on_prefix,
+            lower_promise_replaces_a_higher_one,
+            trims_apply_in_batch_order,
             empty_entries,
             one_mib_entries,
             hundred_thousand_entry_log,
@@ -252,6 +256,7 @@ macro_rules! __storage_suite_persistent_cases {
             reopen_after_refused_batch,
             reopen_large_and_empty_entries,
             reopen_after_many_writes,
+            reopen_full_width_values,
             random_ops_with_reopen_match_model,
         );
         $crate::__storage_suite_crash_case!($mode; $open);

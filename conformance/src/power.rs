@@ -133,6 +133,7 @@ impl fmt::Display for PowerReport {
 
 /// A crash filesystem over a fresh temporary directory: `backing/`, `mnt/` (the mount,
 /// holding `store/`) and room beside them for files that must not be on the mount.
+#[cfg(target_os = "linux")]
 pub(crate) struct Mount {
     pub(crate) fs: paxstore_crashfs::CrashFs,
     pub(crate) store: PathBuf,
@@ -140,6 +141,7 @@ pub(crate) struct Mount {
     pub(crate) dir: tempfile::TempDir,
 }
 
+#[cfg(target_os = "linux")]
 impl Mount {
     /// Mounts, with an empty `store/` directory that is durable from the start.
     pub(crate) fn new() -> Result<Mount, String> {
@@ -164,6 +166,7 @@ impl Mount {
 
 /// The power cut number `n`: every kind in turn (nothing unsynced kept, a torn prefix,
 /// reordered writes, reordered pages), each seeded from `rng`.
+#[cfg(target_os = "linux")]
 fn choose_cut(n: u32, rng: &mut SmallRng) -> paxstore_crashfs::PowerCut {
     let cut = paxstore_crashfs::PowerCut::seeded(rng.random());
     match n % 4 {
@@ -179,6 +182,7 @@ fn choose_cut(n: u32, rng: &mut SmallRng) -> paxstore_crashfs::PowerCut {
 /// In the parent: runs `config.cuts` power cuts and returns what they showed, or the
 /// first violation. In a child started by the harness, it writes batches until killed
 /// and never returns.
+#[cfg(target_os = "linux")]
 pub fn run<F: Factory>(
     factory: &F,
     test_path: &str,
@@ -251,6 +255,7 @@ pub fn run<F: Factory>(
 /// Reopens the store after a cut and returns how many batches it holds: `acked` or
 /// `acked + 1` for `Immediate`, any whole prefix up to `acked + 1` for `Buffered`.
 /// `history` holds the models after 0 to `acked + 1` batches.
+#[cfg(target_os = "linux")]
 fn check_after_cut<F: Factory>(
     factory: &F,
     store: &Path,
@@ -319,6 +324,7 @@ impl fmt::Display for FaultReport {
 }
 
 /// The models a failed-write run is checked against.
+#[cfg(target_os = "linux")]
 struct FaultModels {
     history: Vec<StorageOp<TestEntry>>,
     batch: Vec<StorageOp<TestEntry>>,
@@ -331,6 +337,7 @@ struct FaultModels {
 
 /// The history written before the batch that fails, the batch, a batch after it, and
 /// the models.
+#[cfg(target_os = "linux")]
 fn fault_models() -> Result<FaultModels, String> {
     use crate::cases::ops::ballot;
     use paxstore::StorageOp::*;
@@ -357,6 +364,7 @@ fn fault_models() -> Result<FaultModels, String> {
 }
 
 /// Runs the failed-write harness: see the module docs.
+#[cfg(target_os = "linux")]
 pub fn run_faults<F: Factory>(factory: &F, durability: Durability) -> Result<FaultReport, String> {
     use paxstore_crashfs::Effect;
     let models = fault_models()?;
@@ -404,12 +412,14 @@ pub fn run_faults<F: Factory>(factory: &F, durability: Durability) -> Result<Fau
     Ok(report)
 }
 
+#[cfg(target_os = "linux")]
 fn stats(mount: &Mount) -> Result<paxstore_crashfs::Stats, String> {
     mount.fs.stats().map_err(|e| format!("the crash filesystem's counters: {e}"))
 }
 
 /// One run: a fresh store in `dir`, the history, the batch with its I/O call `position`
 /// failing with `effect`, the batch after it, a reopen.
+#[cfg(target_os = "linux")]
 #[allow(clippy::too_many_arguments)]
 fn fault_run<F: Factory>(
     factory: &F,
@@ -510,4 +520,24 @@ fn fault_run<F: Factory>(
         }
         Err(e) => Err(format!("after the reopen the store is not the model: {e}")),
     }
+}
+
+/// Off Linux the crash filesystem does not exist; the cases never get here
+/// ([`fuse_or_skip`] says why first).
+#[cfg(not(target_os = "linux"))]
+pub fn run<F: Factory>(
+    _factory: &F,
+    _test_path: &str,
+    _config: &PowerConfig,
+) -> Result<PowerReport, String> {
+    Err("the crash filesystem runs on Linux only".into())
+}
+
+/// Off Linux the crash filesystem does not exist; see [`run`].
+#[cfg(not(target_os = "linux"))]
+pub fn run_faults<F: Factory>(
+    _factory: &F,
+    _durability: Durability,
+) -> Result<FaultReport, String> {
+    Err("the crash filesystem runs on Linux only".into())
 }

@@ -36,6 +36,14 @@ enum Defect {
     /// Keeps appending after the stop sign is decided (a backend written before the log
     /// could be closed): it moves the decided index back to the log end instead.
     AppendsAfterDecidedStopsign,
+    /// `SetCompactedIdx` to the current compacted index clears the log.
+    CompactedToItselfClears,
+    /// `AppendOnPrefix` clears the snapshot.
+    AppendOnPrefixClearsSnapshot,
+    /// `SetPromise` keeps the higher of the stored and the given ballot.
+    PromiseKeepsMax,
+    /// Every `Trim` of a batch trims to the batch's highest trim.
+    TrimsTakeMax,
 }
 
 struct Broken {
@@ -88,6 +96,51 @@ impl Storage<TestEntry> for Broken {
                 }
                 outcome => outcome,
             },
+            Defect::CompactedToItselfClears => {
+                let (c, end) = (self.inner.get_compacted_idx()?, self.inner.get_log_end()?);
+                self.inner.write_atomically(
+                    ops.into_iter()
+                        .map(|op| match op {
+                            SetCompactedIdx(i) if i == c => SetCompactedIdx(end),
+                            op => op,
+                        })
+                        .collect(),
+                )
+            }
+            Defect::AppendOnPrefixClearsSnapshot => self.inner.write_atomically(
+                ops.into_iter()
+                    .flat_map(|op| match op {
+                        AppendOnPrefix(..) => vec![op, SetSnapshot(None)],
+                        op => vec![op],
+                    })
+                    .collect(),
+            ),
+            Defect::PromiseKeepsMax => {
+                let current = self.inner.get_promise()?;
+                self.inner.write_atomically(
+                    ops.into_iter()
+                        .map(|op| match (op, current) {
+                            (SetPromise(b), Some(cur)) if cur > b => SetPromise(cur),
+                            (op, _) => op,
+                        })
+                        .collect(),
+                )
+            }
+            Defect::TrimsTakeMax => {
+                let max = ops.iter().filter_map(|op| match op {
+                    Trim(i) => Some(*i),
+                    _ => None,
+                });
+                let max = max.max().unwrap_or(0);
+                self.inner.write_atomically(
+                    ops.into_iter()
+                        .map(|op| match op {
+                            Trim(_) => Trim(max),
+                            op => op,
+                        })
+                        .collect(),
+                )
+            }
             _ => self.inner.write_atomically(ops),
         }
     }
@@ -258,6 +311,8 @@ enum DiskDefect {
     MemoryBeforeDisk,
     /// Reports `Ok` when the disk write failed (keeping the change in memory only).
     SwallowsErrors,
+    /// Persists ballots with their pid cut to 32 bits (a `u32` column on disk).
+    NarrowPid,
 }
 
 /// `ops` with every `SetDecidedIndex` past the log end (as the ops before it leave it)
@@ -326,6 +381,18 @@ impl Storage<TestEntry> for BrokenDisk {
                 self.durable.write_atomically(clamp_decided_stopsign(bounds, ops))
             }
             DiskDefect::MemoryBeforeDisk => self.durable.write_atomically(ops),
+            DiskDefect::NarrowPid => {
+                let narrow = |b: Ballot| Ballot { pid: b.pid & u64::from(u32::MAX), ..b };
+                self.durable.write_atomically(
+                    ops.into_iter()
+                        .map(|op| match op {
+                            SetPromise(b) => SetPromise(narrow(b)),
+                            SetAcceptedRound(b) => SetAcceptedRound(narrow(b)),
+                            op => op,
+                        })
+                        .collect(),
+                )
+            }
             DiskDefect::SwallowsErrors => {
                 let _ = self.durable.write_atomically(ops);
                 Ok(())
@@ -629,4 +696,46 @@ fn failed_write_catches_a_swallowed_fsync_error() {
         .err()
         .unwrap_or_else(|| panic!("a swallowed I/O error passed"));
     assert!(err.contains("did not survive a power cut"), "unexpected failure: {err}");
+}
+
+#[test]
+fn a_pid_cut_to_32_bits_on_disk_is_caught_by_the_full_width_reopen() {
+    let bad = from_fn(|dir: &Path| BrokenDisk::open(dir, DiskDefect::NarrowPid));
+    let good = file_store();
+    // The ballots of the other reopen cases fit 32 bits: only the full-width case shows it.
+    cases::reopen_after_metadata(&bad);
+    assert_caught(cases::reopen_full_width_values, &bad, cases::reopen_full_width_values, &good);
+}
+
+#[test]
+fn behaviours_pinned_only_by_random_sequences_are_caught_by_named_cases() {
+    let good = correct();
+    let bad = broken(Defect::CompactedToItselfClears);
+    assert_caught(
+        cases::set_compacted_idx_to_itself_is_a_no_op,
+        &bad,
+        cases::set_compacted_idx_to_itself_is_a_no_op,
+        &good,
+    );
+    let bad = broken(Defect::AppendOnPrefixClearsSnapshot);
+    assert_caught(
+        cases::snapshot_survives_append_on_prefix,
+        &bad,
+        cases::snapshot_survives_append_on_prefix,
+        &good,
+    );
+    let bad = broken(Defect::PromiseKeepsMax);
+    assert_caught(
+        cases::lower_promise_replaces_a_higher_one,
+        &bad,
+        cases::lower_promise_replaces_a_higher_one,
+        &good,
+    );
+    let bad = broken(Defect::TrimsTakeMax);
+    assert_caught(
+        cases::trims_apply_in_batch_order,
+        &bad,
+        cases::trims_apply_in_batch_order,
+        &good,
+    );
 }
