@@ -26,6 +26,20 @@
 //! one-phase commit with checksums (not `set_two_phase_commit`); redb's docs note that
 //! its guarantees rely on `fsync` reaching stable media.
 //!
+//! # Under power loss and failed writes (the suite's crash-filesystem cases)
+//!
+//! - **Power loss**: no acknowledged batch lost in 20 power cuts of every kind, in both
+//!   modes (494 and 396 acknowledged batches; `PAXSTORE_POWER_CUTS=20`).
+//! - **Failed writes**: every one of the 12 I/O calls of the suite's batch, failed with
+//!   `EIO` or `ENOSPC`, makes `write_atomically` return `Err` with nothing changed in
+//!   what the getters show. After such an error redb refuses every write until the
+//!   database is reopened, so this backend **poisons** the instance on any engine error
+//!   in a write: every later call returns [`StorageError::Poisoned`] until the store is
+//!   dropped and opened again. When the failing call is the commit's last `fsync`, the
+//!   batch's bytes are already in the file: a reopen (without a power cut) then finds the
+//!   batch whole (2 of 24 runs), as after a crash during the call. Nothing acknowledged
+//!   after it is affected (the instance is poisoned).
+//!
 //! # Table layout
 //!
 //! | table | key | value |
@@ -329,6 +343,13 @@ impl<T: PersistentEntry> RedbStorage<T> {
         Ok(Loaded { bounds, promise: ballot(KEY_PROMISE)?, accepted_round: ballot(KEY_ACCEPTED)? })
     }
 
+    /// Poisons after an engine error; an entry the codec refused changes nothing in redb.
+    fn poison(&mut self, step: &str, err: &StorageError) {
+        if !matches!(err, StorageError::Codec { .. }) {
+            self.poisoned = Some(format!("redb failed {step}: {err}"));
+        }
+    }
+
     fn check_poisoned(&self) -> StorageResult<()> {
         match &self.poisoned {
             Some(reason) => Err(StorageError::Poisoned { reason: reason.clone() }),
@@ -453,14 +474,18 @@ impl<T: PersistentEntry> Storage<T> for RedbStorage<T> {
         if ops.is_empty() {
             return Ok(());
         }
-        let txn = self.begin_write()?;
+        // Any engine error from here on may be an I/O error, after which redb refuses
+        // every write until the database is reopened: poison, so the caller gets the
+        // typed `Poisoned` (drop and reopen) from the next call.
+        let txn = self.begin_write().inspect_err(|err| self.poison("beginning a write", err))?;
         // On an error here the transaction is dropped, which aborts it.
-        let (bounds, promise, accepted_round) = self.stage(&txn, &ops)?;
+        let (bounds, promise, accepted_round) =
+            self.stage(&txn, &ops).inspect_err(|err| self.poison("staging a batch", err))?;
         debug_assert_eq!(bounds, end_bounds);
         if let Err(err) = txn.commit() {
-            let reason = format!("redb commit failed: {err}");
-            self.poisoned = Some(reason.clone());
-            return Err(engine_error("committing a batch", err));
+            let err = engine_error("committing a batch", err);
+            self.poison("committing a batch", &err);
+            return Err(err);
         }
         self.bounds = bounds;
         self.promise = promise;

@@ -6,7 +6,7 @@ paxstore_conformance::storage_suite!(persistent, |dir: &std::path::Path| {
 });
 
 mod buffered {
-    paxstore_conformance::storage_suite!(persistent, |dir: &std::path::Path| {
+    paxstore_conformance::storage_suite!(persistent, buffered, |dir: &std::path::Path| {
         paxstore_backends::redb::RedbStorage::open(dir, paxstore::Durability::Buffered)
     });
 }

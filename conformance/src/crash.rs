@@ -167,7 +167,7 @@ pub fn harness_batch(seed: u64, i: u64, model: &Model) -> Vec<StorageOp<TestEntr
 
 /// The test's name as libtest knows it: `module_path!()` of the test plus the function
 /// name, without the crate's name.
-fn libtest_name(path: &str) -> &str {
+pub(crate) fn libtest_name(path: &str) -> &str {
     path.split_once("::").map_or(path, |(_, rest)| rest)
 }
 
@@ -257,7 +257,7 @@ pub fn run<F: Factory>(
 }
 
 /// The lines of the ack file.
-enum Ack {
+pub(crate) enum Ack {
     Ok(u64),
     Rejected(u64),
     Failed(String),
@@ -265,7 +265,7 @@ enum Ack {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run_child(
+pub(crate) fn run_child(
     exe: &Path,
     name: &str,
     store: &Path,
@@ -344,7 +344,7 @@ fn run_child(
 }
 
 /// The number of batches acknowledged, checking they are numbered from `start` on.
-fn check_acks(acks: &[Ack], start: u64) -> Result<u64, String> {
+pub(crate) fn check_acks(acks: &[Ack], start: u64) -> Result<u64, String> {
     let mut expected = start;
     for ack in acks {
         match ack {
@@ -367,7 +367,7 @@ fn tail(path: &Path) -> String {
 
 /// The child: open the store, replay the generator to where the parent says the store
 /// is, then write and acknowledge batches until killed. Never returns.
-fn child_main<F: Factory>(factory: &F, dir: &Path) -> ! {
+pub(crate) fn child_main<F: Factory>(factory: &F, dir: &Path) -> ! {
     let acks_path = std::env::var(CHILD_ACKS_ENV).unwrap_or_default();
     let mut acks = match OpenOptions::new().append(true).open(&acks_path) {
         Ok(f) => f,

@@ -29,7 +29,22 @@
 //!   sequence (`PAXSTORE_PROPTEST_CASES`, default 256 sequences per property);
 //! - persistent backends: reopen after every kind of write, random sequences with
 //!   reopens, and a SIGKILL crash harness ([`crash`], `PAXSTORE_CRASH_ITERATIONS`,
-//!   default 30 iterations of two kills each).
+//!   default 30 iterations of two kills each);
+//! - persistent backends, on the crash filesystem ([`power`], `paxstore-crashfs`):
+//!   real power cuts under a writer (`power_loss_keeps_acknowledged_batches`,
+//!   `PAXSTORE_POWER_CUTS`, default 4) and `EIO`/`ENOSPC` at each I/O call of a batch
+//!   (`failed_write_changes_nothing`). They need FUSE (Linux, root, `/dev/fuse`); where
+//!   it cannot be mounted they print `SKIPPED <case>: <reason>` and fail, unless
+//!   `PAXSTORE_ALLOW_NO_FUSE=1` is set (then they print the line and return).
+//!
+//! ## Durability and known limits
+//!
+//! `storage_suite!(persistent, open)` holds the backend to `Durability::Immediate`: after
+//! a power cut, every acknowledged batch is there. `storage_suite!(persistent, buffered,
+//! open)` holds it to `Buffered`: a prefix of whole batches, and the store opens. Append
+//! `, failed_writes_ignored = "reason"` to report `failed_write_changes_nothing` as
+//! ignored, by name, with the reason (for an engine that cannot survive an I/O error;
+//! paxstore's sled backend is one).
 //!
 //! The cases are public functions in [`cases`], generic over [`Factory`], for a suite
 //! that wants to call some of them itself; [`all_cases`] lists them by name.
@@ -40,6 +55,7 @@ pub mod crash;
 mod entry;
 mod factory;
 mod model;
+pub mod power;
 
 pub use check::{compare, Fixture};
 pub use entry::{TestEntry, TestSnapshot};
@@ -56,18 +72,86 @@ pub fn soak_factor() -> u32 {
 
 /// Expands to one `#[test]` per conformance case for the backend `open` opens.
 ///
-/// `storage_suite!(persistent, open)` runs every case; `storage_suite!(volatile, open)`
-/// marks the reopen and crash cases `#[ignore]` with the reason. `open` is a closure or
-/// function `Fn(&Path) -> StorageResult<S>` where `S: Storage<TestEntry>`.
+/// `storage_suite!(persistent, open)` runs every case, the power-loss case for
+/// `Immediate`; `storage_suite!(persistent, buffered, open)` runs the power-loss case for
+/// `Buffered`; `storage_suite!(volatile, open)` marks the reopen, crash, power and fault
+/// cases `#[ignore]` with the reason. A trailing `, failed_writes_ignored = "reason"`
+/// (after a persistent `open`) marks `failed_write_changes_nothing` `#[ignore]` with that
+/// reason. `open` is a closure or function `Fn(&Path) -> StorageResult<S>` where
+/// `S: Storage<TestEntry>`.
 #[macro_export]
 macro_rules! storage_suite {
+    (persistent, buffered, $open:expr, failed_writes_ignored = $why:literal) => {
+        $crate::__storage_suite_cases!(run; $open);
+        $crate::__storage_suite_persistent_cases!(run; $open);
+        $crate::__storage_suite_power_cases!(run(Buffered), $why; $open);
+    };
+    (persistent, $open:expr, failed_writes_ignored = $why:literal) => {
+        $crate::__storage_suite_cases!(run; $open);
+        $crate::__storage_suite_persistent_cases!(run; $open);
+        $crate::__storage_suite_power_cases!(run(Immediate), $why; $open);
+    };
+    (persistent, buffered, $open:expr) => {
+        $crate::__storage_suite_cases!(run; $open);
+        $crate::__storage_suite_persistent_cases!(run; $open);
+        $crate::__storage_suite_power_cases!(run(Buffered); $open);
+    };
     (persistent, $open:expr) => {
         $crate::__storage_suite_cases!(run; $open);
         $crate::__storage_suite_persistent_cases!(run; $open);
+        $crate::__storage_suite_power_cases!(run(Immediate); $open);
     };
     (volatile, $open:expr) => {
         $crate::__storage_suite_cases!(run; $open);
         $crate::__storage_suite_persistent_cases!(ignore; $open);
+        $crate::__storage_suite_power_cases!(ignore; $open);
+    };
+}
+
+#[doc(hidden)]
+pub use paxstore::Durability as __Durability;
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __storage_suite_power_cases {
+    (run($durability:ident), $why:literal; $open:expr) => {
+        $crate::__storage_suite_power_cases!(@power $durability; $open);
+        #[test]
+        #[ignore = $why]
+        fn failed_write_changes_nothing() {
+            $crate::cases::failed_write_changes_nothing(
+                &$crate::from_fn($open),
+                $crate::__Durability::$durability,
+            );
+        }
+    };
+    (@power $durability:ident; $open:expr) => {
+        #[test]
+        fn power_loss_keeps_acknowledged_batches() {
+            $crate::cases::power_loss_keeps_acknowledged_batches(
+                &$crate::from_fn($open),
+                concat!(module_path!(), "::power_loss_keeps_acknowledged_batches"),
+                $crate::__Durability::$durability,
+            );
+        }
+    };
+    (run($durability:ident); $open:expr) => {
+        $crate::__storage_suite_power_cases!(@power $durability; $open);
+        #[test]
+        fn failed_write_changes_nothing() {
+            $crate::cases::failed_write_changes_nothing(
+                &$crate::from_fn($open),
+                $crate::__Durability::$durability,
+            );
+        }
+    };
+    (ignore; $open:expr) => {
+        #[test]
+        #[ignore = "volatile backend: nothing survives a power cut or a reopen"]
+        fn power_loss_keeps_acknowledged_batches() {}
+        #[test]
+        #[ignore = "volatile backend: nothing survives a power cut or a reopen"]
+        fn failed_write_changes_nothing() {}
     };
 }
 
@@ -166,6 +250,10 @@ macro_rules! __storage_suite_cases {
             atomic_invalid_last_op,
             atomic_op_invalid_after_earlier_op,
             store_usable_after_refused_batch,
+            set_compacted_idx_to_itself_is_a_no_op,
+            snapshot_survives_append_on_prefix,
+            lower_promise_replaces_a_higher_one,
+            trims_apply_in_batch_order,
             empty_entries,
             one_mib_entries,
             hundred_thousand_entry_log,
@@ -191,6 +279,7 @@ macro_rules! __storage_suite_persistent_cases {
             reopen_after_refused_batch,
             reopen_large_and_empty_entries,
             reopen_after_many_writes,
+            reopen_full_width_values,
             random_ops_with_reopen_match_model,
         );
         $crate::__storage_suite_crash_case!($mode; $open);

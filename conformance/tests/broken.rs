@@ -8,6 +8,7 @@ use paxstore::StorageOp::{self, *};
 use paxstore::{Ballot, InvalidOp, LogBounds, StopSign, Storage, StorageError, StorageResult};
 use paxstore_backends::MemoryStorage;
 use paxstore_conformance::crash::{self, CrashConfig};
+use paxstore_conformance::power::{self, PowerConfig};
 use paxstore_conformance::{cases, from_fn, Factory, TestEntry, TestSnapshot};
 
 // The example custom backend, a correct persistent store, reused here as the base of
@@ -35,6 +36,14 @@ enum Defect {
     /// Keeps appending after the stop sign is decided (a backend written before the log
     /// could be closed): it moves the decided index back to the log end instead.
     AppendsAfterDecidedStopsign,
+    /// `SetCompactedIdx` to the current compacted index clears the log.
+    CompactedToItselfClears,
+    /// `AppendOnPrefix` clears the snapshot.
+    AppendOnPrefixClearsSnapshot,
+    /// `SetPromise` keeps the higher of the stored and the given ballot.
+    PromiseKeepsMax,
+    /// Every `Trim` of a batch trims to the batch's highest trim.
+    TrimsTakeMax,
 }
 
 struct Broken {
@@ -87,6 +96,51 @@ impl Storage<TestEntry> for Broken {
                 }
                 outcome => outcome,
             },
+            Defect::CompactedToItselfClears => {
+                let (c, end) = (self.inner.get_compacted_idx()?, self.inner.get_log_end()?);
+                self.inner.write_atomically(
+                    ops.into_iter()
+                        .map(|op| match op {
+                            SetCompactedIdx(i) if i == c => SetCompactedIdx(end),
+                            op => op,
+                        })
+                        .collect(),
+                )
+            }
+            Defect::AppendOnPrefixClearsSnapshot => self.inner.write_atomically(
+                ops.into_iter()
+                    .flat_map(|op| match op {
+                        AppendOnPrefix(..) => vec![op, SetSnapshot(None)],
+                        op => vec![op],
+                    })
+                    .collect(),
+            ),
+            Defect::PromiseKeepsMax => {
+                let current = self.inner.get_promise()?;
+                self.inner.write_atomically(
+                    ops.into_iter()
+                        .map(|op| match (op, current) {
+                            (SetPromise(b), Some(cur)) if cur > b => SetPromise(cur),
+                            (op, _) => op,
+                        })
+                        .collect(),
+                )
+            }
+            Defect::TrimsTakeMax => {
+                let max = ops.iter().filter_map(|op| match op {
+                    Trim(i) => Some(*i),
+                    _ => None,
+                });
+                let max = max.max().unwrap_or(0);
+                self.inner.write_atomically(
+                    ops.into_iter()
+                        .map(|op| match op {
+                            Trim(_) => Trim(max),
+                            op => op,
+                        })
+                        .collect(),
+                )
+            }
             _ => self.inner.write_atomically(ops),
         }
     }
@@ -252,6 +306,13 @@ enum DiskDefect {
     /// Persists a decided index past the log end (a decided stop sign) clamped to the log
     /// end: the stop sign is no longer decided after a reopen.
     ClampsDecidedStopsign,
+    /// Applies a batch to what its getters show before writing it: a failed write leaves
+    /// its change visible.
+    MemoryBeforeDisk,
+    /// Reports `Ok` when the disk write failed (keeping the change in memory only).
+    SwallowsErrors,
+    /// Persists ballots with their pid cut to 32 bits (a `u32` column on disk).
+    NarrowPid,
 }
 
 /// `ops` with every `SetDecidedIndex` past the log end (as the ops before it leave it)
@@ -318,6 +379,23 @@ impl Storage<TestEntry> for BrokenDisk {
                     has_stopsign: self.durable.get_stopsign()?.is_some(),
                 };
                 self.durable.write_atomically(clamp_decided_stopsign(bounds, ops))
+            }
+            DiskDefect::MemoryBeforeDisk => self.durable.write_atomically(ops),
+            DiskDefect::NarrowPid => {
+                let narrow = |b: Ballot| Ballot { pid: b.pid & u64::from(u32::MAX), ..b };
+                self.durable.write_atomically(
+                    ops.into_iter()
+                        .map(|op| match op {
+                            SetPromise(b) => SetPromise(narrow(b)),
+                            SetAcceptedRound(b) => SetAcceptedRound(narrow(b)),
+                            op => op,
+                        })
+                        .collect(),
+                )
+            }
+            DiskDefect::SwallowsErrors => {
+                let _ = self.durable.write_atomically(ops);
+                Ok(())
             }
         }
     }
@@ -431,4 +509,249 @@ fn crash_harness_catches_a_decided_stop_sign_lost_on_disk() {
         .err()
         .unwrap_or_else(|| panic!("60 kills never found a decided stop sign lost on disk"));
     assert!(err.contains("neither the model"), "unexpected failure: {err}");
+}
+
+// ---- power loss and failed writes, on the crash filesystem ----
+
+/// The whole state, as [`NoFsync`] writes it.
+type NoFsyncState = (
+    usize,
+    Vec<TestEntry>,
+    usize,
+    Option<Ballot>,
+    Option<Ballot>,
+    Option<StopSign>,
+    Option<TestSnapshot>,
+);
+
+/// A store that writes its whole state after every batch (temporary file, rename) and
+/// never fsyncs: it survives SIGKILL (the page cache does) but not power loss.
+struct NoFsync {
+    dir: std::path::PathBuf,
+    visible: MemoryStorage<TestEntry>,
+}
+
+fn io(what: &str) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
+    move |e| StorageError::io(what, e)
+}
+
+impl NoFsync {
+    fn open(dir: &Path) -> StorageResult<Self> {
+        std::fs::create_dir_all(dir).map_err(io("creating the store"))?;
+        let mut visible = MemoryStorage::new();
+        match std::fs::read(dir.join("state")) {
+            Ok(bytes) => {
+                let (c, log, decided, promise, accepted, stopsign, snapshot): NoFsyncState =
+                    postcard::from_bytes(&bytes).map_err(|e| StorageError::Codec {
+                        what: "state",
+                        detail: e.to_string(),
+                    })?;
+                let mut ops = vec![
+                    SetCompactedIdx(c),
+                    AppendEntries(log),
+                    SetStopsign(stopsign),
+                    SetDecidedIndex(decided),
+                    SetSnapshot(snapshot),
+                ];
+                ops.extend(promise.map(SetPromise));
+                ops.extend(accepted.map(SetAcceptedRound));
+                visible.write_atomically(ops)?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StorageError::io("reading the state", e)),
+        }
+        Ok(NoFsync { dir: dir.to_owned(), visible })
+    }
+}
+
+impl Storage<TestEntry> for NoFsync {
+    fn write_atomically(&mut self, ops: Vec<StorageOp<TestEntry>>) -> StorageResult<()> {
+        let mut next = copy_to_memory(&self.visible)?;
+        next.write_atomically(ops)?;
+        let c = next.get_compacted_idx()?;
+        let state: NoFsyncState = (
+            c,
+            next.get_suffix(c)?,
+            next.get_decided_idx()?,
+            next.get_promise()?,
+            next.get_accepted_round()?,
+            next.get_stopsign()?,
+            next.get_snapshot()?,
+        );
+        let bytes = postcard::to_stdvec(&state)
+            .map_err(|e| StorageError::Codec { what: "state", detail: e.to_string() })?;
+        let temp = self.dir.join("state.tmp");
+        // The defect: no fsync of the file, none of the directory.
+        std::fs::write(&temp, bytes).map_err(io("writing the state"))?;
+        std::fs::rename(&temp, self.dir.join("state")).map_err(io("renaming the state"))?;
+        self.visible = next;
+        Ok(())
+    }
+    fn get_entries(&self, from: usize, to: usize) -> StorageResult<Vec<TestEntry>> {
+        self.visible.get_entries(from, to)
+    }
+    fn get_log_len(&self) -> StorageResult<usize> {
+        self.visible.get_log_len()
+    }
+    fn get_decided_idx(&self) -> StorageResult<usize> {
+        self.visible.get_decided_idx()
+    }
+    fn get_promise(&self) -> StorageResult<Option<Ballot>> {
+        self.visible.get_promise()
+    }
+    fn get_accepted_round(&self) -> StorageResult<Option<Ballot>> {
+        self.visible.get_accepted_round()
+    }
+    fn get_compacted_idx(&self) -> StorageResult<usize> {
+        self.visible.get_compacted_idx()
+    }
+    fn get_stopsign(&self) -> StorageResult<Option<StopSign>> {
+        self.visible.get_stopsign()
+    }
+    fn get_snapshot(&self) -> StorageResult<Option<TestSnapshot>> {
+        self.visible.get_snapshot()
+    }
+}
+
+fn power_config() -> PowerConfig {
+    PowerConfig {
+        cuts: 4,
+        rounds: 2,
+        seed: 7,
+        max_acks_before_cut: 40,
+        durability: paxstore::Durability::Immediate,
+    }
+}
+
+#[test]
+fn a_backend_that_never_fsyncs_passes_the_sigkill_harness() {
+    // The reason the power-loss case exists: SIGKILL leaves the page cache, so the crash
+    // harness cannot tell.
+    let no_fsync = from_fn(NoFsync::open);
+    let report = crash::run(
+        &no_fsync,
+        concat!(module_path!(), "::a_backend_that_never_fsyncs_passes_the_sigkill_harness"),
+        &crash_config(4),
+    );
+    report.unwrap_or_else(|e| panic!("the SIGKILL harness was expected to pass: {e}"));
+    cases::reopen_after_many_writes(&no_fsync);
+    cases::reopen_after_stopsign_and_snapshot(&no_fsync);
+    cases::random_ops_with_reopen_match_model(&no_fsync);
+}
+
+#[test]
+fn power_loss_passes_a_correct_backend() {
+    if !power::fuse_or_skip("power_loss_passes_a_correct_backend") {
+        return;
+    }
+    let report = power::run(
+        &file_store(),
+        concat!(module_path!(), "::power_loss_passes_a_correct_backend"),
+        &power_config(),
+    );
+    let report = report.unwrap_or_else(|e| panic!("a correct backend failed: {e}"));
+    assert_eq!((report.cuts, report.lost), (4, 0), "{report}");
+    assert!(report.acknowledged >= 4, "each cut waits for at least one ack: {report}");
+}
+
+#[test]
+fn power_loss_catches_a_backend_that_never_fsyncs() {
+    if !power::fuse_or_skip("power_loss_catches_a_backend_that_never_fsyncs") {
+        return;
+    }
+    let outcome = power::run(
+        &from_fn(NoFsync::open),
+        concat!(module_path!(), "::power_loss_catches_a_backend_that_never_fsyncs"),
+        &power_config(),
+    );
+    let err = outcome.err().unwrap_or_else(|| panic!("4 power cuts lost nothing"));
+    assert!(err.contains("an acknowledged batch lost"), "unexpected failure: {err}");
+}
+
+#[test]
+fn failed_writes_pass_a_correct_backend() {
+    if !power::fuse_or_skip("failed_writes_pass_a_correct_backend") {
+        return;
+    }
+    let report = power::run_faults(&file_store(), paxstore::Durability::Immediate)
+        .unwrap_or_else(|e| panic!("a correct backend failed: {e}"));
+    assert!(report.calls >= 4 && report.failed == report.runs, "{report}");
+}
+
+#[test]
+fn failed_write_catches_memory_updated_before_the_disk() {
+    if !power::fuse_or_skip("failed_write_catches_memory_updated_before_the_disk") {
+        return;
+    }
+    let bad = from_fn(|dir: &Path| BrokenDisk::open(dir, DiskDefect::MemoryBeforeDisk));
+    let err = power::run_faults(&bad, paxstore::Durability::Immediate)
+        .err()
+        .unwrap_or_else(|| panic!("no failed write showed the change in memory"));
+    assert!(err.contains("not the model before the batch"), "unexpected failure: {err}");
+}
+
+#[test]
+fn failed_write_catches_an_immediate_write_without_io() {
+    if !power::fuse_or_skip("failed_write_catches_an_immediate_write_without_io") {
+        return;
+    }
+    // Memory only: no I/O call to fail, which an Immediate backend cannot be.
+    let err = power::run_faults(&correct(), paxstore::Durability::Immediate)
+        .err()
+        .unwrap_or_else(|| panic!("a write without I/O passed as Immediate"));
+    assert!(err.contains("made no I/O call"), "unexpected failure: {err}");
+}
+
+#[test]
+fn failed_write_catches_a_swallowed_fsync_error() {
+    if !power::fuse_or_skip("failed_write_catches_a_swallowed_fsync_error") {
+        return;
+    }
+    let bad = from_fn(|dir: &Path| BrokenDisk::open(dir, DiskDefect::SwallowsErrors));
+    let err = power::run_faults(&bad, paxstore::Durability::Immediate)
+        .err()
+        .unwrap_or_else(|| panic!("a swallowed I/O error passed"));
+    assert!(err.contains("did not survive a power cut"), "unexpected failure: {err}");
+}
+
+#[test]
+fn a_pid_cut_to_32_bits_on_disk_is_caught_by_the_full_width_reopen() {
+    let bad = from_fn(|dir: &Path| BrokenDisk::open(dir, DiskDefect::NarrowPid));
+    let good = file_store();
+    // The ballots of the other reopen cases fit 32 bits: only the full-width case shows it.
+    cases::reopen_after_metadata(&bad);
+    assert_caught(cases::reopen_full_width_values, &bad, cases::reopen_full_width_values, &good);
+}
+
+#[test]
+fn behaviours_pinned_only_by_random_sequences_are_caught_by_named_cases() {
+    let good = correct();
+    let bad = broken(Defect::CompactedToItselfClears);
+    assert_caught(
+        cases::set_compacted_idx_to_itself_is_a_no_op,
+        &bad,
+        cases::set_compacted_idx_to_itself_is_a_no_op,
+        &good,
+    );
+    let bad = broken(Defect::AppendOnPrefixClearsSnapshot);
+    assert_caught(
+        cases::snapshot_survives_append_on_prefix,
+        &bad,
+        cases::snapshot_survives_append_on_prefix,
+        &good,
+    );
+    let bad = broken(Defect::PromiseKeepsMax);
+    assert_caught(
+        cases::lower_promise_replaces_a_higher_one,
+        &bad,
+        cases::lower_promise_replaces_a_higher_one,
+        &good,
+    );
+    let bad = broken(Defect::TrimsTakeMax);
+    assert_caught(
+        cases::trims_apply_in_batch_order,
+        &bad,
+        cases::trims_apply_in_batch_order,
+        &good,
+    );
 }

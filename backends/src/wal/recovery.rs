@@ -374,16 +374,25 @@ fn later_record(seg: &Segment, from: usize, min_lsn: u64) -> Option<(usize, u64)
 }
 
 /// Checks the bytes at a clean or torn end of the records (`stop` found at `pos`), and
-/// zeroes a torn record. Refuses anything that is not a torn tail.
+/// zeroes a torn record. Refuses anything that is not a torn tail, unless
+/// `accept_lost_tail` (a `Buffered` log): then the records after a hole in the tail
+/// segment are an unsynced tail that reached the disk out of order, and are cut off
+/// with the hole (FORMAT.md, "Recovery", step 6).
 fn check_end(
     io: &dyn WalIo,
     seg: &Segment,
     pos: usize,
     stop: &Found,
     expected: u64,
+    accept_lost_tail: bool,
 ) -> StorageResult<()> {
     let later = |from| later_record(seg, from, expected);
     match stop {
+        Found::End | Found::Stale | Found::Invalid { .. }
+            if accept_lost_tail && later(pos).is_some() =>
+        {
+            zero(io, seg, pos, seg.len())
+        }
         Found::End | Found::Stale => match later(pos) {
             Some((at, lsn)) => Err(corruption(seg, pos, format!("the records end here but a valid record with LSN {lsn} (expected at most {expected}) follows at offset {at}: records in between are lost"))),
             None => Ok(()),
@@ -399,7 +408,12 @@ fn check_end(
 
 /// Opens the segments in `dir` and replays them (see FORMAT.md, "Recovery"). Returns
 /// `Ok(None)` if the directory holds no records at all (a new WAL).
-pub(crate) fn recover(dir: &Path, io: &dyn WalIo) -> StorageResult<Option<Recovered>> {
+/// `accept_lost_tail`: see [`check_end`].
+pub(crate) fn recover(
+    dir: &Path,
+    io: &dyn WalIo,
+    accept_lost_tail: bool,
+) -> StorageResult<Option<Recovered>> {
     let seqs = list(dir, io)?;
     if seqs.is_empty() {
         return Ok(None);
@@ -524,7 +538,9 @@ pub(crate) fn recover(dir: &Path, io: &dyn WalIo) -> StorageResult<Option<Recove
             (std::cmp::Ordering::Less, _) => {
                 return Err(corruption(seg, *pos, "records are missing"))
             }
-            (std::cmp::Ordering::Equal, stop) => check_end(io, seg, *pos, stop, expected)?,
+            (std::cmp::Ordering::Equal, stop) => {
+                check_end(io, seg, *pos, stop, expected, accept_lost_tail)?
+            }
             // Spare segments: only their first record slot is checked (see FORMAT.md).
             (std::cmp::Ordering::Greater, Found::Invalid { claimed_end, .. }) => {
                 if let Some((at, lsn)) = later_record(seg, FIRST_RECORD + RECORD_ALIGN, expected) {

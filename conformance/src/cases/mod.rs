@@ -5,18 +5,24 @@
 mod atomicity;
 mod errors;
 pub(crate) mod ops;
+mod pinned;
+mod power;
 mod random;
 mod reopen;
 mod sizes;
 mod stopsign;
+mod widths;
 
 pub use atomicity::*;
 pub use errors::*;
 pub use ops::*;
+pub use pinned::*;
+pub use power::*;
 pub use random::*;
 pub use reopen::*;
 pub use sizes::*;
 pub use stopsign::*;
+pub use widths::*;
 
 use crate::crash::{self, CrashConfig};
 use crate::Factory;
