@@ -20,7 +20,8 @@
 //! `redb::Durability::None`: "Commits with this durability level will not be persisted to
 //! disk unless followed by a commit with `Durability::Immediate`": such a commit lives in
 //! the process's memory only, and a process crash loses it, which `Buffered` may not. So
-//! `Buffered` costs the same as `Immediate` on this backend. Commits use redb's default
+//! `Buffered` costs the same as `Immediate` on this backend, and
+//! [`flush`](paxstore::Storage::flush) has nothing to do. Commits use redb's default
 //! one-phase commit with checksums; redb's docs note that its guarantees rely on `fsync`
 //! reaching stable media.
 //!
@@ -178,5 +179,10 @@ impl KvEngine for RedbEngine {
         }
         // On an error above the transaction is dropped, which aborts it.
         txn.commit().map_err(|e| engine_error("committing a batch", e))
+    }
+
+    /// Every commit is already durable (see the module docs): nothing to do.
+    fn flush(&mut self) -> StorageResult<()> {
+        Ok(())
     }
 }

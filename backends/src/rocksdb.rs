@@ -23,6 +23,8 @@
 //! it is just the process that crashes (i.e., the machine does not reboot), no writes
 //! will be lost even if sync==false". That is exactly `Buffered`. `Immediate` trusts that
 //! fdatasync reaches stable media (a disk cache that lies defeats every backend alike).
+//! [`flush`](paxstore::Storage::flush) is `DB::flush_wal(true)`: RocksDB writes out and
+//! fdatasyncs its WAL, so every batch written before it survives power loss.
 //!
 //! # Opening
 //!
@@ -126,5 +128,9 @@ impl KvEngine for RocksDbEngine {
         let mut opts = WriteOptions::default();
         opts.set_sync(sync);
         self.db.write_opt(write, &opts).map_err(|e| engine_error("writing a batch", e))
+    }
+
+    fn flush(&mut self) -> StorageResult<()> {
+        self.db.flush_wal(true).map_err(|e| engine_error("syncing the WAL", e))
     }
 }

@@ -14,7 +14,8 @@
 //! Read in sled 0.34.7 (`pagecache/iobuf.rs`): on Linux `flush` calls
 //! `sync_file_range(2)`, which neither writes file metadata nor flushes the disk cache;
 //! values over about 128 KiB go to unsynced files in `blobs/`. Hence the fdatasyncs (per
-//! file, so our own handle covers sled's writes). sled calls its 0.34 format beta.
+//! file, so our own handle covers sled's writes). `flush()` of the store does the
+//! `Immediate` calls. sled calls its 0.34 format beta.
 //!
 //! sled 0.34 does not refuse a data file it cannot parse: it opens it as an empty tree
 //! and overwrites it (measured). So a store is recognised, **before** sled opens
@@ -187,5 +188,10 @@ impl KvEngine for SledEngine {
             self.sync_files()?;
         }
         Ok(())
+    }
+
+    fn flush(&mut self) -> StorageResult<()> {
+        self.db.flush().map_err(|e| engine_error("flushing", e))?;
+        self.sync_files()
     }
 }

@@ -147,4 +147,8 @@ pub trait KvEngine: Sized {
     /// `sync` also power loss. On `Err` the core poisons the store: what is durable is
     /// then known only after a reopen.
     fn commit(&mut self, batch: &KvBatch, sync: bool) -> StorageResult<()>;
+
+    /// Makes every batch committed so far survive power loss (what `commit` with `sync`
+    /// promises), for [`paxstore::Storage::flush`]. On `Err` the core poisons the store.
+    fn flush(&mut self) -> StorageResult<()>;
 }

@@ -278,6 +278,16 @@ impl<E: KvEngine, T: PersistentEntry> Storage<T> for KvStorage<E, T> {
         Ok(())
     }
 
+    fn flush(&mut self) -> StorageResult<()> {
+        self.check_poisoned()?;
+        if let Err(err) = self.engine.flush() {
+            // A failed sync may have dropped what it was to write: reopen to find out.
+            self.poisoned = Some(format!("{} flush failed: {err}", E::NAME));
+            return Err(err);
+        }
+        Ok(())
+    }
+
     fn get_entries(&self, from: usize, to: usize) -> StorageResult<Vec<T>> {
         self.check_poisoned()?;
         self.cached.bounds.check_range("get_entries", from, to)?;

@@ -255,6 +255,10 @@ pub struct WalStorage<T: PersistentEntry> {
     poisoned: Option<String>,
     /// Trimmed segments not yet deleted or recycled (a previous attempt failed).
     reclaim_pending: bool,
+    /// With `Buffered`: the live segments from this sequence number on may hold records
+    /// not yet synced; `flush` syncs them. 0 at open (an earlier process may have left
+    /// unsynced pages).
+    unflushed_from: u64,
     _entries: PhantomData<fn() -> T>,
 }
 
@@ -317,6 +321,7 @@ impl<T: PersistentEntry> WalStorage<T> {
             must_roll: false,
             poisoned: None,
             reclaim_pending: true,
+            unflushed_from: 0,
             _entries: PhantomData,
         };
         match recovered {
@@ -976,6 +981,27 @@ impl<T: PersistentEntry> Storage<T> for WalStorage<T> {
         if self.meta.compacted != compacted || self.reclaim_pending {
             self.reclaim();
         }
+        Ok(())
+    }
+
+    /// With `Buffered`, fdatasyncs every live segment written since the last `flush` (the
+    /// active one, and any that a rollover left behind unsynced); with `Immediate` every
+    /// record is synced already. A failed sync poisons the instance, as in a write.
+    fn flush(&mut self) -> StorageResult<()> {
+        if let Some(reason) = &self.poisoned {
+            return Err(StorageError::Poisoned { reason: reason.clone() });
+        }
+        if self.options.durability == Durability::Immediate {
+            return Ok(());
+        }
+        for seg in self.segments.iter().filter(|s| s.seq >= self.unflushed_from) {
+            if let Err(e) = self.io.sync_data(&seg.file) {
+                let err = io_err("syncing", &seg.path, e);
+                self.poisoned = Some(err.to_string());
+                return Err(err);
+            }
+        }
+        self.unflushed_from = self.active().seq;
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 
 mod atomicity;
 mod errors;
+mod flush;
 pub(crate) mod ops;
 mod random;
 mod reopen;
@@ -12,6 +13,7 @@ mod stopsign;
 
 pub use atomicity::*;
 pub use errors::*;
+pub use flush::*;
 pub use ops::*;
 pub use random::*;
 pub use reopen::*;
