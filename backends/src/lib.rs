@@ -34,6 +34,8 @@ pub mod kind;
 #[cfg(feature = "kv")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kv")))]
 pub mod kv;
+#[cfg(any(feature = "wal", feature = "sled"))]
+mod lock;
 pub mod memory;
 #[cfg(feature = "redb")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redb")))]

@@ -38,7 +38,8 @@
 //!
 //! See [`crate::kv`] for the sequence. A store directory holds `paxstore.redb`; a file
 //! redb cannot open (garbage bytes, a read-only directory or file) is
-//! [`StorageError::Backend`] or [`StorageError::Io`]; a `meta` table of another type is
+//! [`StorageError::Engine`]; a file another handle has open is [`StorageError::Locked`]
+//! (redb refuses at once: there is nothing to wait for); a `meta` table of another type is
 //! [`StorageError::Unrecognized`]. An empty `paxstore.redb` alone (a creation that
 //! crashed before redb wrote its header) is initialised as new.
 //!
@@ -49,7 +50,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use paxstore::{StorageError, StorageResult};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError};
+use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 
 use crate::kv::{self, DirState, EntryVisitor, KvBatch, KvEngine, KvOp, KvStorage, MetaKey};
 
@@ -68,8 +69,8 @@ pub struct RedbEngine {
     path: PathBuf,
 }
 
-fn engine_error(context: &str, err: impl std::fmt::Display) -> StorageError {
-    StorageError::Backend { backend: RedbEngine::NAME, detail: format!("{context}: {err}") }
+fn engine_error(context: &str, err: impl Into<redb::Error>) -> StorageError {
+    StorageError::engine(RedbEngine::NAME, context, err.into())
 }
 
 impl RedbEngine {
@@ -117,7 +118,12 @@ impl KvEngine for RedbEngine {
             DirState::Fresh => Database::create(&file),
             DirState::Existing => Database::open(&file),
         }
-        .map_err(|e| engine_error(&format!("opening {}", file.display()), e))?;
+        .map_err(|e| match e {
+            DatabaseError::DatabaseAlreadyOpen => {
+                StorageError::Locked { path: path.to_owned(), backend: Self::NAME }
+            }
+            e => engine_error(&format!("opening {}", file.display()), e),
+        })?;
         Ok(RedbEngine { db, path: path.to_owned() })
     }
 

@@ -30,7 +30,9 @@
 //!
 //! See [`crate::kv`] for the sequence. A directory holding a RocksDB database has its
 //! `CURRENT` file; a database RocksDB cannot open (garbage in `CURRENT`, a read-only
-//! directory) is [`StorageError::Backend`] or [`StorageError::Io`].
+//! directory) is [`StorageError::Engine`] with the `rocksdb::Error` as its source. A
+//! store another handle holds is reported the same way, not as
+//! [`StorageError::Locked`]: RocksDB's error has no lock kind to match, only a message.
 //!
 //! [`Durability::Immediate`]: paxstore::Durability::Immediate
 //! [`Durability::Buffered`]: paxstore::Durability::Buffered
@@ -53,7 +55,7 @@ pub struct RocksDbEngine {
 }
 
 fn engine_error(context: &str, err: rocksdb::Error) -> StorageError {
-    StorageError::Backend { backend: RocksDbEngine::NAME, detail: format!("{context}: {err}") }
+    StorageError::engine(RocksDbEngine::NAME, context, err)
 }
 
 impl RocksDbEngine {

@@ -22,15 +22,15 @@
 //! anything, by paxstore's marker file `paxstore-sled` (`paxstore-sled/1\n`, synced
 //! before sled creates its files; it names the directory, not the layout) beside `conf`
 //! and `db`; without it the directory is [`StorageError::Unrecognized`] and untouched.
-//! A panic of sled on a corrupt file is returned as [`StorageError::Backend`].
+//! A store another handle keeps open is [`StorageError::Locked`] after a 10 s wait; a
+//! panic of sled on a corrupt file is returned as [`StorageError::Backend`].
 
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::File;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use paxstore::{StorageError, StorageResult};
 
@@ -63,7 +63,7 @@ const LOCK_WAIT: Duration = Duration::from_secs(10);
 fn engine_error(context: &str, err: sled::Error) -> StorageError {
     match err {
         sled::Error::Io(source) => StorageError::io(context, source),
-        other => StorageError::Backend { backend: "sled", detail: format!("{context}: {other}") },
+        other => StorageError::engine("sled", context, other),
     }
 }
 
@@ -74,29 +74,29 @@ fn io_error(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> StorageEr
 
 /// Opens sled at `path`, turning a panic into an error.
 ///
-/// sled 0.34 releases the exclusive lock on its `db` file only when its background
-/// threads have let go of the file, which can be a moment after the last `Db` handle was
-/// dropped; so a lock conflict is retried for up to [`LOCK_WAIT`].
+/// sled 0.34 takes its lock (`flock` on `db`) without waiting, and lets go of it only
+/// when its background threads drop the file, a moment after the last `Db` handle was
+/// dropped. So the lock is first awaited here, up to [`LOCK_WAIT`], without polling
+/// ([`crate::lock`]); still held after that is [`StorageError::Locked`].
 fn open_db(path: &Path) -> StorageResult<sled::Db> {
-    let started = Instant::now();
-    loop {
-        let config = sled::Config::new().path(path);
-        match panic::catch_unwind(AssertUnwindSafe(|| config.open())) {
-            Ok(Ok(db)) => return Ok(db),
-            Ok(Err(sled::Error::Io(err)))
-                if err.to_string().contains("could not acquire lock")
-                    && started.elapsed() < LOCK_WAIT =>
-            {
-                thread::sleep(Duration::from_millis(10));
+    match File::open(path.join(DATA_FILE)) {
+        Ok(file) => match crate::lock::lock_within(file, LOCK_WAIT) {
+            Ok(Some(_released_on_drop)) => {}
+            Ok(None) => {
+                return Err(StorageError::Locked { path: path.to_owned(), backend: "sled" })
             }
-            Ok(Err(err)) => return Err(engine_error(&format!("opening {}", path.display()), err)),
-            Err(_) => {
-                return Err(StorageError::Backend {
-                    backend: SledEngine::NAME,
-                    detail: format!("sled panicked while opening {}", path.display()),
-                })
-            }
-        }
+            Err(e) => return Err(StorageError::io(format!("locking {}/db", path.display()), e)),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StorageError::io(format!("opening {}/db", path.display()), e)),
+    }
+    let config = sled::Config::new().path(path);
+    match panic::catch_unwind(AssertUnwindSafe(|| config.open())) {
+        Ok(opened) => opened.map_err(|e| engine_error(&format!("opening {}", path.display()), e)),
+        Err(_) => Err(StorageError::Backend {
+            backend: "sled",
+            detail: format!("sled panicked while opening {}", path.display()),
+        }),
     }
 }
 

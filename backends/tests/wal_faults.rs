@@ -582,7 +582,7 @@ fn a_second_instance_is_locked_out() {
     let _wal = open(dir.path(), Durability::Immediate);
     assert!(matches!(
         Wal::open(dir.path(), Durability::Immediate),
-        Err(StorageError::Backend { .. })
+        Err(StorageError::Locked { .. })
     ));
 }
 

@@ -107,7 +107,7 @@ mod types;
 
 pub use bounds::LogBounds;
 pub use entry::{Entry, NoSnapshot, Snapshot};
-pub use error::{InvalidOp, StorageError, StorageResult};
+pub use error::{BoxError, InvalidOp, StorageError, StorageResult};
 pub use op::StorageOp;
 pub use storage::{Durability, ParseDurabilityError, Storage};
 pub use types::{Ballot, ClusterConfig, FlexibleQuorum, StopSign};

@@ -68,7 +68,8 @@
 //!      `kv::foreign_dir`. If the engine rewrites files it cannot parse instead of
 //!      refusing them (sled), use `kv::write_marker_file` and `kv::check_marker_file`.
 //!    - `open`: open the database; map its errors to `StorageError::Io` (I/O) or
-//!      `StorageError::Backend` (the engine's own), with what was being done.
+//!      `StorageError::engine` (the engine's error as the source, with what was being
+//!      done); a store another handle holds is `StorageError::Locked`.
 //!    - the layout: with one sorted keyspace, use [`flat`] (`entry_key`, `meta_key`,
 //!      `ENTRIES_END`); with tables or partitions, one for entries (big-endian `u64`
 //!      keys) and one for metadata ([`MetaKey::name`]).

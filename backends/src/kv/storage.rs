@@ -28,7 +28,7 @@ pub struct KvStorage<E: KvEngine, T: PersistentEntry> {
     path: PathBuf,
     durability: Durability,
     /// Set when a commit failed in a way that leaves what is durable unknown.
-    poisoned: Option<String>,
+    poisoned: Option<StorageError>,
     cached: Cached,
     _entries: PhantomData<fn() -> T>,
 }
@@ -58,7 +58,7 @@ impl<E: KvEngine, T: PersistentEntry> KvStorage<E, T> {
     /// Opens the store in directory `path`, creating it if `path` is absent or empty.
     ///
     /// Errors: [`StorageError::Unrecognized`] if `path` holds anything but a paxstore
-    /// store of this engine (nothing in it is changed); [`StorageError::Backend`] or
+    /// store of this engine (nothing in it is changed); [`StorageError::Engine`] or
     /// [`StorageError::Io`] if the engine refuses to open or read it;
     /// [`StorageError::Corruption`] or [`StorageError::Codec`] if the stored metadata is
     /// inconsistent.
@@ -164,7 +164,7 @@ impl<E: KvEngine, T: PersistentEntry> KvStorage<E, T> {
 
     fn check_poisoned(&self) -> StorageResult<()> {
         match &self.poisoned {
-            Some(reason) => Err(StorageError::Poisoned { reason: reason.clone() }),
+            Some(cause) => Err(StorageError::poisoned_by(cause)),
             None => Ok(()),
         }
     }
@@ -271,7 +271,7 @@ impl<E: KvEngine, T: PersistentEntry> Storage<T> for KvStorage<E, T> {
         if let Err(err) = self.engine.commit(&batch, sync) {
             // The engine may have written part of the way (a log record without its
             // sync, a batch applied in memory): only a reopen tells what is durable.
-            self.poisoned = Some(format!("{} commit failed: {err}", E::NAME));
+            self.poisoned = Some(StorageError::poisoned_by(&err));
             return Err(err);
         }
         self.cached = next;
@@ -282,7 +282,7 @@ impl<E: KvEngine, T: PersistentEntry> Storage<T> for KvStorage<E, T> {
         self.check_poisoned()?;
         if let Err(err) = self.engine.flush() {
             // A failed sync may have dropped what it was to write: reopen to find out.
-            self.poisoned = Some(format!("{} flush failed: {err}", E::NAME));
+            self.poisoned = Some(StorageError::poisoned_by(&err));
             return Err(err);
         }
         Ok(())

@@ -165,7 +165,7 @@ impl WalOptions {
             || !aligned(b)
             || !aligned(max)
         {
-            return Err(StorageError::Backend {
+            return Err(StorageError::InvalidConfig {
                 backend: "wal",
                 detail: format!(
                     "segment size {b} and largest segment size {max} must be multiples of {RECORD_ALIGN} with {MIN_SEGMENT_BYTES} <= {b} <= {max} <= {MAX_SEGMENT_BYTES}"
@@ -252,7 +252,7 @@ pub struct WalStorage<T: PersistentEntry> {
     /// active segment has an older format version, so no record is added to it.
     must_roll: bool,
     /// Set when a sync failed: what is durable is unknown until a reopen.
-    poisoned: Option<String>,
+    poisoned: Option<StorageError>,
     /// Trimmed segments not yet deleted or recycled (a previous attempt failed).
     reclaim_pending: bool,
     /// With `Buffered`: the live segments from this sequence number on may hold records
@@ -409,8 +409,8 @@ impl<T: PersistentEntry> WalStorage<T> {
     }
 
     /// `Some(reason)` if an earlier sync failure poisoned this instance.
-    pub fn poisoned(&self) -> Option<&str> {
-        self.poisoned.as_deref()
+    pub fn poisoned(&self) -> Option<&StorageError> {
+        self.poisoned.as_ref()
     }
 
     fn bounds(&self) -> LogBounds {
@@ -649,7 +649,7 @@ impl<T: PersistentEntry> WalStorage<T> {
             if let Err(e) = self.io.sync_data(&seg.file) {
                 let err = io_err("syncing", &seg.path, e);
                 self.undo_write(seg, offset, bytes.len());
-                self.poisoned = Some(err.to_string());
+                self.poisoned = Some(StorageError::poisoned_by(&err));
                 return Err(err);
             }
         }
@@ -874,25 +874,17 @@ fn lock_dir(dir: &Path) -> StorageResult<File> {
     // A lock can outlive its holder for an instant: a `fork` in another thread (e.g. a
     // test harness spawning a child) shares the descriptor until the child's `exec`.
     // So "locked" is only reported after it persisted for a second.
-    for _ in 0..50 {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) => {
-                std::thread::sleep(std::time::Duration::from_millis(20))
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io_err("locking", &path, e)),
-        }
+    match crate::lock::lock_within(file, std::time::Duration::from_secs(1)) {
+        Ok(Some(file)) => Ok(file),
+        Ok(None) => Err(StorageError::Locked { path: dir.to_owned(), backend: "wal" }),
+        Err(e) => Err(io_err("locking", &path, e)),
     }
-    Err(StorageError::Backend {
-        backend: "wal",
-        detail: format!("{} is open in another WalStorage (locked)", dir.display()),
-    })
 }
 
 impl<T: PersistentEntry> Storage<T> for WalStorage<T> {
     fn write_atomically(&mut self, ops: Vec<StorageOp<T>>) -> StorageResult<()> {
-        if let Some(reason) = &self.poisoned {
-            return Err(StorageError::Poisoned { reason: reason.clone() });
+        if let Some(poisoned) = &self.poisoned {
+            return Err(StorageError::poisoned_by(poisoned));
         }
         if ops.is_empty() {
             return Ok(());
@@ -988,8 +980,8 @@ impl<T: PersistentEntry> Storage<T> for WalStorage<T> {
     /// active one, and any that a rollover left behind unsynced); with `Immediate` every
     /// record is synced already. A failed sync poisons the instance, as in a write.
     fn flush(&mut self) -> StorageResult<()> {
-        if let Some(reason) = &self.poisoned {
-            return Err(StorageError::Poisoned { reason: reason.clone() });
+        if let Some(poisoned) = &self.poisoned {
+            return Err(StorageError::poisoned_by(poisoned));
         }
         if self.options.durability == Durability::Immediate {
             return Ok(());
@@ -997,7 +989,7 @@ impl<T: PersistentEntry> Storage<T> for WalStorage<T> {
         for seg in self.segments.iter().filter(|s| s.seq >= self.unflushed_from) {
             if let Err(e) = self.io.sync_data(&seg.file) {
                 let err = io_err("syncing", &seg.path, e);
-                self.poisoned = Some(err.to_string());
+                self.poisoned = Some(StorageError::poisoned_by(&err));
                 return Err(err);
             }
         }
