@@ -11,6 +11,7 @@
 //! | `redb` | `redb` | redb 4, one write transaction per batch | `Immediate` commit / the same (redb has no process-crash-safe cheaper mode) |
 //! | `wal` | `wal` | paxstore's own memory-mapped write-ahead log | see its module docs |
 //! | `all` | | every one of the above | |
+//! | `fault-injection` | `wal` | test tooling, not for production: `wal::FaultIo`, `wal::Fault`, `wal::WriteEvent`, `wal::format` | |
 //!
 //! RocksDB, sled and redb are thin adapters (`kv::KvEngine`) under one log over a
 //! sorted key-value store, `kv::KvStorage`: the key layout, the open sequence, batch

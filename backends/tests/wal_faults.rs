@@ -1,6 +1,6 @@
 //! The WAL under injected faults, torn writes, simulated power loss and corrupted
 //! files, through its I/O seam (`FaultIo`).
-#![cfg(feature = "wal")]
+#![cfg(feature = "fault-injection")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::ErrorKind;

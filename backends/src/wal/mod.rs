@@ -44,8 +44,9 @@
 //!   later sync would report success for data that is gone, so every later write returns
 //!   [`StorageError::Poisoned`]; reads keep answering from the acknowledged state; reopen
 //!   to recover from what the disk holds.
-//! - All file mutations go through the [`WalIo`] seam; [`FaultIo`] injects failures,
-//!   torn writes and power loss for tests.
+//! - All file mutations go through the [`WalIo`] seam; `FaultIo` (feature
+//!   `fault-injection`, test tooling, not for production) injects failures, torn writes
+//!   and power loss, and `format` exposes the byte layout to tests that forge files.
 //!
 //! ## Limits
 //!
@@ -58,8 +59,15 @@
 //!
 #![doc = include_str!("FORMAT.md")]
 
+#[cfg(feature = "fault-injection")]
 mod fault;
+#[cfg(feature = "fault-injection")]
 pub mod format;
+// Without the test tooling the layout is internal; its helpers for forging files are
+// then unused.
+#[cfg(not(feature = "fault-injection"))]
+#[allow(unreachable_pub, dead_code)]
+mod format;
 mod index;
 mod io;
 mod recovery;
@@ -77,17 +85,19 @@ use paxstore::{
     Ballot, Durability, LogBounds, StopSign, Storage, StorageError, StorageOp, StorageResult,
 };
 
+#[cfg(feature = "fault-injection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fault-injection")))]
 pub use fault::{Fault, FaultIo, WriteEvent};
+pub use format::{MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES};
 pub use io::{StdIo, WalIo};
 pub use stats::WalStats;
 
 use crate::codec::{ballot_to_bytes, decode, encode_into, PersistentEntry};
 use format::{
-    align, seal_record, seal_record_bytes, u32_at, Out, DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES,
-    MIN_SEGMENT_BYTES, OP_APPEND, OP_APPEND_ON_PREFIX, OP_BASE, OP_PREV_SEAL, OP_SET_ACCEPTED,
-    OP_SET_COMPACTED, OP_SET_DECIDED, OP_SET_PROMISE, OP_SET_SNAPSHOT, OP_SET_STOPSIGN, OP_TRIM,
-    RECORD_ALIGN, RECORD_BATCH, RECORD_CHECKPOINT, RECORD_HEADER_BYTES, RECORD_SEAL,
-    SEGMENT_HEADER_BYTES,
+    align, seal_record, seal_record_bytes, u32_at, Out, DEFAULT_SEGMENT_BYTES, OP_APPEND,
+    OP_APPEND_ON_PREFIX, OP_BASE, OP_PREV_SEAL, OP_SET_ACCEPTED, OP_SET_COMPACTED, OP_SET_DECIDED,
+    OP_SET_PROMISE, OP_SET_SNAPSHOT, OP_SET_STOPSIGN, OP_TRIM, RECORD_ALIGN, RECORD_BATCH,
+    RECORD_CHECKPOINT, RECORD_HEADER_BYTES, RECORD_SEAL, SEGMENT_HEADER_BYTES,
 };
 use index::Index;
 use segment::{io_err, Segment, FIRST_RECORD};
@@ -113,13 +123,13 @@ pub struct WalOptions {
     /// When a successful write is durable.
     pub durability: Durability,
     /// The size of new segment files, a multiple of 8 in
-    /// \[[`format::MIN_SEGMENT_BYTES`], `max_segment_bytes`\]. Existing segments keep their
+    /// \[[`MIN_SEGMENT_BYTES`], `max_segment_bytes`\]. Existing segments keep their
     /// size. The active segment is the one `open` replays record by record, so this bounds
     /// the cost of a reopen (FORMAT.md, "Seals").
     pub segment_bytes: u64,
     /// The largest segment the WAL makes, for a batch or checkpoint that does not fit a
     /// segment of `segment_bytes` (it then gets a segment of its own size); a multiple of
-    /// 8 in \[`segment_bytes`, [`format::MAX_SEGMENT_BYTES`]\]. A batch record may take
+    /// 8 in \[`segment_bytes`, [`MAX_SEGMENT_BYTES`]\]. A batch record may take
     /// 3/4 of it, a checkpoint (stop sign and snapshot) 1/4; larger input is refused with
     /// [`StorageError::TooLarge`].
     pub max_segment_bytes: u64,
