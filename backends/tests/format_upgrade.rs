@@ -36,6 +36,7 @@ fn fill(store: &mut dyn Storage<TestEntry>) {
 }
 
 /// A fresh store of `kind` at `dir`, filled by [`fill`].
+#[cfg(any(feature = "rocksdb", feature = "sled", feature = "redb"))]
 fn make_store(kind: BackendKind, dir: &Path) {
     let mut store = kind.open::<TestEntry>(dir, Durability::Immediate).unwrap();
     fill(&mut *store);
