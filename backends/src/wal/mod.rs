@@ -12,11 +12,11 @@
 //! | `mod.rs` | [`WalStorage`]: its state, `open`, accessors, the `Storage` getters |
 //! | `options.rs` | [`WalOptions`] and the record-size limits they imply |
 //! | `format.rs` | the byte layout: constants, headers, record framing (FORMAT.md's code) |
-//! | `record.rs` | the op encoder: a batch into one record, the metadata into a checkpoint |
+//! | `record.rs` | a record's ops both ways: the encoder (batch, checkpoint) and the decoder (`Replayed`) |
 //! | `writer.rs` | the commit protocol: write and sync a record, seal, apply to memory |
 //! | `rotation.rs` | segments over time: the first one, the spare, reclaiming trimmed ones |
 //! | `segment.rs` | one segment file: create, recycle, map, zero-fill |
-//! | `recovery.rs` | `open`'s replay: segment headers, seals, records (the op decoder) |
+//! | `recovery.rs` | `open`'s replay: finding segments, seals, torn tails, what to refuse |
 //! | `index.rs` | where each live entry is: segment and offset |
 //! | `reader.rs` | reads through the index and the segments' maps |
 //! | `lockfile.rs` | the lock that keeps a second instance out |

@@ -1,17 +1,21 @@
-//! The op encoder: a batch into one record (`buf`, with the entry offsets and stop sign /
-//! snapshot ranges `apply` needs), the metadata into a checkpoint record (`ckpt`), and
-//! the size limits a batch is refused by before anything is written. The decoder is
-//! in `recovery.rs`.
+//! The ops of a record, both ways. The encoder: a batch into one record (`buf`, with the
+//! entry offsets and stop sign / snapshot ranges `apply` needs), the metadata into a
+//! checkpoint record (`ckpt`), and the size limits a batch is refused by before anything
+//! is written. The decoder: [`Replayed`], the state recovery builds by applying each
+//! record's ops (and each seal) in order.
 
-use paxstore::{StorageError, StorageOp, StorageResult};
+use paxstore::{Ballot, StorageError, StorageOp, StorageResult};
 
 use super::format::{
-    align, seal_record, Out, OP_APPEND, OP_APPEND_ON_PREFIX, OP_BASE, OP_PREV_SEAL,
+    align, parse_seal, seal_record, In, Out, OP_APPEND, OP_APPEND_ON_PREFIX, OP_BASE, OP_PREV_SEAL,
     OP_SET_ACCEPTED, OP_SET_COMPACTED, OP_SET_DECIDED, OP_SET_PROMISE, OP_SET_SNAPSHOT,
-    OP_SET_STOPSIGN, OP_TRIM, RECORD_CHECKPOINT, RECORD_HEADER_BYTES,
+    OP_SET_STOPSIGN, OP_TRIM, RECORD_CHECKPOINT, RECORD_HEADER_BYTES, RECORD_SEAL,
+    SEAL_FIXED_BYTES,
 };
+use super::index::{Index, Run};
+use super::segment::Segment;
 use super::WalStorage;
-use crate::codec::{ballot_to_bytes, encode_into, PersistentEntry};
+use crate::codec::{ballot_from_bytes, ballot_to_bytes, encode_into, PersistentEntry};
 
 /// The fixed part of a checkpoint payload: base, previous seal, decided, promise,
 /// accepted, and the tags, flags and lengths of stop sign and snapshot.
@@ -174,5 +178,231 @@ impl<T: PersistentEntry> WalStorage<T> {
             return Err(too_large("checkpoint record (stop sign and snapshot)", ckpt, limit));
         }
         Ok(())
+    }
+}
+
+/// The state replay builds: the metadata, and the locations of the entries at absolute
+/// indices `[index_start, index_start + index.len())`. Replay starts from a checkpoint,
+/// which knows the log's bounds but not where entries below `log_end` live (earlier,
+/// deleted segments); by the end, `index_start` must have come down to
+/// `compacted_idx`, or live entries are missing.
+#[derive(Debug, Default)]
+pub(crate) struct Replayed {
+    pub(crate) compacted: usize,
+    pub(crate) decided: usize,
+    pub(crate) promise: Option<Ballot>,
+    pub(crate) accepted: Option<Ballot>,
+    pub(crate) stopsign: Option<Vec<u8>>,
+    pub(crate) snapshot: Option<Vec<u8>>,
+    pub(crate) index_start: usize,
+    pub(crate) index: Index,
+    /// Set by the first checkpoint replayed.
+    started: bool,
+    /// Set by a seal taken in place of its segment's records: the next checkpoint may
+    /// carry trims those records made.
+    after_seal: bool,
+}
+
+fn index(v: u64) -> Result<usize, String> {
+    usize::try_from(v).map_err(|_| format!("index {v} does not fit in usize"))
+}
+
+impl Replayed {
+    pub(crate) fn log_end(&self) -> usize {
+        self.index_start + self.index.len()
+    }
+
+    fn compact_to(&mut self, idx: usize) -> Result<(), String> {
+        if idx < self.compacted {
+            return Err(format!("compaction to {idx} below {}", self.compacted));
+        }
+        self.compacted = idx;
+        if idx > self.index_start {
+            let n = (idx - self.index_start).min(self.index.len());
+            self.index.drain_front(n);
+            self.index_start = idx;
+        }
+        Ok(())
+    }
+
+    fn entries(&mut self, inp: &mut In<'_>, payload_loc: u64) -> Result<(), String> {
+        let n = inp.u32()?;
+        for _ in 0..n {
+            let at = inp.pos() as u64;
+            let len = inp.u32()? as usize;
+            inp.take(len)?;
+            self.index.push(payload_loc + at);
+        }
+        Ok(())
+    }
+
+    /// Applies one record's payload. `payload_loc` is the location (as stored in the
+    /// index) of the payload's first byte.
+    pub(crate) fn apply(
+        &mut self,
+        payload: &[u8],
+        payload_loc: u64,
+        record_type: u8,
+    ) -> Result<(), String> {
+        if record_type == RECORD_SEAL {
+            // A seal only summarises the records before it; replaying them built the same.
+            return parse_seal(payload).map(|_| ());
+        }
+        let mut inp = In::new(payload);
+        let mut first = true;
+        while !inp.is_empty() {
+            let tag = inp.u8()?;
+            if (tag == OP_BASE) != (first && record_type == RECORD_CHECKPOINT) {
+                return Err(format!(
+                    "op {tag} where a checkpoint base {} expected",
+                    if first { "was" } else { "was not" }
+                ));
+            }
+            first = false;
+            match tag {
+                OP_BASE => {
+                    let compacted = index(inp.u64()?)?;
+                    let log_end = index(inp.u64()?)?;
+                    if log_end < compacted {
+                        return Err(format!(
+                            "checkpoint log end {log_end} below compacted index {compacted}"
+                        ));
+                    }
+                    if self.started {
+                        // A later segment's checkpoint repeats the state replay already
+                        // has (with the entries' locations): it must agree. After a seal
+                        // (the segment's records were not replayed) it also brings the
+                        // trims those records made.
+                        if self.after_seal {
+                            self.after_seal = false;
+                            self.compact_to(compacted)?;
+                        }
+                        if (compacted, log_end) != (self.compacted, self.log_end()) {
+                            return Err(format!(
+                                "checkpoint says the log is [{compacted}, {log_end}) but replay has [{}, {})",
+                                self.compacted,
+                                self.log_end()
+                            ));
+                        }
+                    } else {
+                        // The first checkpoint replayed: entries below `log_end` are in
+                        // earlier segments, which are gone.
+                        *self = Replayed {
+                            compacted,
+                            index_start: log_end,
+                            started: true,
+                            ..Replayed::default()
+                        };
+                    }
+                }
+                OP_APPEND => self.entries(&mut inp, payload_loc)?,
+                OP_APPEND_ON_PREFIX => {
+                    let from = index(inp.u64()?)?;
+                    if from < self.compacted || from > self.log_end() {
+                        return Err(format!(
+                            "AppendOnPrefix at {from} outside [{}, {}]",
+                            self.compacted,
+                            self.log_end()
+                        ));
+                    }
+                    if from >= self.index_start {
+                        self.index.truncate(from - self.index_start);
+                    } else {
+                        self.index.clear();
+                        self.index_start = from;
+                    }
+                    self.entries(&mut inp, payload_loc)?;
+                }
+                OP_SET_PROMISE => self.promise = Some(ballot(&mut inp)?),
+                OP_SET_ACCEPTED => self.accepted = Some(ballot(&mut inp)?),
+                OP_SET_DECIDED => self.decided = index(inp.u64()?)?,
+                OP_SET_COMPACTED | OP_TRIM => {
+                    let idx = index(inp.u64()?)?;
+                    self.compact_to(idx)?;
+                }
+                OP_PREV_SEAL if record_type == RECORD_CHECKPOINT => {
+                    inp.u32()?;
+                }
+                OP_SET_STOPSIGN => self.stopsign = inp.opt_bytes()?.map(<[u8]>::to_vec),
+                OP_SET_SNAPSHOT => self.snapshot = inp.opt_bytes()?.map(<[u8]>::to_vec),
+                other => return Err(format!("unknown op tag {other}")),
+            }
+        }
+        if first {
+            return Err("empty record".to_owned());
+        }
+        Ok(())
+    }
+}
+
+impl Replayed {
+    /// Takes a sealed segment's live entries from its seal instead of its records: the
+    /// seal lists the log's entries `[start, start + n)` at the time it was written, all in
+    /// this segment; entries from `start` on that earlier segments held were cut. The
+    /// seal's table (at `payload_at` in `seg`, CRC-checked) is read in place, not copied.
+    pub(crate) fn apply_seal(
+        &mut self,
+        seg: &Segment,
+        payload_at: usize,
+        payload: &[u8],
+    ) -> Result<(), String> {
+        if !self.started {
+            return Err("seal before any checkpoint".to_owned());
+        }
+        let (start, table) = parse_seal(payload)?;
+        let start = index(start)?;
+        if start < self.compacted {
+            return Err(format!(
+                "seal starts at {start}, below the compacted index {}",
+                self.compacted
+            ));
+        }
+        if start >= self.index_start && start <= self.log_end() {
+            self.index.truncate(start - self.index_start);
+        } else {
+            self.index.clear();
+            self.index_start = start;
+        }
+        let table_at = payload_at + SEAL_FIXED_BYTES;
+        self.index.push_run(Run::new(seg.seq, seg.shared_map(), table_at, table.len() / 4));
+        self.after_seal = true;
+        Ok(())
+    }
+}
+
+fn ballot(inp: &mut In<'_>) -> Result<Ballot, String> {
+    ballot_from_bytes(inp.take(crate::codec::BALLOT_BYTES)?).map_err(|e| e.to_string())
+}
+
+/// The payload offset of an index location, for tests of this module.
+#[cfg(test)]
+fn offset_of(loc: u64) -> u64 {
+    loc & u64::from(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_tracks_missing_prefix() {
+        let mut r = Replayed::default();
+        let mut p = vec![OP_BASE];
+        p.extend_from_slice(&5u64.to_le_bytes());
+        p.extend_from_slice(&9u64.to_le_bytes());
+        r.apply(&p, 0, RECORD_CHECKPOINT).unwrap();
+        assert_eq!((r.compacted, r.index_start, r.log_end()), (5, 9, 9));
+        let mut p = vec![OP_APPEND_ON_PREFIX];
+        p.extend_from_slice(&7u64.to_le_bytes());
+        p.extend_from_slice(&1u32.to_le_bytes());
+        p.extend_from_slice(&2u32.to_le_bytes());
+        p.extend_from_slice(b"ab");
+        r.apply(&p, 100, super::super::format::RECORD_BATCH).unwrap();
+        assert_eq!((r.index_start, r.log_end()), (7, 8));
+        assert_eq!(r.index.front().map(offset_of), Some(100 + 13));
+        let mut p = vec![OP_TRIM];
+        p.extend_from_slice(&7u64.to_le_bytes());
+        r.apply(&p, 0, super::super::format::RECORD_BATCH).unwrap();
+        assert_eq!((r.compacted, r.index_start), (7, 7));
     }
 }
