@@ -7,7 +7,7 @@ use super::format::{
     DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, RECORD_ALIGN, SEGMENT_HEADER_BYTES,
 };
 
-/// How a [`WalStorage`] is opened.
+/// How a [`WalStorage`](super::WalStorage) is opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WalOptions {
     /// When a successful write is durable.
