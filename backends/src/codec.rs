@@ -35,7 +35,7 @@ pub fn encode_into<V: Serialize + ?Sized>(
             *out = buf;
             Ok(())
         }
-        Err(err) => Err(StorageError::Codec { what, detail: err.to_string() }),
+        Err(err) => Err(StorageError::codec(what, err)),
     }
 }
 
@@ -50,11 +50,10 @@ pub fn encode<V: Serialize + ?Sized>(what: &'static str, value: &V) -> StorageRe
 pub fn decode<V: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> StorageResult<V> {
     match postcard::take_from_bytes::<V>(bytes) {
         Ok((value, [])) => Ok(value),
-        Ok((_, rest)) => Err(StorageError::Codec {
-            what,
-            detail: format!("{} trailing bytes after the value", rest.len()),
-        }),
-        Err(err) => Err(StorageError::Codec { what, detail: err.to_string() }),
+        Ok((_, rest)) => {
+            Err(StorageError::codec(what, format!("{} trailing bytes after the value", rest.len())))
+        }
+        Err(err) => Err(StorageError::codec(what, err)),
     }
 }
 
@@ -74,9 +73,11 @@ pub fn ballot_to_bytes(ballot: &Ballot) -> [u8; BALLOT_BYTES] {
 
 /// The ballot [`ballot_to_bytes`] wrote; any other length is a codec error.
 pub fn ballot_from_bytes(bytes: &[u8]) -> StorageResult<Ballot> {
-    let b: &[u8; BALLOT_BYTES] = bytes.try_into().map_err(|_| StorageError::Codec {
-        what: "ballot",
-        detail: format!("expected {BALLOT_BYTES} bytes, found {}", bytes.len()),
+    let b: &[u8; BALLOT_BYTES] = bytes.try_into().map_err(|_| {
+        StorageError::codec(
+            "ballot",
+            format!("expected {BALLOT_BYTES} bytes, found {}", bytes.len()),
+        )
     })?;
     let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
     let mut pid = [0u8; 8];
@@ -92,17 +93,15 @@ pub fn ballot_from_bytes(bytes: &[u8]) -> StorageResult<Ballot> {
 /// An index stored as a fixed-width `u64`, read back: a value that does not fit this
 /// platform's `usize` is a codec error, never a silent truncation.
 pub fn index_from_u64(what: &'static str, value: u64) -> StorageResult<usize> {
-    usize::try_from(value).map_err(|_| StorageError::Codec {
-        what,
-        detail: format!("index {value} does not fit in usize on this platform"),
+    usize::try_from(value).map_err(|_| {
+        StorageError::codec(what, format!("index {value} does not fit in usize on this platform"))
     })
 }
 
 /// Reads a little-endian `u64` that fills `bytes` exactly.
 pub fn u64_from_le(what: &'static str, bytes: &[u8]) -> StorageResult<u64> {
-    let b: [u8; 8] = bytes.try_into().map_err(|_| StorageError::Codec {
-        what,
-        detail: format!("expected 8 bytes, found {}", bytes.len()),
+    let b: [u8; 8] = bytes.try_into().map_err(|_| {
+        StorageError::codec(what, format!("expected 8 bytes, found {}", bytes.len()))
     })?;
     Ok(u64::from_le_bytes(b))
 }

@@ -2,7 +2,7 @@
 //! layout 1, WAL format version 2) open, keep their data, and are upgraded so that an
 //! older paxstore refuses them by their marker or header once they may hold a decided
 //! stop sign.
-#![cfg(any(feature = "rocksdb", feature = "sled", feature = "redb", feature = "wal"))]
+#![cfg(any(feature = "rocksdb", feature = "sled", feature = "redb", feature = "fault-injection"))]
 // Test setup helpers: a failed setup step is a failed test, so they unwrap.
 #![allow(clippy::unwrap_used)]
 
@@ -36,6 +36,7 @@ fn fill(store: &mut dyn Storage<TestEntry>) {
 }
 
 /// A fresh store of `kind` at `dir`, filled by [`fill`].
+#[cfg(any(feature = "rocksdb", feature = "sled", feature = "redb"))]
 fn make_store(kind: BackendKind, dir: &Path) {
     let mut store = kind.open::<TestEntry>(dir, Durability::Immediate).unwrap();
     fill(&mut *store);
@@ -119,7 +120,7 @@ fn redb_layout_1_is_upgraded_at_open() {
     assert_eq!(marker(None).as_deref(), Some(&b"paxstore-redb/2"[..]));
 }
 
-#[cfg(feature = "wal")]
+#[cfg(feature = "fault-injection")]
 mod wal {
     use std::fs;
     use std::path::{Path, PathBuf};

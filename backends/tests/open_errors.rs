@@ -35,6 +35,7 @@ fn assert_typed(kind: BackendKind, err: &StorageError) {
             StorageError::Unrecognized { .. }
                 | StorageError::Io { .. }
                 | StorageError::Backend { .. }
+                | StorageError::Engine { .. }
                 | StorageError::Corruption { .. }
         ),
         "{kind}: unexpected error kind: {err:?}"
@@ -363,4 +364,24 @@ fn read_only_directory_child() {
     let root = PathBuf::from(root);
     assert!(!permissions_are_bypassed(&root.join(format!("{}-empty", mine()[0]))));
     read_only_cases(&root);
+}
+
+/// A store another handle has open is `Locked`, naming the path, once the wait for the
+/// other handle ran out (sled's and the WAL's, redb's at once); after that handle is
+/// dropped the store opens again. RocksDB reports it as an engine error (see its docs).
+#[test]
+fn a_store_open_elsewhere_is_locked() {
+    let kinds = BackendKind::compiled_in();
+    for kind in kinds.into_iter().filter(|k| ["sled", "redb", "wal"].contains(&k.name())) {
+        let tmp = tempfile::tempdir().unwrap();
+        let first = open(kind, tmp.path()).unwrap();
+        match open_err(kind, tmp.path()) {
+            StorageError::Locked { path, backend } => {
+                assert_eq!((path.as_path(), backend), (tmp.path(), kind.name()))
+            }
+            other => panic!("{kind}: expected Locked, got {other:?}"),
+        }
+        drop(first);
+        open(kind, tmp.path()).unwrap_or_else(|e| panic!("{kind}: reopen after drop: {e}"));
+    }
 }

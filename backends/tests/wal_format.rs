@@ -1,6 +1,6 @@
 //! FORMAT.md is the contract of the bytes on disk: its constants table must match the
 //! code.
-#![cfg(feature = "wal")]
+#![cfg(feature = "fault-injection")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;

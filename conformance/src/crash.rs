@@ -37,6 +37,8 @@ pub const CHILD_DIR_ENV: &str = "PAXSTORE_CRASH_CHILD_DIR";
 const CHILD_ACKS_ENV: &str = "PAXSTORE_CRASH_CHILD_ACKS";
 const CHILD_SEED_ENV: &str = "PAXSTORE_CRASH_CHILD_SEED";
 const CHILD_START_ENV: &str = "PAXSTORE_CRASH_CHILD_START";
+/// Set in the child of [`run_flushing`]: `flush` after every batch, before its ack.
+const CHILD_FLUSH_ENV: &str = "PAXSTORE_CRASH_CHILD_FLUSH";
 /// The most batches one child writes before it stops by itself.
 const CHILD_MAX_BATCHES: u64 = 100_000;
 
@@ -181,6 +183,25 @@ pub fn run<F: Factory>(
     test_path: &str,
     config: &CrashConfig,
 ) -> Result<CrashReport, String> {
+    run_with(factory, test_path, config, false)
+}
+
+/// [`run`], but the child calls [`Storage::flush`] after every successful batch, before
+/// acknowledging it.
+pub fn run_flushing<F: Factory>(
+    factory: &F,
+    test_path: &str,
+    config: &CrashConfig,
+) -> Result<CrashReport, String> {
+    run_with(factory, test_path, config, true)
+}
+
+fn run_with<F: Factory>(
+    factory: &F,
+    test_path: &str,
+    config: &CrashConfig,
+    flush: bool,
+) -> Result<CrashReport, String> {
     if let Ok(dir) = std::env::var(CHILD_DIR_ENV) {
         child_main(factory, Path::new(&dir));
     }
@@ -214,8 +235,7 @@ pub fn run<F: Factory>(
                 &store,
                 &acks_path,
                 &stderr_path,
-                seed,
-                start,
+                (seed, start, flush),
                 target,
                 linger,
             )
@@ -271,15 +291,18 @@ pub(crate) fn run_child(
     store: &Path,
     acks_path: &PathBuf,
     stderr_path: &PathBuf,
-    seed: u64,
-    start: u64,
+    (seed, start, flush): (u64, u64, bool),
     target: u32,
     linger: Duration,
 ) -> Result<Vec<Ack>, String> {
     File::create(acks_path).map_err(|e| format!("cannot create the ack file: {e}"))?;
     let stderr =
         File::create(stderr_path).map_err(|e| format!("cannot create the stderr file: {e}"))?;
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    if flush {
+        command.env(CHILD_FLUSH_ENV, "1");
+    }
+    let mut child = command
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_DIR_ENV, store)
         .env(CHILD_ACKS_ENV, acks_path)
@@ -387,6 +410,7 @@ fn child_loop<F: Factory>(factory: &F, dir: &Path, acks: &mut File) -> Result<()
         std::env::var(name).ok().and_then(|v| v.parse().ok()).ok_or(format!("{name} is not set"))
     };
     let (seed, start) = (var(CHILD_SEED_ENV)?, var(CHILD_START_ENV)?);
+    let flush = std::env::var_os(CHILD_FLUSH_ENV).is_some();
     let mut storage = factory.open(dir).map_err(|e| format!("open: {e}"))?;
     let mut model = Model::default();
     for i in 0..start {
@@ -397,6 +421,10 @@ fn child_loop<F: Factory>(factory: &F, dir: &Path, acks: &mut File) -> Result<()
         let ops = harness_batch(seed, i, &model);
         let want = model.apply_batch(&ops);
         let line = match (storage.write_atomically(ops), want) {
+            (Ok(()), Ok(())) if flush => match storage.flush() {
+                Ok(()) => format!("ok {i}\n"),
+                Err(e) => return Err(format!("flush after batch {i}: {e}")),
+            },
             (Ok(()), Ok(())) => format!("ok {i}\n"),
             (Err(StorageError::InvalidOp { .. }), Err(_)) => format!("rejected {i}\n"),
             (got, want) => {

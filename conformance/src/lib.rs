@@ -27,6 +27,8 @@
 //! - empty batches, empty entries, 1 MiB entries, a 100,000-entry log;
 //! - property-based random op sequences, valid and invalid, shrunk to a minimal failing
 //!   sequence (`PAXSTORE_PROPTEST_CASES`, default 256 sequences per property);
+//! - `flush`: changes nothing a getter shows; what it flushed survives a reopen and a
+//!   SIGKILL (a power-loss check waits for the crash filesystem);
 //! - persistent backends: reopen after every kind of write, random sequences with
 //!   reopens, and a SIGKILL crash harness ([`crash`], `PAXSTORE_CRASH_ITERATIONS`,
 //!   default 30 iterations of two kills each);
@@ -254,6 +256,7 @@ macro_rules! __storage_suite_cases {
             snapshot_survives_append_on_prefix,
             lower_promise_replaces_a_higher_one,
             trims_apply_in_batch_order,
+            flush_changes_nothing,
             empty_entries,
             one_mib_entries,
             hundred_thousand_entry_log,
@@ -281,6 +284,7 @@ macro_rules! __storage_suite_persistent_cases {
             reopen_after_many_writes,
             reopen_full_width_values,
             random_ops_with_reopen_match_model,
+            reopen_after_flush,
         );
         $crate::__storage_suite_crash_case!($mode; $open);
     };
@@ -297,11 +301,21 @@ macro_rules! __storage_suite_crash_case {
                 concat!(module_path!(), "::crash_sigkill_keeps_acknowledged_batches"),
             );
         }
+        #[test]
+        fn crash_sigkill_after_flush_keeps_acknowledged_batches() {
+            $crate::cases::crash_sigkill_after_flush_keeps_acknowledged_batches(
+                &$crate::from_fn($open),
+                concat!(module_path!(), "::crash_sigkill_after_flush_keeps_acknowledged_batches"),
+            );
+        }
     };
     (ignore; $open:expr) => {
         #[test]
         #[ignore = "volatile backend: nothing survives a reopen or a crash"]
         fn crash_sigkill_keeps_acknowledged_batches() {}
+        #[test]
+        #[ignore = "volatile backend: nothing survives a reopen or a crash"]
+        fn crash_sigkill_after_flush_keeps_acknowledged_batches() {}
     };
     (list; $cases:expr) => {};
 }

@@ -221,8 +221,7 @@ pub fn run<F: Factory>(
                 &mount.store,
                 &acks_path,
                 &stderr_path,
-                seed,
-                start,
+                (seed, start, false),
                 target,
                 linger,
             )

@@ -313,6 +313,11 @@ enum DiskDefect {
     SwallowsErrors,
     /// Persists ballots with their pid cut to 32 bits (a `u32` column on disk).
     NarrowPid,
+    /// Holds batches in memory until `flush`, whose `flush` drops them instead of
+    /// persisting them.
+    FlushDropsBuffered,
+    /// The same buffering store with a correct `flush`: the control for the defect above.
+    FlushPersistsBuffered,
 }
 
 /// `ops` with every `SetDecidedIndex` past the log end (as the ops before it leave it)
@@ -397,7 +402,20 @@ impl Storage<TestEntry> for BrokenDisk {
                 let _ = self.durable.write_atomically(ops);
                 Ok(())
             }
+            DiskDefect::FlushDropsBuffered | DiskDefect::FlushPersistsBuffered => {
+                self.pending.push(ops);
+                Ok(())
+            }
         }
+    }
+    fn flush(&mut self) -> StorageResult<()> {
+        let pending = std::mem::take(&mut self.pending);
+        if let DiskDefect::FlushPersistsBuffered = self.defect {
+            for batch in pending {
+                self.durable.write_atomically(batch)?;
+            }
+        }
+        Ok(())
     }
     fn get_entries(&self, from: usize, to: usize) -> StorageResult<Vec<TestEntry>> {
         self.visible.get_entries(from, to)
@@ -453,6 +471,41 @@ fn a_decided_stop_sign_lost_on_disk_is_caught_by_the_reopen_case() {
         cases::reopen_after_decided_stopsign,
         &good,
     );
+}
+
+fn buffering(defect: DiskDefect) -> impl Factory {
+    from_fn(move |dir: &Path| BrokenDisk::open(dir, defect))
+}
+
+#[test]
+fn a_flush_that_drops_buffered_batches_is_caught() {
+    let (bad, good) =
+        (buffering(DiskDefect::FlushDropsBuffered), buffering(DiskDefect::FlushPersistsBuffered));
+    // Nothing a getter shows tells them apart: only the reopen does.
+    cases::flush_changes_nothing(&bad);
+    assert_caught(cases::reopen_after_flush, &bad, cases::reopen_after_flush, &good);
+}
+
+#[test]
+fn crash_harness_with_flush_passes_a_buffering_store_that_flushes() {
+    let report = crash::run_flushing(
+        &buffering(DiskDefect::FlushPersistsBuffered),
+        concat!(module_path!(), "::crash_harness_with_flush_passes_a_buffering_store_that_flushes"),
+        &crash_config(3),
+    );
+    let report = report.unwrap_or_else(|e| panic!("a correct flush failed the harness: {e}"));
+    assert_eq!(report.kills, 6, "{report}");
+}
+
+#[test]
+fn crash_harness_with_flush_catches_a_flush_that_drops_batches() {
+    let outcome = crash::run_flushing(
+        &buffering(DiskDefect::FlushDropsBuffered),
+        concat!(module_path!(), "::crash_harness_with_flush_catches_a_flush_that_drops_batches"),
+        &crash_config(3),
+    );
+    let err = outcome.err().unwrap_or_else(|| panic!("6 kills never found a lost batch"));
+    assert!(err.contains("neither the model"), "unexpected failure: {err}");
 }
 
 fn crash_config(iterations: u32) -> CrashConfig {
@@ -542,10 +595,7 @@ impl NoFsync {
         match std::fs::read(dir.join("state")) {
             Ok(bytes) => {
                 let (c, log, decided, promise, accepted, stopsign, snapshot): NoFsyncState =
-                    postcard::from_bytes(&bytes).map_err(|e| StorageError::Codec {
-                        what: "state",
-                        detail: e.to_string(),
-                    })?;
+                    postcard::from_bytes(&bytes).map_err(|e| StorageError::codec("state", e))?;
                 let mut ops = vec![
                     SetCompactedIdx(c),
                     AppendEntries(log),
@@ -578,8 +628,7 @@ impl Storage<TestEntry> for NoFsync {
             next.get_stopsign()?,
             next.get_snapshot()?,
         );
-        let bytes = postcard::to_stdvec(&state)
-            .map_err(|e| StorageError::Codec { what: "state", detail: e.to_string() })?;
+        let bytes = postcard::to_stdvec(&state).map_err(|e| StorageError::codec("state", e))?;
         let temp = self.dir.join("state.tmp");
         // The defect: no fsync of the file, none of the directory.
         std::fs::write(&temp, bytes).map_err(io("writing the state"))?;

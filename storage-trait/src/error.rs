@@ -29,12 +29,14 @@ pub enum StorageError {
         detail: String,
     },
     /// An entry, snapshot or metadata value could not be encoded or decoded.
-    #[error("cannot encode or decode {what}: {detail}")]
+    #[error("cannot encode or decode {what}: {source}")]
     Codec {
         /// The kind of value, e.g. `"entry"`.
         what: &'static str,
-        /// The codec's message.
-        detail: String,
+        /// The codec's error (e.g. `postcard::Error`), or a message made into one with
+        /// `.into()` when the check is paxstore's own (a wrong length).
+        #[source]
+        source: BoxError,
     },
     /// An op of a `write_atomically` batch is invalid for the state it would apply to;
     /// the whole batch was refused.
@@ -84,25 +86,134 @@ pub enum StorageError {
     },
     /// An earlier failure left the backend unable to tell what is durable; drop it and
     /// open the path again to recover from what is on disk.
-    #[error("backend must be reopened after an earlier failure: {reason}")]
+    #[error("backend must be reopened after an earlier failure: {cause}")]
     Poisoned {
-        /// The earlier failure.
-        reason: String,
+        /// A copy of the earlier failure ([`StorageError::poisoned_by`]).
+        #[source]
+        cause: Box<StorageError>,
     },
-    /// A failure particular to one backend's engine.
+    /// Another handle, in this process or another, has the store open: a store takes
+    /// one writer at a time. Nothing was changed.
+    #[error("{path} is locked: another {backend} handle has the store open")]
+    Locked {
+        /// The path opened.
+        path: PathBuf,
+        /// The backend that tried to open it.
+        backend: &'static str,
+    },
+    /// The options a store was opened with are invalid; nothing was opened or created.
+    #[error("invalid {backend} options: {detail}")]
+    InvalidConfig {
+        /// The backend, e.g. `"wal"`.
+        backend: &'static str,
+        /// Which option, its value and the allowed range.
+        detail: String,
+    },
+    /// A call into one backend's engine failed; its own error is the source.
+    #[error("{backend}: {context}: {source}")]
+    Engine {
+        /// The backend, e.g. `"rocksdb"`.
+        backend: &'static str,
+        /// What the backend was doing, e.g. `"writing a batch"`.
+        context: String,
+        /// The engine's error (`rocksdb::Error`, `redb::CommitError`, ...).
+        #[source]
+        source: BoxError,
+    },
+    /// A failure particular to one backend that has no error value of its own (a panic
+    /// caught in the engine, a broken internal invariant).
     #[error("{backend}: {detail}")]
     Backend {
         /// The backend, e.g. `"rocksdb"`.
         backend: &'static str,
-        /// The engine's message.
+        /// What went wrong.
         detail: String,
     },
 }
+
+/// The boxed error a [`StorageError`] keeps as its source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 impl StorageError {
     /// An [`StorageError::Io`] with the context it happened in.
     pub fn io(context: impl Into<String>, source: io::Error) -> Self {
         StorageError::Io { context: context.into(), source }
+    }
+
+    /// A [`StorageError::Engine`]: `context` says what the backend was doing.
+    pub fn engine(
+        backend: &'static str,
+        context: impl Into<String>,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        StorageError::Engine { backend, context: context.into(), source: source.into() }
+    }
+
+    /// A [`StorageError::Codec`] for a value of kind `what`.
+    pub fn codec(what: &'static str, source: impl Into<BoxError>) -> Self {
+        StorageError::Codec { what, source: source.into() }
+    }
+
+    /// The [`StorageError::Poisoned`] a backend returns after `cause` poisoned it: its
+    /// source is a copy of `cause` (same variant and fields; an I/O error keeps its
+    /// [`io::ErrorKind`] and message, a boxed source its message), so every later call
+    /// can say what happened. A `cause` that is itself `Poisoned` is copied, not nested, so
+    /// a backend may keep the `Poisoned` error and hand out `poisoned_by(&kept)`.
+    pub fn poisoned_by(cause: &StorageError) -> Self {
+        match cause {
+            StorageError::Poisoned { .. } => cause.copy(),
+            _ => StorageError::Poisoned { cause: Box::new(cause.copy()) },
+        }
+    }
+
+    /// A copy of this error; boxed sources, which cannot be cloned, keep their message.
+    fn copy(&self) -> StorageError {
+        let message = |source: &BoxError| -> BoxError { source.to_string().into() };
+        match self {
+            StorageError::Io { context, source } => StorageError::Io {
+                context: context.clone(),
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            StorageError::Corruption { location, detail } => {
+                StorageError::Corruption { location: location.clone(), detail: detail.clone() }
+            }
+            StorageError::Codec { what, source } => {
+                StorageError::Codec { what, source: message(source) }
+            }
+            StorageError::InvalidOp { position, reason } => {
+                StorageError::InvalidOp { position: *position, reason: *reason }
+            }
+            StorageError::InvalidRange { getter, from, to, compacted_idx, log_end } => {
+                StorageError::InvalidRange {
+                    getter,
+                    from: *from,
+                    to: *to,
+                    compacted_idx: *compacted_idx,
+                    log_end: *log_end,
+                }
+            }
+            StorageError::TooLarge { what, bytes, limit } => {
+                StorageError::TooLarge { what, bytes: *bytes, limit: *limit }
+            }
+            StorageError::Unrecognized { path, backend, detail } => {
+                StorageError::Unrecognized { path: path.clone(), backend, detail: detail.clone() }
+            }
+            StorageError::Poisoned { cause } => {
+                StorageError::Poisoned { cause: Box::new(cause.copy()) }
+            }
+            StorageError::Locked { path, backend } => {
+                StorageError::Locked { path: path.clone(), backend }
+            }
+            StorageError::InvalidConfig { backend, detail } => {
+                StorageError::InvalidConfig { backend, detail: detail.clone() }
+            }
+            StorageError::Engine { backend, context, source } => {
+                StorageError::Engine { backend, context: context.clone(), source: message(source) }
+            }
+            StorageError::Backend { backend, detail } => {
+                StorageError::Backend { backend, detail: detail.clone() }
+            }
+        }
     }
 
     /// The reason, if this is an [`StorageError::InvalidOp`].
@@ -211,4 +322,40 @@ pub enum InvalidOp {
         /// One past the last stored index.
         log_end: usize,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn poisoned_keeps_its_cause_with_the_io_kind() {
+        let cause = StorageError::io("syncing 1.wal", io::Error::from(io::ErrorKind::StorageFull));
+        let poisoned = StorageError::poisoned_by(&cause);
+        assert_eq!(poisoned.source().map(|s| s.to_string()), Some(cause.to_string()));
+        match &poisoned {
+            StorageError::Poisoned { cause } => match &**cause {
+                StorageError::Io { source, context } => {
+                    assert_eq!(source.kind(), io::ErrorKind::StorageFull);
+                    assert_eq!(context, "syncing 1.wal");
+                }
+                other => panic!("expected the I/O cause, got {other:?}"),
+            },
+            other => panic!("expected Poisoned, got {other:?}"),
+        }
+        // Kept and handed out again, it does not nest.
+        let again = StorageError::poisoned_by(&poisoned);
+        assert_eq!(again.to_string(), poisoned.to_string());
+    }
+
+    #[test]
+    fn engine_and_codec_errors_keep_their_source() {
+        let engine = StorageError::engine("wal", "opening", io::Error::other("boom"));
+        let source = engine.source().and_then(|s| s.downcast_ref::<io::Error>());
+        assert_eq!(source.map(|e| e.to_string()), Some("boom".to_owned()));
+        let codec = StorageError::codec("entry", "3 trailing bytes");
+        assert_eq!(codec.source().map(|s| s.to_string()), Some("3 trailing bytes".to_owned()));
+    }
 }

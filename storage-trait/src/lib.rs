@@ -84,7 +84,9 @@
 //! persistent backend takes a [`Durability`]: `Immediate` (the default: `Ok` means the
 //! batch survives power loss) or `Buffered` (`Ok` means it survives a process crash).
 //! After a crash or power loss during `write_atomically`, the batch is wholly present or
-//! wholly absent on reopen.
+//! wholly absent on reopen. [`Storage::flush`] makes every acknowledged batch of a
+//! `Buffered` store survive power loss on demand (its default, for stores whose writes
+//! are all durable already, does nothing).
 //!
 //! ## Writing a backend
 //!
@@ -108,7 +110,7 @@ mod types;
 
 pub use bounds::LogBounds;
 pub use entry::{Entry, NoSnapshot, Snapshot};
-pub use error::{InvalidOp, StorageError, StorageResult};
+pub use error::{BoxError, InvalidOp, StorageError, StorageResult};
 pub use op::StorageOp;
 pub use storage::{Durability, ParseDurabilityError, Storage};
 pub use types::{Ballot, ClusterConfig, FlexibleQuorum, StopSign};

@@ -68,6 +68,20 @@ pub trait Storage<T: Entry> {
     /// wholly present or wholly absent.
     fn write_atomically(&mut self, ops: Vec<StorageOp<T>>) -> StorageResult<()>;
 
+    /// Makes every batch that `write_atomically` acknowledged survive power loss, as
+    /// [`Durability::Immediate`] promises for each batch: a [`Durability::Buffered`] store
+    /// syncs what it holds (RocksDB's `FlushWAL(sync)`, an `fdatasync` of the log files).
+    /// Changes nothing any getter shows. On `Err` nothing is known to be durable beyond
+    /// what the mode promised; a backend that cannot tell what reached the disk poisons
+    /// itself ([`StorageError::Poisoned`]).
+    ///
+    /// The provided default does nothing and returns `Ok`: right for a backend whose every
+    /// acknowledged batch already survives power loss (every mode is `Immediate`, or the
+    /// store is volatile and promises nothing). A backend with a buffered mode overrides it.
+    fn flush(&mut self) -> StorageResult<()> {
+        Ok(())
+    }
+
     /// The entries at absolute indices `[from, to)`.
     /// `Err(InvalidRange)` unless `compacted_idx <= from <= to <= compacted_idx + log_len`.
     fn get_entries(&self, from: usize, to: usize) -> StorageResult<Vec<T>>;
@@ -172,6 +186,9 @@ pub trait Storage<T: Entry> {
 impl<T: Entry, S: Storage<T> + ?Sized> Storage<T> for Box<S> {
     fn write_atomically(&mut self, ops: Vec<StorageOp<T>>) -> StorageResult<()> {
         (**self).write_atomically(ops)
+    }
+    fn flush(&mut self) -> StorageResult<()> {
+        (**self).flush()
     }
     fn get_entries(&self, from: usize, to: usize) -> StorageResult<Vec<T>> {
         (**self).get_entries(from, to)

@@ -4,6 +4,7 @@
 
 mod atomicity;
 mod errors;
+mod flush;
 pub(crate) mod ops;
 mod pinned;
 mod power;
@@ -15,6 +16,7 @@ mod widths;
 
 pub use atomicity::*;
 pub use errors::*;
+pub use flush::*;
 pub use ops::*;
 pub use pinned::*;
 pub use power::*;

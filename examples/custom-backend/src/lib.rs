@@ -53,10 +53,8 @@ fn io_err(context: String) -> impl FnOnce(io::Error) -> StorageError {
 }
 
 fn index(value: u64) -> StorageResult<usize> {
-    usize::try_from(value).map_err(|_| StorageError::Codec {
-        what: "index",
-        detail: format!("{value} does not fit in usize"),
-    })
+    usize::try_from(value)
+        .map_err(|_| StorageError::codec("index", format!("{value} does not fit in usize")))
 }
 
 impl<T> FileStore<T>
@@ -112,8 +110,7 @@ where
 
     /// Writes `state` durably: temp file, fsync, rename, fsync of the directory.
     fn persist(&self, state: &State<T, T::Snapshot>) -> StorageResult<()> {
-        let bytes = postcard::to_stdvec(state)
-            .map_err(|e| StorageError::Codec { what: "state", detail: e.to_string() })?;
+        let bytes = postcard::to_stdvec(state).map_err(|e| StorageError::codec("state", e))?;
         let temp = self.dir.join(TEMP_FILE);
         let mut file =
             File::create(&temp).map_err(io_err(format!("creating {}", temp.display())))?;

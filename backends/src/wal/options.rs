@@ -1,0 +1,94 @@
+//! [`WalOptions`]: how a WAL is opened (durability, segment sizes, verification), and
+//! the record-size limits that follow from them.
+
+use paxstore::{Durability, StorageError, StorageResult};
+
+use super::format::{
+    DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, RECORD_ALIGN, SEGMENT_HEADER_BYTES,
+};
+
+/// How a [`WalStorage`](super::WalStorage) is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalOptions {
+    /// When a successful write is durable.
+    pub durability: Durability,
+    /// The size of new segment files, a multiple of 8 in
+    /// \[[`MIN_SEGMENT_BYTES`], `max_segment_bytes`\]. Existing segments keep their
+    /// size. The active segment is the one `open` replays record by record, so this bounds
+    /// the cost of a reopen (FORMAT.md, "Seals").
+    pub segment_bytes: u64,
+    /// The largest segment the WAL makes, for a batch or checkpoint that does not fit a
+    /// segment of `segment_bytes` (it then gets a segment of its own size); a multiple of
+    /// 8 in \[`segment_bytes`, [`MAX_SEGMENT_BYTES`]\]. A batch record may take
+    /// 3/4 of it, a checkpoint (stop sign and snapshot) 1/4; larger input is refused with
+    /// [`StorageError::TooLarge`].
+    pub max_segment_bytes: u64,
+    /// Whether `open` also verifies every record of the sealed segments (see FORMAT.md,
+    /// "Seals"), instead of each one before its first entry is read. Default `false`.
+    pub verify_on_open: bool,
+}
+
+impl WalOptions {
+    /// Default options with the given durability.
+    pub fn new(durability: Durability) -> Self {
+        WalOptions {
+            durability,
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+            max_segment_bytes: MAX_SEGMENT_BYTES,
+            verify_on_open: false,
+        }
+    }
+
+    /// Sets the size of new segment files.
+    pub fn segment_bytes(mut self, bytes: u64) -> Self {
+        self.segment_bytes = bytes;
+        self
+    }
+
+    /// Sets the largest segment the WAL makes (and so the record size limits).
+    pub fn max_segment_bytes(mut self, bytes: u64) -> Self {
+        self.max_segment_bytes = bytes;
+        self
+    }
+
+    /// Sets whether `open` verifies every record of the sealed segments up front.
+    pub fn verify_on_open(mut self, verify: bool) -> Self {
+        self.verify_on_open = verify;
+        self
+    }
+
+    pub(super) fn validate(&self) -> StorageResult<()> {
+        let (b, max) = (self.segment_bytes, self.max_segment_bytes);
+        let aligned = |n: u64| n.is_multiple_of(RECORD_ALIGN as u64);
+        if !(MIN_SEGMENT_BYTES..=max).contains(&b)
+            || max > MAX_SEGMENT_BYTES
+            || !aligned(b)
+            || !aligned(max)
+        {
+            return Err(StorageError::InvalidConfig {
+                backend: "wal",
+                detail: format!(
+                    "segment size {b} and largest segment size {max} must be multiples of {RECORD_ALIGN} with {MIN_SEGMENT_BYTES} <= {b} <= {max} <= {MAX_SEGMENT_BYTES}"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The most bytes a batch record may take: 3/4 of the largest segment's record space.
+    pub fn max_batch_record_bytes(&self) -> u64 {
+        (self.max_segment_bytes - SEGMENT_HEADER_BYTES as u64) / 4 * 3
+    }
+
+    /// The most bytes a checkpoint record (mostly stop sign and snapshot) may take: 1/4 of
+    /// the largest segment's record space.
+    pub fn max_checkpoint_record_bytes(&self) -> u64 {
+        (self.max_segment_bytes - SEGMENT_HEADER_BYTES as u64) / 4
+    }
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions::new(Durability::Immediate)
+    }
+}
