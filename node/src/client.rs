@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 
 use crate::api::types::{CasAnswer, CasBody, GetAnswer, PutBody, WriteAnswer};
 use crate::api::{ErrorBody, LogDigest, NodeStatus, StateDigest};
+use crate::kv::{KvOp, KvOutcome};
 
 /// Why a request failed. [`ClientError::may_have_taken_effect`] says whether the
 /// operation may still be applied.
@@ -157,6 +158,19 @@ impl KvClient {
     ) -> Result<CasAnswer, ClientError> {
         let body = CasBody { expected: expected.map(str::to_owned), new: new.to_owned() };
         self.call(Method::POST, &format!("/v1/kv/{}/cas", encode_key(key)), Some(&body)).await
+    }
+
+    /// Runs `op` and returns its outcome.
+    pub async fn perform(&mut self, op: &KvOp) -> Result<KvOutcome, ClientError> {
+        Ok(match op {
+            KvOp::Put { key, value } => KvOutcome::Put { previous: self.put(key, value).await? },
+            KvOp::Get { key } => KvOutcome::Get { value: self.get(key).await? },
+            KvOp::Delete { key } => KvOutcome::Delete { previous: self.delete(key).await? },
+            KvOp::Cas { key, expected, new } => {
+                let a = self.cas(key, expected.as_deref(), new).await?;
+                KvOutcome::Cas { ok: a.ok, current: a.current }
+            }
+        })
     }
 
     /// The node's status.

@@ -365,7 +365,8 @@ mod tests {
                     Ok(Some(frame)) => { let _ = PeerFrame::decode(&frame); }
                     Ok(None) => break,
                     Err(e) => {
-                        prop_assert!(matches!(WireError::from_codec(e, 1024), WireError::TooLarge { .. }));
+                        let typed = matches!(WireError::from_codec(e, 1024), WireError::TooLarge { .. });
+                        prop_assert!(typed, "not a TooLarge error");
                         break;
                     }
                 }
@@ -394,7 +395,8 @@ mod tests {
                 let i = at % bytes.len();
                 bytes[i] ^= b;
             }
-            prop_assert!(matches!(PeerFrame::decode(&bytes), Ok(_) | Err(WireError::Decode { .. })));
+            let typed = matches!(PeerFrame::decode(&bytes), Ok(_) | Err(WireError::Decode { .. }));
+            prop_assert!(typed, "not a frame nor a decode error");
         }
     }
 }
