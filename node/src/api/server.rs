@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -144,14 +144,27 @@ fn key_of(state: &ApiState, key: Result<Path<String>, PathRejection>) -> Result<
     key.map(|Path(k)| k).map_err(|e| state.bad_request(format!("bad key in the path: {e}")))
 }
 
-async fn body_of<T: for<'de> Deserialize<'de>>(state: &ApiState, body: Body) -> Result<T, Response> {
-    let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
+async fn body_of<T: for<'de> Deserialize<'de>>(
+    state: &ApiState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<T, Response> {
+    let too_large = || {
         state.error(
             StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::BadRequest,
             format!("the body is over {MAX_BODY_BYTES} bytes"),
         )
-    })?;
+    };
+    // Refuse a declared length over the limit before reading any of it.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| too_large())?;
     serde_json::from_slice(&bytes).map_err(|e| state.bad_request(format!("bad JSON body: {e}")))
 }
 
@@ -176,13 +189,14 @@ async fn get_key(State(s): State<ApiState>, key: Result<Path<String>, PathReject
 async fn put_key(
     State(s): State<ApiState>,
     key: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
     body: Body,
 ) -> Response {
     let key = match key_of(&s, key) {
         Ok(k) => k,
         Err(r) => return r,
     };
-    match body_of::<PutBody>(&s, body).await {
+    match body_of::<PutBody>(&s, &headers, body).await {
         Ok(PutBody { value }) => answer(s.run(KvOp::Put { key, value }).await),
         Err(r) => r,
     }
@@ -198,13 +212,14 @@ async fn delete_key(State(s): State<ApiState>, key: Result<Path<String>, PathRej
 async fn cas_key(
     State(s): State<ApiState>,
     key: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
     body: Body,
 ) -> Response {
     let key = match key_of(&s, key) {
         Ok(k) => k,
         Err(r) => return r,
     };
-    match body_of::<CasBody>(&s, body).await {
+    match body_of::<CasBody>(&s, &headers, body).await {
         Ok(CasBody { expected, new }) => answer(s.run(KvOp::Cas { key, expected, new }).await),
         Err(r) => r,
     }
