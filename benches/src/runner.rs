@@ -710,6 +710,8 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
             time_left(started.elapsed(), done, total)
         );
     }
+    let (tcp_cluster, tcp_failures) = crate::tcp_cluster::run(&opts.backends, opts.quick, &work);
+    failures.extend(tcp_failures);
     let ceiling_end = runner.ceiling_sample(opts.matrix.ceiling_time)?;
     eprintln!(
         "[{total}/{total}] disk ceiling: 4 KiB pwrite + fdatasync ... {} syncs/s",
@@ -754,6 +756,7 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
         storage: runner.storage,
         reopen: runner.reopen,
         replica: runner.replica,
+        tcp_cluster,
         recommendations: Vec::new(),
         failures,
     };

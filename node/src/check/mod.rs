@@ -18,6 +18,19 @@
 //! An operation without an outcome has its return at infinity: it may be linearized
 //! anywhere after its call, including after everything else (which is the same as never
 //! having happened). Reads without an outcome constrain nothing and are dropped.
+//!
+//! Writes without an outcome are the expensive part: the search tries each of them at
+//! every point after its call. So a put or compare-and-set `U` without an outcome,
+//! whose value `x` no completed operation observed (as a read's value, a put's or
+//! delete's previous value, or a compare-and-set's current value) and no
+//! compare-and-set expects, is dropped first. This changes no verdict. If the history
+//! without `U` is linearizable, so is the history with it (linearize `U` last). If the
+//! history with `U` has a linearization, remove `U` from it: every completed operation
+//! observes the value it is applied to, so none is applied while the value is `x`;
+//! between `U` and the next put or delete only operations without an outcome run, and a
+//! compare-and-set among them changes nothing observed, as the next put or delete (or
+//! the end) overwrites whatever it did. So every completed operation sees the same
+//! values, and the rest is still linearizable.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -102,6 +115,7 @@ pub fn check_with_budget(history: &[HistOp], budget: u64) -> Verdict {
         }
     }
     for (key, ops) in by_key {
+        let ops = without_unobserved_writes(history, &ops);
         let sub: Vec<&HistOp> = ops.iter().map(|&i| &history[i]).collect();
         match check_key(&sub, budget) {
             KeyVerdict::Ok => {}
@@ -117,6 +131,40 @@ pub fn check_with_budget(history: &[HistOp], budget: u64) -> Verdict {
         }
     }
     Verdict::Linearizable
+}
+
+/// `ops` (indices into `history`, all of one key) without the writes that have no
+/// outcome, whose value no completed operation observed and no compare-and-set expects.
+fn without_unobserved_writes(history: &[HistOp], ops: &[usize]) -> Vec<usize> {
+    let mut seen: HashSet<&str> = HashSet::new();
+    for &i in ops {
+        let h = &history[i];
+        if let KvOp::Cas { expected: Some(e), .. } = &h.op {
+            seen.insert(e);
+        }
+        let observed = match h.completed.as_ref().map(|(_, o)| o) {
+            Some(KvOutcome::Put { previous: v })
+            | Some(KvOutcome::Delete { previous: v })
+            | Some(KvOutcome::Get { value: v })
+            | Some(KvOutcome::Cas { current: v, .. }) => v.as_deref(),
+            None => None,
+        };
+        if let Some(v) = observed {
+            seen.insert(v);
+        }
+    }
+    ops.iter()
+        .copied()
+        .filter(|&i| {
+            let h = &history[i];
+            let written = match &h.op {
+                KvOp::Put { value, .. } => Some(value.as_str()),
+                KvOp::Cas { new, .. } => Some(new.as_str()),
+                KvOp::Get { .. } | KvOp::Delete { .. } => None,
+            };
+            !(h.completed.is_none() && written.is_some_and(|v| !seen.contains(v)))
+        })
+        .collect()
 }
 
 enum KeyVerdict {
