@@ -43,6 +43,7 @@ impl<T: Entry> MemoryStorage<T> {
             compacted_idx: self.compacted_idx,
             log_end: self.compacted_idx + self.log.len(),
             decided_idx: self.decided_idx,
+            has_stopsign: self.stopsign.is_some(),
         }
     }
 

@@ -31,14 +31,20 @@
 //! | table | key | value |
 //! |---|---|---|
 //! | `entries` | absolute index as `[u8; 8]`, `u64` **big-endian** | the entry, [`crate::codec`] (postcard) |
-//! | `meta` | `"format"` | `b"paxstore-redb/1"`: marks the file as a paxstore store of this layout |
-//! | `meta` | `"compacted"`, `"log_end"`, `"decided"` | the index, `u64` little-endian |
+//! | `meta` | `"format"` | `b"paxstore-redb/2"`: marks the file as a paxstore store of this layout |
+//! | `meta` | `"compacted"`, `"log_end"`, `"decided"` | the index, `u64` little-endian (`decided` is `log_end + 1` when the stop sign is decided) |
 //! | `meta` | `"promise"`, `"accepted"` | the ballot, [`codec::ballot_to_bytes`] (20 bytes); absent = `None` |
 //! | `meta` | `"stopsign"`, `"snapshot"` | the value, codec; absent = `None` |
 //!
 //! Invariant: entry keys exist exactly for `[compacted, log_end)`; truncation and
 //! trimming remove a key range with `Table::retain_in`, and [`RedbStorage::open`] checks
-//! the two ends of the log.
+//! the two ends of the log, and that the bounds are a state the contract allows
+//! ([`LogBounds::is_consistent`]).
+//!
+//! Layout 2 differs from layout 1 only in that `decided` may be `log_end + 1` (a decided
+//! stop sign), which layout 1's `open` reports as corruption. `open` upgrades a layout-1
+//! store by rewriting its marker (one committed transaction) before anything else, so an
+//! older paxstore refuses the store by its marker instead of misreading it.
 //!
 //! # Opening
 //!
@@ -70,7 +76,9 @@ pub const FILE_NAME: &str = "paxstore.redb";
 const ENTRIES: TableDefinition<[u8; 8], &[u8]> = TableDefinition::new("entries");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const FORMAT_KEY: &str = "format";
-const FORMAT_VALUE: &[u8] = b"paxstore-redb/1";
+const FORMAT_VALUE: &[u8] = b"paxstore-redb/2";
+/// Layout 1 is layout 2 that never holds a decided stop sign; it is upgraded at open.
+const FORMAT_VALUE_V1: &[u8] = b"paxstore-redb/1";
 const KEY_COMPACTED: &str = "compacted";
 const KEY_LOG_END: &str = "log_end";
 const KEY_DECIDED: &str = "decided";
@@ -209,14 +217,7 @@ impl<T: PersistentEntry> RedbStorage<T> {
         }
         if tables.is_empty() {
             drop(read);
-            let txn = self.begin_write()?;
-            {
-                let mut meta = txn.open_table(META).map_err(|e| engine_error("opening meta", e))?;
-                meta.insert(FORMAT_KEY, FORMAT_VALUE)
-                    .map_err(|e| engine_error("writing the format marker", e))?;
-                txn.open_table(ENTRIES).map_err(|e| engine_error("creating entries", e))?;
-            }
-            return txn.commit().map_err(|e| engine_error("committing the format marker", e));
+            return self.write_format_marker();
         }
         let has_meta = tables.iter().any(|t| t == META.name());
         let marker = if has_meta {
@@ -233,6 +234,10 @@ impl<T: PersistentEntry> RedbStorage<T> {
         };
         match marker {
             Some(value) if value == FORMAT_VALUE => Ok(()),
+            Some(value) if value == FORMAT_VALUE_V1 => {
+                drop(read);
+                self.write_format_marker()
+            }
             Some(value) => Err(unrecognized(
                 &self.path,
                 format!(
@@ -249,6 +254,19 @@ impl<T: PersistentEntry> RedbStorage<T> {
                 ),
             )),
         }
+    }
+
+    /// Writes the format marker of this layout (creating both tables if absent) in one
+    /// committed transaction.
+    fn write_format_marker(&self) -> StorageResult<()> {
+        let txn = self.begin_write()?;
+        {
+            let mut meta = txn.open_table(META).map_err(|e| engine_error("opening meta", e))?;
+            meta.insert(FORMAT_KEY, FORMAT_VALUE)
+                .map_err(|e| engine_error("writing the format marker", e))?;
+            txn.open_table(ENTRIES).map_err(|e| engine_error("creating entries", e))?;
+        }
+        txn.commit().map_err(|e| engine_error("committing the format marker", e))
     }
 
     /// Reads the metadata and checks the ends of the log against the bounds.
@@ -278,10 +296,14 @@ impl<T: PersistentEntry> RedbStorage<T> {
             compacted_idx: index(KEY_COMPACTED)?,
             log_end: index(KEY_LOG_END)?,
             decided_idx: index(KEY_DECIDED)?,
+            has_stopsign: raw(KEY_STOPSIGN)?.is_some(),
         };
-        if bounds.compacted_idx > bounds.log_end || bounds.decided_idx > bounds.log_end {
+        if !bounds.is_consistent() {
             return Err(StorageError::Corruption {
-                location: format!("{} (meta compacted, log_end, decided)", self.path.display()),
+                location: format!(
+                    "{} (meta compacted, log_end, decided, stopsign)",
+                    self.path.display()
+                ),
                 detail: format!("inconsistent bounds {bounds:?}"),
             });
         }

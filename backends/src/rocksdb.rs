@@ -29,10 +29,10 @@
 //! | key | value |
 //! |---|---|
 //! | `b"e"` ++ index as `u64` **big-endian** (9 bytes) | the entry at that absolute index, [`crate::codec`] (postcard) |
-//! | `b"m:format"` | `b"paxstore-rocksdb/1"`: marks the database as a paxstore store of this layout |
+//! | `b"m:format"` | `b"paxstore-rocksdb/2"`: marks the database as a paxstore store of this layout |
 //! | `b"m:compacted"` | `compacted_idx`, `u64` little-endian |
 //! | `b"m:log_end"` | `log_end = compacted_idx + log_len`, `u64` little-endian |
-//! | `b"m:decided"` | `decided_idx`, `u64` little-endian |
+//! | `b"m:decided"` | `decided_idx`, `u64` little-endian; `log_end + 1` when the stop sign is decided |
 //! | `b"m:promise"` | the promised ballot, [`codec::ballot_to_bytes`] (20 bytes); absent = `None` |
 //! | `b"m:accepted"` | the accepted round, 20 bytes; absent = `None` |
 //! | `b"m:stopsign"` | the stop sign, codec; absent = `None` |
@@ -40,7 +40,13 @@
 //!
 //! Entry keys sort by index, so a range read is one forward iteration and a truncation
 //! is one `delete_range`. Invariant: entry keys exist exactly for `[compacted, log_end)`;
-//! [`RocksDbStorage::open`] checks the two ends.
+//! [`RocksDbStorage::open`] checks the two ends, and that the bounds are a state the
+//! contract allows ([`LogBounds::is_consistent`]).
+//!
+//! Layout 2 differs from layout 1 only in that `m:decided` may be `log_end + 1` (a
+//! decided stop sign), which layout 1's `open` reports as corruption. `open` upgrades a
+//! layout-1 store by rewriting its marker (one synced write) before anything else, so
+//! an older paxstore refuses the store by its marker instead of misreading it.
 //!
 //! # Opening
 //!
@@ -64,7 +70,9 @@ use crate::fsutil::{self, sync_path, DirState};
 
 const BACKEND: &str = "rocksdb";
 const FORMAT_KEY: &[u8] = b"m:format";
-const FORMAT_VALUE: &[u8] = b"paxstore-rocksdb/1";
+const FORMAT_VALUE: &[u8] = b"paxstore-rocksdb/2";
+/// Layout 1 is layout 2 that never holds a decided stop sign; it is upgraded at open.
+const FORMAT_VALUE_V1: &[u8] = b"paxstore-rocksdb/1";
 const KEY_COMPACTED: &[u8] = b"m:compacted";
 const KEY_LOG_END: &[u8] = b"m:log_end";
 const KEY_DECIDED: &[u8] = b"m:decided";
@@ -197,6 +205,7 @@ impl<T: PersistentEntry> RocksDbStorage<T> {
     fn check_format(&self, state: DirState) -> StorageResult<()> {
         match self.get_raw(FORMAT_KEY)? {
             Some(value) if value == FORMAT_VALUE => Ok(()),
+            Some(value) if value == FORMAT_VALUE_V1 => self.write_format_marker(),
             Some(value) => Err(unrecognized(
                 &self.path,
                 format!(
@@ -211,15 +220,18 @@ impl<T: PersistentEntry> RocksDbStorage<T> {
                 if state == DirState::Existing {
                     return Err(unrecognized(&self.path, "a RocksDB database without the paxstore format marker (not a paxstore store, data RocksDB could not read, or a creation that crashed before its marker was written; remove the directory to start afresh)"));
                 }
-                let mut batch = WriteBatch::default();
-                batch.put(FORMAT_KEY, FORMAT_VALUE);
-                let mut opts = WriteOptions::default();
-                opts.set_sync(true);
-                self.db
-                    .write_opt(batch, &opts)
-                    .map_err(|e| engine_error("writing the format marker", e))
+                self.write_format_marker()
             }
         }
+    }
+
+    /// Writes the format marker of this layout, synced.
+    fn write_format_marker(&self) -> StorageResult<()> {
+        let mut batch = WriteBatch::default();
+        batch.put(FORMAT_KEY, FORMAT_VALUE);
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        self.db.write_opt(batch, &opts).map_err(|e| engine_error("writing the format marker", e))
     }
 
     fn get_index(&self, key: &'static [u8]) -> StorageResult<usize> {
@@ -242,10 +254,14 @@ impl<T: PersistentEntry> RocksDbStorage<T> {
             compacted_idx: self.get_index(KEY_COMPACTED)?,
             log_end: self.get_index(KEY_LOG_END)?,
             decided_idx: self.get_index(KEY_DECIDED)?,
+            has_stopsign: self.get_raw(KEY_STOPSIGN)?.is_some(),
         };
-        if bounds.compacted_idx > bounds.log_end || bounds.decided_idx > bounds.log_end {
+        if !bounds.is_consistent() {
             return Err(StorageError::Corruption {
-                location: format!("{} (m:compacted, m:log_end, m:decided)", self.path.display()),
+                location: format!(
+                    "{} (m:compacted, m:log_end, m:decided, m:stopsign)",
+                    self.path.display()
+                ),
                 detail: format!("inconsistent bounds {bounds:?}"),
             });
         }

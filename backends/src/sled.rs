@@ -38,10 +38,10 @@
 //! | key | value |
 //! |---|---|
 //! | `b"e"` ++ index as `u64` **big-endian** (9 bytes) | the entry at that absolute index, [`crate::codec`] (postcard) |
-//! | `b"m:format"` | `b"paxstore-sled/1"`: marks the tree as a paxstore store of this layout |
+//! | `b"m:format"` | `b"paxstore-sled/2"`: marks the tree as a paxstore store of this layout |
 //! | `b"m:compacted"` | `compacted_idx`, `u64` little-endian |
 //! | `b"m:log_end"` | `log_end = compacted_idx + log_len`, `u64` little-endian |
-//! | `b"m:decided"` | `decided_idx`, `u64` little-endian |
+//! | `b"m:decided"` | `decided_idx`, `u64` little-endian; `log_end + 1` when the stop sign is decided |
 //! | `b"m:promise"` | the promised ballot, [`codec::ballot_to_bytes`] (20 bytes); absent = `None` |
 //! | `b"m:accepted"` | the accepted round, 20 bytes; absent = `None` |
 //! | `b"m:stopsign"` | the stop sign, codec; absent = `None` |
@@ -49,7 +49,14 @@
 //!
 //! Invariant: entry keys exist exactly for `[compacted, log_end)`, so truncating or
 //! trimming removes each key of the range that the bounds say exists (sled has no range
-//! delete); [`SledStorage::open`] checks the two ends of the log.
+//! delete); [`SledStorage::open`] checks the two ends of the log, and that the bounds are
+//! a state the contract allows ([`LogBounds::is_consistent`]).
+//!
+//! Layout 2 differs from layout 1 only in that `m:decided` may be `log_end + 1` (a
+//! decided stop sign), which layout 1's `open` reports as corruption. `open` upgrades a
+//! layout-1 store by rewriting its `m:format` key (flushed and synced) before anything
+//! else, so an older paxstore refuses the store by its marker instead of misreading it.
+//! The marker file (below) names the directory, not the layout, and is unchanged.
 //!
 //! # Opening
 //!
@@ -87,7 +94,9 @@ use crate::fsutil::{self, sync_path, DirState};
 
 const BACKEND: &str = "sled";
 const FORMAT_KEY: &[u8] = b"m:format";
-const FORMAT_VALUE: &[u8] = b"paxstore-sled/1";
+const FORMAT_VALUE: &[u8] = b"paxstore-sled/2";
+/// Layout 1 is layout 2 that never holds a decided stop sign; it is upgraded at open.
+const FORMAT_VALUE_V1: &[u8] = b"paxstore-sled/1";
 const KEY_COMPACTED: &[u8] = b"m:compacted";
 const KEY_LOG_END: &[u8] = b"m:log_end";
 const KEY_DECIDED: &[u8] = b"m:decided";
@@ -349,6 +358,7 @@ impl<T: PersistentEntry> SledStorage<T> {
     fn check_format(&mut self, state: DirState) -> StorageResult<()> {
         match self.get_raw(FORMAT_KEY)? {
             Some(value) if value == FORMAT_VALUE => Ok(()),
+            Some(value) if value == FORMAT_VALUE_V1 => self.write_format_marker(),
             Some(value) => Err(unrecognized(
                 &self.path,
                 format!(
@@ -364,18 +374,21 @@ impl<T: PersistentEntry> SledStorage<T> {
                 if state == DirState::Existing {
                     return Err(unrecognized(&self.path, "a sled database without the paxstore format marker (not a paxstore store, data sled could not read, or a creation that crashed before its marker was written; remove the directory to start afresh)"));
                 }
-                let mut batch = Batch::default();
-                batch.insert(FORMAT_KEY, FORMAT_VALUE);
-                self.db
-                    .apply_batch(batch)
-                    .map_err(|e| engine_error("writing the format marker", e))?;
-                let durability = self.durability;
-                self.durability = Durability::Immediate;
-                let synced = self.make_durable();
-                self.durability = durability;
-                synced
+                self.write_format_marker()
             }
         }
+    }
+
+    /// Writes the format marker of this layout, flushed and synced.
+    fn write_format_marker(&mut self) -> StorageResult<()> {
+        let mut batch = Batch::default();
+        batch.insert(FORMAT_KEY, FORMAT_VALUE);
+        self.db.apply_batch(batch).map_err(|e| engine_error("writing the format marker", e))?;
+        let durability = self.durability;
+        self.durability = Durability::Immediate;
+        let synced = self.make_durable();
+        self.durability = durability;
+        synced
     }
 
     fn get_index(&self, key: &'static [u8]) -> StorageResult<usize> {
@@ -398,10 +411,14 @@ impl<T: PersistentEntry> SledStorage<T> {
             compacted_idx: self.get_index(KEY_COMPACTED)?,
             log_end: self.get_index(KEY_LOG_END)?,
             decided_idx: self.get_index(KEY_DECIDED)?,
+            has_stopsign: self.get_raw(KEY_STOPSIGN)?.is_some(),
         };
-        if bounds.compacted_idx > bounds.log_end || bounds.decided_idx > bounds.log_end {
+        if !bounds.is_consistent() {
             return Err(StorageError::Corruption {
-                location: format!("{} (m:compacted, m:log_end, m:decided)", self.path.display()),
+                location: format!(
+                    "{} (m:compacted, m:log_end, m:decided, m:stopsign)",
+                    self.path.display()
+                ),
                 detail: format!("inconsistent bounds {bounds:?}"),
             });
         }

@@ -20,6 +20,8 @@
 //!
 //! - every op and getter, alone and in mixed batches;
 //! - every documented error, with its exact typed reason, changing nothing;
+//! - the decided stop sign (`decided_idx = log_end + 1`): deciding it, what it closes,
+//!   what stays valid, and its reopen;
 //! - atomicity: a batch whose first, middle, last or dependent op is invalid leaves no
 //!   trace;
 //! - empty batches, empty entries, 1 MiB entries, a 100,000-entry log;
@@ -60,11 +62,11 @@ pub fn soak_factor() -> u32 {
 #[macro_export]
 macro_rules! storage_suite {
     (persistent, $open:expr) => {
-        $crate::__storage_suite_cases!($open);
+        $crate::__storage_suite_cases!(run; $open);
         $crate::__storage_suite_persistent_cases!(run; $open);
     };
     (volatile, $open:expr) => {
-        $crate::__storage_suite_cases!($open);
+        $crate::__storage_suite_cases!(run; $open);
         $crate::__storage_suite_persistent_cases!(ignore; $open);
     };
 }
@@ -94,8 +96,8 @@ macro_rules! __storage_suite_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __storage_suite_cases {
-    ($open:expr) => {
-        $crate::__storage_suite_tests!(run; $open;
+    ($mode:ident; $open:expr) => {
+        $crate::__storage_suite_tests!($mode; $open;
             fresh_store_is_empty,
             append_entry,
             append_entries,
@@ -128,6 +130,14 @@ macro_rules! __storage_suite_cases {
             error_decided_past_end,
             error_compacted_backwards,
             error_reads_out_of_range,
+            decide_stopsign,
+            decided_stopsign_allows_trim_and_replacement,
+            undecided_stopsign_opens_the_log,
+            decide_stopsign_with_snapshot_install,
+            error_decided_past_end_with_stopsign,
+            error_append_after_decided_stopsign,
+            error_compacted_past_decided_stopsign,
+            error_clear_decided_stopsign,
             atomic_invalid_first_op,
             atomic_invalid_middle_op,
             atomic_invalid_last_op,
@@ -154,6 +164,7 @@ macro_rules! __storage_suite_persistent_cases {
             reopen_after_trim,
             reopen_after_compacted_past_end,
             reopen_after_stopsign_and_snapshot,
+            reopen_after_decided_stopsign,
             reopen_after_refused_batch,
             reopen_large_and_empty_entries,
             reopen_after_many_writes,

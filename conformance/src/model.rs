@@ -32,6 +32,12 @@ impl Model {
         self.compacted_idx + self.log.len()
     }
 
+    /// A stop sign is set and the decided index is one past the log: the stop sign is
+    /// decided, and the log is closed.
+    pub fn stopsign_decided(&self) -> bool {
+        self.stopsign.is_some() && self.decided_idx == self.log_end() + 1
+    }
+
     /// Applies a batch all or nothing; on error returns the position and reason of the
     /// first invalid op and leaves the model unchanged.
     pub fn apply_batch(&mut self, ops: &[StorageOp<TestEntry>]) -> Result<(), (usize, InvalidOp)> {
@@ -45,9 +51,22 @@ impl Model {
 
     fn apply(&mut self, op: &StorageOp<TestEntry>) -> Result<(), InvalidOp> {
         let end = self.log_end();
+        let closed = self.stopsign_decided();
         match op.clone() {
-            StorageOp::AppendEntry(e) => self.log.push(e),
-            StorageOp::AppendEntries(es) => self.log.extend(es),
+            StorageOp::AppendEntry(e) => {
+                if closed {
+                    let op = "AppendEntry";
+                    return Err(InvalidOp::AppendAfterDecidedStopsign { op, log_end: end });
+                }
+                self.log.push(e);
+            }
+            StorageOp::AppendEntries(es) => {
+                if closed && !es.is_empty() {
+                    let op = "AppendEntries";
+                    return Err(InvalidOp::AppendAfterDecidedStopsign { op, log_end: end });
+                }
+                self.log.extend(es);
+            }
             StorageOp::AppendOnPrefix(from_idx, es) => {
                 if from_idx > end {
                     return Err(InvalidOp::AppendOnPrefixPastEnd { from_idx, log_end: end });
@@ -72,7 +91,8 @@ impl Model {
             StorageOp::SetPromise(b) => self.promise = Some(b),
             StorageOp::SetAcceptedRound(b) => self.accepted_round = Some(b),
             StorageOp::SetDecidedIndex(idx) => {
-                if idx > end {
+                let decides_stopsign = idx == end + 1 && self.stopsign.is_some();
+                if idx > end && !decides_stopsign {
                     return Err(InvalidOp::DecidedPastEnd { idx, log_end: end });
                 }
                 self.decided_idx = idx;
@@ -93,12 +113,19 @@ impl Model {
                     let compacted_idx = self.compacted_idx;
                     return Err(InvalidOp::CompactedBackwards { idx, compacted_idx });
                 }
+                if idx > end && closed {
+                    return Err(InvalidOp::CompactedPastDecidedStopsign { idx, log_end: end });
+                }
                 if idx >= end {
                     self.log.clear();
                 } else {
                     self.log.drain(..idx - self.compacted_idx);
                 }
                 self.compacted_idx = idx;
+            }
+            StorageOp::SetStopsign(None) if closed => {
+                let decided_idx = self.decided_idx;
+                return Err(InvalidOp::ClearDecidedStopsign { decided_idx, log_end: end });
             }
             StorageOp::SetStopsign(s) => self.stopsign = s,
             StorageOp::SetSnapshot(s) => self.snapshot = s,

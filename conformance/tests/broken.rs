@@ -5,7 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use paxstore::StorageOp::{self, *};
-use paxstore::{Ballot, StopSign, Storage, StorageError, StorageResult};
+use paxstore::{Ballot, InvalidOp, LogBounds, StopSign, Storage, StorageError, StorageResult};
 use paxstore_backends::MemoryStorage;
 use paxstore_conformance::crash::{self, CrashConfig};
 use paxstore_conformance::{cases, from_fn, Factory, TestEntry, TestSnapshot};
@@ -32,6 +32,9 @@ enum Defect {
     ClampedReads,
     /// `SetDecidedIndex` past the end is clamped instead of refused.
     ClampedDecided,
+    /// Keeps appending after the stop sign is decided (a backend written before the log
+    /// could be closed): it moves the decided index back to the log end instead.
+    AppendsAfterDecidedStopsign,
 }
 
 struct Broken {
@@ -73,6 +76,17 @@ impl Storage<TestEntry> for Broken {
                         .collect(),
                 )
             }
+            Defect::AppendsAfterDecidedStopsign => match self.inner.write_atomically(ops.clone()) {
+                Err(StorageError::InvalidOp {
+                    reason: InvalidOp::AppendAfterDecidedStopsign { log_end, .. },
+                    ..
+                }) => {
+                    let mut reopened = vec![SetDecidedIndex(log_end)];
+                    reopened.extend(ops);
+                    self.inner.write_atomically(reopened)
+                }
+                outcome => outcome,
+            },
             _ => self.inner.write_atomically(ops),
         }
     }
@@ -195,6 +209,17 @@ fn clamped_decided_index_is_caught() {
     assert_caught(cases::error_decided_past_end, &bad, cases::error_decided_past_end, &good);
 }
 
+#[test]
+fn appends_after_a_decided_stop_sign_are_caught() {
+    let (bad, good) = (broken(Defect::AppendsAfterDecidedStopsign), correct());
+    assert_caught(
+        cases::error_append_after_decided_stopsign,
+        &bad,
+        cases::error_append_after_decided_stopsign,
+        &good,
+    );
+}
+
 // ---- persistent defects, on top of the example FileStore ----
 
 /// Copies the whole state of `src` into a fresh memory store.
@@ -203,8 +228,9 @@ fn copy_to_memory(src: &impl Storage<TestEntry>) -> StorageResult<MemoryStorage<
     let mut ops = vec![
         SetCompactedIdx(c),
         AppendEntries(src.get_suffix(c)?),
-        SetDecidedIndex(src.get_decided_idx()?),
+        // The stop sign before the decided index, which may decide it.
         SetStopsign(src.get_stopsign()?),
+        SetDecidedIndex(src.get_decided_idx()?),
         SetSnapshot(src.get_snapshot()?),
     ];
     ops.extend(src.get_promise()?.map(SetPromise));
@@ -223,6 +249,27 @@ enum DiskDefect {
     AcksBeforeDurable,
     /// Persists a batch as two separate durable writes: a crash between them tears it.
     TearsBatches,
+    /// Persists a decided index past the log end (a decided stop sign) clamped to the log
+    /// end: the stop sign is no longer decided after a reopen.
+    ClampsDecidedStopsign,
+}
+
+/// `ops` with every `SetDecidedIndex` past the log end (as the ops before it leave it)
+/// clamped to the log end.
+fn clamp_decided_stopsign(
+    mut bounds: LogBounds,
+    ops: Vec<StorageOp<TestEntry>>,
+) -> Vec<StorageOp<TestEntry>> {
+    ops.into_iter()
+        .map(|op| {
+            let op = match op {
+                SetDecidedIndex(i) => SetDecidedIndex(i.min(bounds.log_end)),
+                op => op,
+            };
+            let _ = bounds.apply(&op);
+            op
+        })
+        .collect()
 }
 
 struct BrokenDisk {
@@ -261,6 +308,16 @@ impl Storage<TestEntry> for BrokenDisk {
                 let second = first.split_off(first.len() / 2);
                 self.durable.write_atomically(first)?;
                 self.durable.write_atomically(second)
+            }
+            DiskDefect::ClampsDecidedStopsign => {
+                let c = self.durable.get_compacted_idx()?;
+                let bounds = LogBounds {
+                    compacted_idx: c,
+                    log_end: c + self.durable.get_log_len()?,
+                    decided_idx: self.durable.get_decided_idx()?,
+                    has_stopsign: self.durable.get_stopsign()?.is_some(),
+                };
+                self.durable.write_atomically(clamp_decided_stopsign(bounds, ops))
             }
         }
     }
@@ -302,6 +359,20 @@ fn a_forgotten_field_is_caught_by_the_reopen_cases() {
         cases::reopen_after_stopsign_and_snapshot,
         &bad,
         cases::reopen_after_stopsign_and_snapshot,
+        &good,
+    );
+}
+
+#[test]
+fn a_decided_stop_sign_lost_on_disk_is_caught_by_the_reopen_case() {
+    let bad = from_fn(|dir: &Path| BrokenDisk::open(dir, DiskDefect::ClampsDecidedStopsign));
+    let good = file_store();
+    // The same backend passes the cases that do not reopen: only the reopen shows it.
+    cases::decide_stopsign(&bad);
+    assert_caught(
+        cases::reopen_after_decided_stopsign,
+        &bad,
+        cases::reopen_after_decided_stopsign,
         &good,
     );
 }

@@ -7,15 +7,19 @@
 
 use crate::{Entry, InvalidOp, StorageError, StorageOp, StorageResult};
 
-/// The three indices that decide whether an op or a read is valid.
+/// The indices that decide whether an op or a read is valid, and whether a stop sign is
+/// set (which allows `decided_idx = log_end + 1`: the stop sign is decided).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LogBounds {
     /// The first stored index.
     pub compacted_idx: usize,
     /// One past the last stored index: `compacted_idx + log_len`.
     pub log_end: usize,
-    /// The decided index.
+    /// The decided index: at most `log_end`, or exactly `log_end + 1` when the stop sign
+    /// is decided.
     pub decided_idx: usize,
+    /// Whether a stop sign is stored.
+    pub has_stopsign: bool,
 }
 
 impl LogBounds {
@@ -24,11 +28,34 @@ impl LogBounds {
         self.log_end - self.compacted_idx
     }
 
+    /// Whether the stop sign is decided: a stop sign is set and `decided_idx = log_end + 1`
+    /// (the stop sign takes the slot at `log_end`). The log is then closed: nothing may
+    /// move `log_end` or clear the stop sign until `decided_idx` moves back.
+    pub fn stopsign_decided(&self) -> bool {
+        self.has_stopsign && self.decided_idx == self.log_end + 1
+    }
+
+    /// Whether these bounds are a state the contract allows: `compacted_idx <= log_end`,
+    /// and `decided_idx <= log_end` or the stop sign is decided. Backends check the bounds
+    /// they read back at open with this.
+    pub fn is_consistent(&self) -> bool {
+        self.compacted_idx <= self.log_end
+            && (self.decided_idx <= self.log_end || self.stopsign_decided())
+    }
+
     /// Applies `op` to the bounds, or says why it is invalid (leaving `self` unchanged).
     pub fn apply<T: Entry>(&mut self, op: &StorageOp<T>) -> Result<(), InvalidOp> {
         match op {
-            StorageOp::AppendEntry(_) => self.log_end += 1,
-            StorageOp::AppendEntries(entries) => self.log_end += entries.len(),
+            StorageOp::AppendEntry(_) => {
+                self.check_log_open("AppendEntry")?;
+                self.log_end += 1;
+            }
+            StorageOp::AppendEntries(entries) => {
+                if !entries.is_empty() {
+                    self.check_log_open("AppendEntries")?;
+                }
+                self.log_end += entries.len();
+            }
             StorageOp::AppendOnPrefix(from_idx, entries) => {
                 let from_idx = *from_idx;
                 if from_idx > self.log_end {
@@ -52,7 +79,8 @@ impl LogBounds {
                 self.log_end = from_idx + entries.len();
             }
             StorageOp::SetDecidedIndex(idx) => {
-                if *idx > self.log_end {
+                let decides_stopsign = self.has_stopsign && *idx == self.log_end + 1;
+                if *idx > self.log_end && !decides_stopsign {
                     return Err(InvalidOp::DecidedPastEnd { idx: *idx, log_end: self.log_end });
                 }
                 self.decided_idx = *idx;
@@ -76,13 +104,36 @@ impl LogBounds {
                         compacted_idx: self.compacted_idx,
                     });
                 }
+                if *idx > self.log_end && self.stopsign_decided() {
+                    return Err(InvalidOp::CompactedPastDecidedStopsign {
+                        idx: *idx,
+                        log_end: self.log_end,
+                    });
+                }
                 self.compacted_idx = *idx;
                 self.log_end = self.log_end.max(*idx);
             }
+            StorageOp::SetStopsign(None) => {
+                if self.stopsign_decided() {
+                    return Err(InvalidOp::ClearDecidedStopsign {
+                        decided_idx: self.decided_idx,
+                        log_end: self.log_end,
+                    });
+                }
+                self.has_stopsign = false;
+            }
+            StorageOp::SetStopsign(Some(_)) => self.has_stopsign = true,
             StorageOp::SetPromise(_)
             | StorageOp::SetAcceptedRound(_)
-            | StorageOp::SetStopsign(_)
             | StorageOp::SetSnapshot(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Refuses an append while the decided stop sign closes the log.
+    fn check_log_open(&self, op: &'static str) -> Result<(), InvalidOp> {
+        if self.stopsign_decided() {
+            return Err(InvalidOp::AppendAfterDecidedStopsign { op, log_end: self.log_end });
         }
         Ok(())
     }

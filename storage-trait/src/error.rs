@@ -158,8 +158,12 @@ pub enum InvalidOp {
         /// The first stored index.
         compacted_idx: usize,
     },
-    /// `SetDecidedIndex` past the end of the log.
-    #[error("SetDecidedIndex to {idx} but the log ends at {log_end}")]
+    /// `SetDecidedIndex` past the end of the log (and not the one index past it that
+    /// decides a stored stop sign).
+    #[error(
+        "SetDecidedIndex to {idx} but the log ends at {log_end} (only {log_end} + 1 is allowed \
+         past the end, and only while a stop sign is set: it decides the stop sign)"
+    )]
     DecidedPastEnd {
         /// The index given.
         idx: usize,
@@ -173,5 +177,38 @@ pub enum InvalidOp {
         idx: usize,
         /// The first stored index.
         compacted_idx: usize,
+    },
+    /// An append while the stop sign is decided: the log is closed.
+    #[error(
+        "{op} at {log_end}, but the stop sign decided at index {log_end} closed the log \
+         (decided_idx = {log_end} + 1)"
+    )]
+    AppendAfterDecidedStopsign {
+        /// The op: `"AppendEntry"` or `"AppendEntries"`.
+        op: &'static str,
+        /// One past the last stored index, where the decided stop sign sits.
+        log_end: usize,
+    },
+    /// `SetCompactedIdx` past the end of the log while the stop sign is decided.
+    #[error(
+        "SetCompactedIdx to {idx} past the log end {log_end}, but the stop sign decided at \
+         index {log_end} closed the log (decided_idx = {log_end} + 1)"
+    )]
+    CompactedPastDecidedStopsign {
+        /// The index given.
+        idx: usize,
+        /// One past the last stored index, where the decided stop sign sits.
+        log_end: usize,
+    },
+    /// `SetStopsign(None)` while the stop sign is decided.
+    #[error(
+        "SetStopsign(None) but the stop sign is decided (decided_idx {decided_idx} = log end \
+         {log_end} + 1); move the decided index back first"
+    )]
+    ClearDecidedStopsign {
+        /// The decided index, `log_end + 1`.
+        decided_idx: usize,
+        /// One past the last stored index.
+        log_end: usize,
     },
 }

@@ -2,9 +2,9 @@
 //!
 //! A replica keeps its log and protocol state in a [`Storage`]. The trait has **one
 //! mutator**, [`Storage::write_atomically`], which applies a batch of [`StorageOp`]s all
-//! or nothing, and getters. The op set mirrors OmniPaxos 0.2.4, so a backend written for
-//! one ports to the other mechanically; where OmniPaxos leaves indices and bounds loose,
-//! this contract fixes them, and the `paxstore-conformance` suite holds every backend to it.
+//! or nothing, and getters. The op set is OmniPaxos 0.2.4's; where OmniPaxos leaves indices,
+//! bounds and out-of-range reads loose, this contract fixes them, and the
+//! `paxstore-conformance` suite holds every backend to it.
 //!
 //! ## The state
 //!
@@ -15,7 +15,7 @@
 //! | `log` | empty | the entries at **absolute** indices `[compacted_idx, compacted_idx + log_len)` |
 //! | `compacted_idx` | 0 | the first stored index; entries below it were trimmed or replaced by the snapshot |
 //! | `log_len` | 0 | the number of entries stored; `log_end = compacted_idx + log_len` |
-//! | `decided_idx` | 0 | entries below it are decided; always `decided_idx <= log_end` |
+//! | `decided_idx` | 0 | entries below it are decided; `decided_idx <= log_end`, or `decided_idx = log_end + 1` while a stop sign is set: **the stop sign is decided** (it takes the slot at `log_end`, as in OmniPaxos) |
 //! | `promise` | `None` | the highest ballot promised |
 //! | `accepted_round` | `None` | the round of the entries held |
 //! | `stopsign` | `None` | the stop sign of this configuration |
@@ -34,16 +34,24 @@
 //!
 //! | op | effect | error ([`InvalidOp`]) when |
 //! |---|---|---|
-//! | `AppendEntry(e)` | `log` gets `e` at `log_end`; `log_len += 1` | never |
-//! | `AppendEntries(es)` | `log` gets `es` at `log_end..`; `log_len += es.len()` | never |
+//! | `AppendEntry(e)` | `log` gets `e` at `log_end`; `log_len += 1` | the stop sign is decided (`AppendAfterDecidedStopsign`) |
+//! | `AppendEntries(es)` | `log` gets `es` at `log_end..`; `log_len += es.len()` | `es` is not empty and the stop sign is decided (`AppendAfterDecidedStopsign`) |
 //! | `AppendOnPrefix(i, es)` | entries at `>= i` are removed, then `es` is written at `i..`; `log_end = i + es.len()` | `i > log_end` (`AppendOnPrefixPastEnd`); `i < compacted_idx` (`AppendOnPrefixBelowCompacted`); `i < decided_idx` (`AppendOnPrefixOverwritesDecided`: decided entries are immutable) |
 //! | `SetPromise(b)` | `promise = Some(b)` | never |
 //! | `SetAcceptedRound(b)` | `accepted_round = Some(b)` | never |
-//! | `SetDecidedIndex(i)` | `decided_idx = i` (it may move backwards) | `i > log_end` (`DecidedPastEnd`) |
+//! | `SetDecidedIndex(i)` | `decided_idx = i` (it may move backwards) | `i > log_end`, except `i = log_end + 1` while a stop sign is set, which decides it (`DecidedPastEnd`) |
 //! | `Trim(i)` | entries below `i` are dropped; `compacted_idx = i`; `log_end` unchanged | `i > log_end` (`TrimPastEnd`); `i < compacted_idx` (`TrimBelowCompacted`) |
-//! | `SetCompactedIdx(i)` | for `i <= log_end`, exactly `Trim(i)`; for `i > log_end`, every entry is dropped and the empty log starts at `i` (`compacted_idx = log_end = i`): installing a snapshot that covers entries this replica never held | `i < compacted_idx` (`CompactedBackwards`) |
-//! | `SetStopsign(s)` | `stopsign = s` | never |
+//! | `SetCompactedIdx(i)` | for `i <= log_end`, exactly `Trim(i)`; for `i > log_end`, every entry is dropped and the empty log starts at `i` (`compacted_idx = log_end = i`): installing a snapshot that covers entries this replica never held | `i < compacted_idx` (`CompactedBackwards`); `i > log_end` while the stop sign is decided (`CompactedPastDecidedStopsign`) |
+//! | `SetStopsign(s)` | `stopsign = s` (`Some` replaces a stop sign, decided or not) | `s` is `None` and the stop sign is decided (`ClearDecidedStopsign`) |
 //! | `SetSnapshot(s)` | `snapshot = s` | never |
+//!
+//! Each op is checked against the state the ops before it in the batch left, so
+//! `[SetStopsign(Some(s)), SetDecidedIndex(log_end + 1)]` decides a stop sign in one batch,
+//! and the reverse order is `DecidedPastEnd`. **While the stop sign is decided** the log
+//! is closed: nothing may move `log_end` (appends, `SetCompactedIdx` past the end;
+//! `AppendOnPrefix` is already refused as it would overwrite decided entries) or clear
+//! the stop sign. `Trim` and `SetCompactedIdx` up to `log_end` stay valid, and moving
+//! `decided_idx` back to `log_end` or below opens the log again.
 //!
 //! `Trim` and `SetCompactedIdx` both move `compacted_idx` and both keep every surviving
 //! entry at its absolute index; they differ only past the end of the log, where `Trim` is

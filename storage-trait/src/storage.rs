@@ -76,7 +76,8 @@ pub trait Storage<T: Entry> {
     /// `[compacted_idx, compacted_idx + log_len)`.
     fn get_log_len(&self) -> StorageResult<usize>;
 
-    /// The decided index: entries below it are decided.
+    /// The decided index: entries below it are decided; `log_end + 1` when the stored
+    /// stop sign is decided.
     fn get_decided_idx(&self) -> StorageResult<usize>;
 
     /// The highest ballot promised, `None` until one is set.

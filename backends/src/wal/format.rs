@@ -8,9 +8,10 @@ use std::ops::Range;
 
 /// The first 8 bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"PXSTWAL\0";
-/// The format version written in every segment header. Version 1 (no seal records) is
-/// still read: it is version 2 without seals.
-pub const FORMAT_VERSION: u32 = 2;
+/// The format version written in every segment header. Versions 1 and 2 are still read:
+/// version 1 is version 2 without seal records, and version 2 is version 3 without a
+/// decided stop sign (a decided index of `log_end + 1`, see FORMAT.md).
+pub const FORMAT_VERSION: u32 = 3;
 /// Bytes of the segment header; the first record starts right after it.
 pub const SEGMENT_HEADER_BYTES: usize = 32;
 /// Bytes of a record header: `crc u32, len u32, lsn u64, type u8, 7 reserved zero bytes`.
@@ -112,13 +113,18 @@ pub fn parse_segment_header(bytes: &[u8]) -> Result<u64, String> {
         return Err("segment header checksum mismatch".to_owned());
     }
     let version = u32_at(h, 8);
-    if version != FORMAT_VERSION && version != 1 {
+    if !(1..=FORMAT_VERSION).contains(&version) {
         return Err(format!("unsupported format version {version}"));
     }
     if u32_at(h, 12) as usize != SEGMENT_HEADER_BYTES {
         return Err(format!("unexpected header size {}", u32_at(h, 12)));
     }
     Ok(u64_at(h, 16))
+}
+
+/// The format version of a segment header that [`parse_segment_header`] accepted.
+pub fn segment_header_version(header: &[u8]) -> u32 {
+    u32_at(header, 8)
 }
 
 /// Reads a little-endian `u32` at `at`; the caller has checked the bounds.

@@ -248,7 +248,8 @@ pub struct WalStorage<T: PersistentEntry> {
     meta_ranges: Vec<(usize, usize)>,
     /// Set when a rollover failed once its seal may have been written: the next write rolls
     /// over again (rewriting the same seal and checkpoint), so no record ever follows a
-    /// seal that a leftover checkpoint in the spare may name.
+    /// seal that a leftover checkpoint in the spare may name. Also set at open when the
+    /// active segment has an older format version, so no record is added to it.
     must_roll: bool,
     /// Set when a sync failed: what is durable is unknown until a reopen.
     poisoned: Option<String>,
@@ -325,6 +326,7 @@ impl<T: PersistentEntry> WalStorage<T> {
                 wal.tail = r.tail;
                 wal.next_lsn = r.next_lsn;
                 wal.next_seq = r.next_seq;
+                wal.must_roll = r.older_active;
                 let s = r.state;
                 wal.meta = Meta {
                     compacted: s.compacted,
@@ -411,6 +413,7 @@ impl<T: PersistentEntry> WalStorage<T> {
             compacted_idx: self.meta.compacted,
             log_end: self.meta.compacted + self.index.len(),
             decided_idx: self.meta.decided,
+            has_stopsign: self.meta.stopsign.is_some(),
         }
     }
 

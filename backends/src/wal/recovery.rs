@@ -9,10 +9,10 @@ use paxstore::{Ballot, StorageError, StorageResult};
 
 use super::format::{
     checkpoint_prev_seal, expect_lsn, find_next_record, parse_seal, parse_segment_file_name,
-    parse_segment_header, read_record, Found, In, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, OP_APPEND,
-    OP_APPEND_ON_PREFIX, OP_BASE, OP_PREV_SEAL, OP_SET_ACCEPTED, OP_SET_COMPACTED, OP_SET_DECIDED,
-    OP_SET_PROMISE, OP_SET_SNAPSHOT, OP_SET_STOPSIGN, OP_TRIM, RECORD_ALIGN, RECORD_CHECKPOINT,
-    RECORD_SEAL, SEAL_FIXED_BYTES,
+    parse_segment_header, read_record, segment_header_version, Found, In, FORMAT_VERSION,
+    MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, OP_APPEND, OP_APPEND_ON_PREFIX, OP_BASE, OP_PREV_SEAL,
+    OP_SET_ACCEPTED, OP_SET_COMPACTED, OP_SET_DECIDED, OP_SET_PROMISE, OP_SET_SNAPSHOT,
+    OP_SET_STOPSIGN, OP_TRIM, RECORD_ALIGN, RECORD_CHECKPOINT, RECORD_SEAL, SEAL_FIXED_BYTES,
 };
 use super::index::{Index, Run};
 use super::io::WalIo;
@@ -221,6 +221,8 @@ pub(crate) struct Recovered {
     pub(crate) tail: usize,
     pub(crate) next_lsn: u64,
     pub(crate) next_seq: u64,
+    /// The active segment has an older format version: the next write rolls over.
+    pub(crate) older_active: bool,
     pub(crate) state: Replayed,
 }
 
@@ -560,11 +562,27 @@ pub(crate) fn recover(dir: &Path, io: &dyn WalIo) -> StorageResult<Option<Recove
     }
     let tail = stops[last].0;
     let mut spares: VecDeque<Segment> = segs.split_off(last + 1);
+    // Every record written from now on goes to a segment of this format version (see
+    // FORMAT.md, "Versions"): a spare of an older version is deleted (its number is
+    // reused), and an active segment of an older version is rolled over on the next write.
     let spare = spares.pop_front();
-    remove_all(dir, io, stale.into_iter().chain(spares))?;
+    let (spare, older_spare) = match spare {
+        Some(seg) if segment_header_version(seg.bytes()) < FORMAT_VERSION => (None, Some(seg)),
+        spare => (spare, None),
+    };
+    remove_all(dir, io, stale.into_iter().chain(spares).chain(older_spare))?;
+    let older_active = segment_header_version(segs[segs.len() - 1].bytes()) < FORMAT_VERSION;
     // Segment numbers stay consecutive (reads index the live segments by number).
     let next_seq = spare.as_ref().unwrap_or(&segs[segs.len() - 1]).seq + 1;
-    Ok(Some(Recovered { segments: segs, spare, tail, next_lsn: expected, next_seq, state }))
+    Ok(Some(Recovered {
+        segments: segs,
+        spare,
+        tail,
+        next_lsn: expected,
+        next_seq,
+        older_active,
+        state,
+    }))
 }
 
 /// The payload offset of an index location, for tests of this module.

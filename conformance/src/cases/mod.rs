@@ -8,6 +8,7 @@ pub(crate) mod ops;
 mod random;
 mod reopen;
 mod sizes;
+mod stopsign;
 
 pub use atomicity::*;
 pub use errors::*;
@@ -15,6 +16,7 @@ pub use ops::*;
 pub use random::*;
 pub use reopen::*;
 pub use sizes::*;
+pub use stopsign::*;
 
 use crate::crash::{self, CrashConfig};
 use crate::Factory;

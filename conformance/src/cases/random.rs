@@ -100,6 +100,8 @@ fn op() -> impl Strategy<Value = OpSpec> {
         1 => any::<u8>().prop_map(OpSpec::Promise),
         1 => any::<u8>().prop_map(OpSpec::Accepted),
         3 => idx().prop_map(OpSpec::Decided),
+        // `log_end + 1`: decides the stop sign when one is set, refused otherwise.
+        1 => Just(OpSpec::Decided(Idx::EndPlus(0))),
         2 => idx().prop_map(OpSpec::Trim),
         1 => idx().prop_map(OpSpec::Compacted),
         1 => proptest::option::of(any::<u8>()).prop_map(OpSpec::Stopsign),

@@ -106,6 +106,7 @@ where
             compacted_idx,
             log_end: compacted_idx + self.state.log.len(),
             decided_idx: index(self.state.decided_idx)?,
+            has_stopsign: self.state.stopsign.is_some(),
         })
     }
 
