@@ -15,10 +15,15 @@
 //! be rejected by the same checker, in a scenario where a restarted node cannot reach
 //! the others.
 //!
-//! Knobs: `PAXSTORE_KILL_SECS` (default 40) is how long the nemesis runs per backend;
-//! `PAXSTORE_KILL_BACKENDS` (default `wal,redb`) which persistent backends run
-//! (`all`: every one compiled in; the memory backend keeps nothing across a kill, so a
-//! killed node would forget its promises: it is never run here).
+//! Knobs: `PAXSTORE_KILL_SECS` is how long the nemesis runs per backend (default 40
+//! times `PAXSTORE_SOAK`, itself default 1); `PAXSTORE_KILL_BACKENDS` (default
+//! `wal,redb`) which persistent backends run (`all`: every one compiled in; the memory
+//! backend keeps nothing across a kill, so a killed node would forget its promises: it is
+//! never run here). The longer run over every backend:
+//!
+//! ```text
+//! PAXSTORE_KILL_SECS=300 PAXSTORE_KILL_BACKENDS=all cargo test --release -p paxstore-node --all-features --test kill
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -40,7 +45,8 @@ const CLIENTS: usize = 6;
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn secs() -> u64 {
-    std::env::var("PAXSTORE_KILL_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(40)
+    let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    var("PAXSTORE_KILL_SECS").unwrap_or_else(|| 40 * var("PAXSTORE_SOAK").unwrap_or(1).max(1))
 }
 
 fn backend_selected(name: &str) -> bool {
