@@ -710,7 +710,10 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
             time_left(started.elapsed(), done, total)
         );
     }
-    let (tcp_cluster, tcp_failures) = crate::tcp_cluster::run(&opts.backends, opts.quick, &work);
+    let ceiling_time = opts.matrix.ceiling_time;
+    let mut ceiling = || runner.ceiling_sample(ceiling_time).map_err(|e| e.to_string());
+    let (tcp_cluster, tcp_failures) =
+        crate::tcp_cluster::run(&opts.backends, opts.quick, &work, &mut ceiling);
     failures.extend(tcp_failures);
     let ceiling_end = runner.ceiling_sample(opts.matrix.ceiling_time)?;
     eprintln!(

@@ -22,16 +22,17 @@ pub(crate) enum NodeStorage {
 pub struct StorageCounts {
     /// Calls of `write_atomically`.
     pub writes: u64,
-    /// Syncs to the disk: the WAL's own count; for other backends, one per write with
-    /// `Immediate` (each backend syncs once per batch; see its module docs) and none
-    /// with `Buffered`.
+    /// Syncs to the disk: the WAL's own count; for the other persistent backends, one
+    /// per write with `Immediate` (each backend syncs once per batch; see its module
+    /// docs) and none with `Buffered`; none for the memory backend.
     pub syncs: u64,
 }
 
 /// [`NodeStorage`] and its counts.
 pub(crate) struct CountedStorage {
     inner: NodeStorage,
-    durability: Durability,
+    /// Whether each write of a backend other than the WAL is a sync.
+    write_syncs: bool,
     writes: u64,
 }
 
@@ -50,7 +51,8 @@ impl CountedStorage {
         };
         #[cfg(not(feature = "wal"))]
         let inner = NodeStorage::Other(kind.open(path, durability)?);
-        Ok(CountedStorage { inner, durability, writes: 0 })
+        let write_syncs = kind.is_persistent() && durability == Durability::Immediate;
+        Ok(CountedStorage { inner, write_syncs, writes: 0 })
     }
 
     /// What the store wrote and synced since it was opened.
@@ -58,10 +60,8 @@ impl CountedStorage {
         let syncs = match &self.inner {
             #[cfg(feature = "wal")]
             NodeStorage::Wal(wal) => wal.stats().syncs,
-            NodeStorage::Other(_) => match self.durability {
-                Durability::Immediate => self.writes,
-                Durability::Buffered => 0,
-            },
+            NodeStorage::Other(_) if self.write_syncs => self.writes,
+            NodeStorage::Other(_) => 0,
         };
         StorageCounts { writes: self.writes, syncs }
     }
@@ -110,5 +110,40 @@ impl Storage<Command> for CountedStorage {
     }
     fn get_snapshot(&self) -> StorageResult<Option<KvSnapshot>> {
         self.inner().get_snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What two writes add to the counts (opening a store may sync on its own).
+    fn counts_of_two_writes(kind: BackendKind, durability: Durability) -> StorageCounts {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = CountedStorage::open(kind, &dir.path().join("store"), durability).unwrap();
+        let before = store.counts();
+        for _ in 0..2 {
+            store.write_atomically(vec![StorageOp::SetDecidedIndex(0)]).unwrap();
+        }
+        let after = store.counts();
+        StorageCounts { writes: after.writes - before.writes, syncs: after.syncs - before.syncs }
+    }
+
+    #[test]
+    fn syncs_are_counted_only_where_the_disk_is_synced() {
+        let memory = counts_of_two_writes(BackendKind::Memory, Durability::Immediate);
+        assert_eq!(memory, StorageCounts { writes: 2, syncs: 0 });
+        #[cfg(feature = "redb")]
+        {
+            let immediate = counts_of_two_writes(BackendKind::Redb, Durability::Immediate);
+            assert_eq!(immediate, StorageCounts { writes: 2, syncs: 2 });
+            let buffered = counts_of_two_writes(BackendKind::Redb, Durability::Buffered);
+            assert_eq!(buffered, StorageCounts { writes: 2, syncs: 0 });
+        }
+        #[cfg(feature = "wal")]
+        {
+            let wal = counts_of_two_writes(BackendKind::Wal, Durability::Immediate);
+            assert_eq!(wal, StorageCounts { writes: 2, syncs: 2 }, "the WAL's own count");
+        }
     }
 }
