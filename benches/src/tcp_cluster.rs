@@ -71,9 +71,17 @@ struct Plan {
 impl Plan {
     fn new(quick: bool) -> Self {
         if quick {
-            Plan { warmup: Duration::from_millis(200), measure: Duration::from_millis(600), buffered: false }
+            Plan {
+                warmup: Duration::from_millis(200),
+                measure: Duration::from_millis(600),
+                buffered: false,
+            }
         } else {
-            Plan { warmup: Duration::from_millis(500), measure: Duration::from_secs(4), buffered: true }
+            Plan {
+                warmup: Duration::from_millis(500),
+                measure: Duration::from_secs(4),
+                buffered: true,
+            }
         }
     }
 }
@@ -114,13 +122,17 @@ pub fn run(
             return (rows, failures);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            failures.push(Failure { cell: "tcp cluster".into(), error: format!("tokio runtime: {e}") });
-            return (rows, failures);
-        }
-    };
+    let runtime =
+        match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                failures.push(Failure {
+                    cell: "tcp cluster".into(),
+                    error: format!("tokio runtime: {e}"),
+                });
+                return (rows, failures);
+            }
+        };
     let mut cells: Vec<(BackendKind, Option<Durability>)> = Vec::new();
     for &k in backends {
         if k.is_persistent() {
@@ -138,7 +150,8 @@ pub fn run(
             crate::workload::durability_label(*durability)
         );
         eprintln!("[tcp {}/{}] {label}, clients {CLIENTS:?} ...", i + 1, cells.len());
-        let dir = work.join(format!("tcp-{kind}-{}", crate::workload::durability_label(*durability)));
+        let dir =
+            work.join(format!("tcp-{kind}-{}", crate::workload::durability_label(*durability)));
         let ceiling_now = match ceiling() {
             Ok(c) => c,
             Err(e) => {
@@ -177,7 +190,8 @@ pub fn run(
 async fn counters(apis: &[String]) -> Result<(u64, u64), String> {
     let mut total = (0, 0);
     for a in apis {
-        let s = KvClient::new(a, Duration::from_secs(5)).status().await.map_err(|e| e.to_string())?;
+        let s =
+            KvClient::new(a, Duration::from_secs(5)).status().await.map_err(|e| e.to_string())?;
         total.0 += s.storage_writes;
         total.1 += s.storage_syncs;
     }
@@ -249,8 +263,12 @@ async fn cell(
 ) -> Result<Vec<TcpClusterRow>, String> {
     let mut spec = ClusterSpec::new(3, kind.name(), dir);
     spec.durability = durability.unwrap_or(Durability::Immediate);
-    spec.extra_args = ["--request-timeout-ms", "10000", "--log-level", "warn"].iter().map(|s| s.to_string()).collect();
-    let mut cluster = ProcessCluster::start(bin, &spec).map_err(|e| format!("starting the nodes: {e}"))?;
+    spec.extra_args = ["--request-timeout-ms", "10000", "--log-level", "warn"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut cluster =
+        ProcessCluster::start(bin, &spec).map_err(|e| format!("starting the nodes: {e}"))?;
     let apis: Vec<String> = cluster.nodes().iter().map(|n| n.api().to_string()).collect();
     let result = async {
         let leader = leader(&apis).await.ok_or("no leader within 30 s")?;
@@ -264,7 +282,10 @@ async fn cell(
             let after = counters(&apis).await?;
             let ops = w.latencies.len();
             if ops == 0 {
-                return Err(format!("no put completed with {clients} clients ({} errors)", w.errors));
+                return Err(format!(
+                    "no put completed with {clients} clients ({} errors)",
+                    w.errors
+                ));
             }
             w.latencies.sort_unstable();
             let per_op_per_node = |d: u64| d as f64 / ops as f64 / apis.len() as f64;
@@ -319,8 +340,11 @@ pub fn section(report: &Report) -> String {
             .replica_row("paxstore", &r.backend, &r.durability, "stream", 1)
             .map_or("–".to_owned(), |x| report::fmt_num(x.decided_per_s));
         // Reports from before the per-cell sample hold the whole run's ceiling only.
-        let ceiling =
-            if r.ceiling_syncs_per_s > 0.0 { r.ceiling_syncs_per_s } else { report.ceiling.sync_writes_per_s };
+        let ceiling = if r.ceiling_syncs_per_s > 0.0 {
+            r.ceiling_syncs_per_s
+        } else {
+            report.ceiling.sync_writes_per_s
+        };
         let budget = if r.durability == "immediate" && ceiling > 0.0 {
             report::fmt_pct(r.ops_per_s * r.syncs_per_op_per_node / ceiling)
         } else {
@@ -404,7 +428,10 @@ mod tests {
         };
         assert_eq!(
             lines(&rows),
-            ["tcp cluster: no row for redb with 8 clients", "tcp cluster: no row for redb with 64 clients"]
+            [
+                "tcp cluster: no row for redb with 8 clients",
+                "tcp cluster: no row for redb with 64 clients"
+            ]
         );
         rows.extend([row("redb", 8), row("redb", 64)]);
         assert!(lines(&rows).is_empty());
@@ -422,11 +449,21 @@ mod tests {
         let md = section(&r);
         // 1,000 puts/s x 0.5 syncs per put = 500 syncs/s of a 2,000 syncs/s disk (the
         // run's ceiling: this row has no sample of its own).
-        assert!(md.contains("| wal | immediate | 8 | 1,000 | 1.50 | 4.00 | 0.500 | 0.500 | 2,000 | 25% | – |"), "{md}");
+        assert!(
+            md.contains(
+                "| wal | immediate | 8 | 1,000 | 1.50 | 4.00 | 0.500 | 0.500 | 2,000 | 25% | – |"
+            ),
+            "{md}"
+        );
         // Its own sample, when it has one: 500 syncs/s of a 1,000 syncs/s disk.
         r.tcp_cluster[0].ceiling_syncs_per_s = 1000.0;
         let md = section(&r);
-        assert!(md.contains("| wal | immediate | 8 | 1,000 | 1.50 | 4.00 | 0.500 | 0.500 | 1,000 | 50% | – |"), "{md}");
+        assert!(
+            md.contains(
+                "| wal | immediate | 8 | 1,000 | 1.50 | 4.00 | 0.500 | 0.500 | 1,000 | 50% | – |"
+            ),
+            "{md}"
+        );
         // No budget without syncs the disk must keep.
         r.tcp_cluster[0].durability = "buffered".into();
         assert!(section(&r).contains("| 1,000 | – | – |"), "{}", section(&r));

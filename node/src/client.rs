@@ -84,9 +84,9 @@ impl ClientError {
         match self {
             ClientError::Connect { .. } => false,
             ClientError::Api { body, .. } => body.kind == crate::api::ErrorKind::Unknown,
-            ClientError::Io { .. } | ClientError::Timeout { .. } | ClientError::BadAnswer { .. } => {
-                true
-            }
+            ClientError::Io { .. }
+            | ClientError::Timeout { .. }
+            | ClientError::BadAnswer { .. } => true,
         }
     }
 }
@@ -100,7 +100,10 @@ pub struct KvClient {
 
 impl std::fmt::Debug for KvClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KvClient").field("addr", &self.addr).field("timeout", &self.timeout).finish()
+        f.debug_struct("KvClient")
+            .field("addr", &self.addr)
+            .field("timeout", &self.timeout)
+            .finish()
     }
 }
 
@@ -132,20 +135,23 @@ impl KvClient {
 
     /// Reads `key` (linearizable: through the log).
     pub async fn get(&mut self, key: &str) -> Result<Option<String>, ClientError> {
-        let a: GetAnswer = self.call(Method::GET, &format!("/v1/kv/{}", encode_key(key)), None::<&()>).await?;
+        let a: GetAnswer =
+            self.call(Method::GET, &format!("/v1/kv/{}", encode_key(key)), None::<&()>).await?;
         Ok(a.value)
     }
 
     /// Sets `key` to `value`; returns the value it replaced.
     pub async fn put(&mut self, key: &str, value: &str) -> Result<Option<String>, ClientError> {
         let body = PutBody { value: value.to_owned() };
-        let a: WriteAnswer = self.call(Method::PUT, &format!("/v1/kv/{}", encode_key(key)), Some(&body)).await?;
+        let a: WriteAnswer =
+            self.call(Method::PUT, &format!("/v1/kv/{}", encode_key(key)), Some(&body)).await?;
         Ok(a.previous)
     }
 
     /// Removes `key`; returns the value it had.
     pub async fn delete(&mut self, key: &str) -> Result<Option<String>, ClientError> {
-        let a: WriteAnswer = self.call(Method::DELETE, &format!("/v1/kv/{}", encode_key(key)), None::<&()>).await?;
+        let a: WriteAnswer =
+            self.call(Method::DELETE, &format!("/v1/kv/{}", encode_key(key)), None::<&()>).await?;
         Ok(a.previous)
     }
 
@@ -225,8 +231,11 @@ impl KvClient {
         let (status, answer) = self.raw(method, path, bytes).await?;
         let addr = self.addr.clone();
         if status == 200 {
-            serde_json::from_slice(&answer)
-                .map_err(|e| ClientError::BadAnswer { addr, status, detail: e.to_string() })
+            serde_json::from_slice(&answer).map_err(|e| ClientError::BadAnswer {
+                addr,
+                status,
+                detail: e.to_string(),
+            })
         } else {
             match serde_json::from_slice::<ErrorBody>(&answer) {
                 Ok(body) => Err(ClientError::Api { addr, status, body }),
@@ -270,11 +279,9 @@ impl KvClient {
         let connect_err = |source| ClientError::Connect { addr: self.addr.clone(), source };
         let stream = TcpStream::connect(&self.addr).await.map_err(connect_err)?;
         let _ = stream.set_nodelay(true);
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| ClientError::Connect {
-                addr: self.addr.clone(),
-                source: std::io::Error::other(e),
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| {
+                ClientError::Connect { addr: self.addr.clone(), source: std::io::Error::other(e) }
             })?;
         tokio::spawn(async move {
             let _ = connection.await;

@@ -100,13 +100,14 @@ impl Driver {
         shutdown: Arc<AtomicBool>,
     ) -> Result<Self, StartError> {
         let path = config.dir.join("store");
-        let storage = CountedStorage::open(config.backend, &path, config.durability).map_err(
-            |source| StartError::Storage {
-                backend: config.backend.to_string(),
-                path: path.display().to_string(),
-                source,
-            },
-        )?;
+        let storage =
+            CountedStorage::open(config.backend, &path, config.durability).map_err(|source| {
+                StartError::Storage {
+                    backend: config.backend.to_string(),
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?;
         let replica = Replica::new(config.replica_config(), storage)
             .map_err(|(err, _storage)| StartError::Replica(err))?;
         let incarnation = SystemTime::now()
@@ -206,7 +207,8 @@ impl Driver {
             let _ = reply.send(Err(OpError::Unavailable(why.clone())));
             return;
         }
-        let id = CommandId { node: self.config.id, incarnation: self.incarnation, seq: self.next_seq };
+        let id =
+            CommandId { node: self.config.id, incarnation: self.incarnation, seq: self.next_seq };
         self.next_seq += 1;
         match self.replica.append(Command { id, op }) {
             Ok(()) => {
@@ -241,7 +243,9 @@ impl Driver {
                         let to = msg.to;
                         match PeerFrame::Message(msg).encode() {
                             Ok(frame) => self.peers.send(to, frame),
-                            Err(err) => tracing::error!(node = self.config.id, to, %err, "cannot encode a message"),
+                            Err(err) => {
+                                tracing::error!(node = self.config.id, to, %err, "cannot encode a message")
+                            }
                         }
                     }
                 }

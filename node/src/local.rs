@@ -110,7 +110,10 @@ impl ProcessCluster {
             } else if given.len() == n {
                 Ok(given.clone())
             } else {
-                Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} ports for {n} nodes", given.len())))
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{} ports for {n} nodes", given.len()),
+                ))
             }
         };
         let (api, peer) = (pick(&spec.api_ports)?, pick(&spec.peer_ports)?);
@@ -142,7 +145,14 @@ impl ProcessCluster {
             }
             args.extend(spec.extra_args.iter().cloned());
             let log = spec.dir.join(format!("node-{}.log", addr.id));
-            nodes.push(NodeProcess { addr: addr.clone(), dir, log, args, child: None, paused: false });
+            nodes.push(NodeProcess {
+                addr: addr.clone(),
+                dir,
+                log,
+                args,
+                child: None,
+                paused: false,
+            });
         }
         let mut cluster = ProcessCluster { bin: bin.to_owned(), nodes };
         for id in 1..=n as u64 {
@@ -219,7 +229,9 @@ impl ProcessCluster {
         let node = self.node_mut(id)?;
         match &node.child {
             Some(child) => Ok(kill_process(Pid::from_child(child), sig)?),
-            None => Err(io::Error::new(io::ErrorKind::NotFound, format!("node {id} is not running"))),
+            None => {
+                Err(io::Error::new(io::ErrorKind::NotFound, format!("node {id} is not running")))
+            }
         }
     }
 

@@ -229,9 +229,10 @@ async fn local_cluster(args: LocalArgs) -> Result<ExitCode, String> {
     let ports = |first: u16| -> Result<Vec<u16>, String> {
         (0..args.nodes)
             .map(|i| {
-                u16::try_from(i).ok().and_then(|i| first.checked_add(i)).ok_or_else(|| {
-                    format!("port {first} + {i} is past 65535")
-                })
+                u16::try_from(i)
+                    .ok()
+                    .and_then(|i| first.checked_add(i))
+                    .ok_or_else(|| format!("port {first} + {i} is past 65535"))
             })
             .collect()
     };
@@ -277,7 +278,8 @@ async fn local_cluster(args: LocalArgs) -> Result<ExitCode, String> {
             }
         }
     };
-    let killed = cluster.stop(Duration::from_secs(10)).map_err(|e| format!("stopping the nodes: {e}"))?;
+    let killed =
+        cluster.stop(Duration::from_secs(10)).map_err(|e| format!("stopping the nodes: {e}"))?;
     if !killed.is_empty() {
         eprintln!("nodes {killed:?} did not stop within 10 s and were killed");
     }
@@ -286,9 +288,9 @@ async fn local_cluster(args: LocalArgs) -> Result<ExitCode, String> {
             println!("stopped; the data stays in {}", dir.display());
             Ok(ExitCode::SUCCESS)
         }
-        Some((id, status)) => {
-            Err(format!("node {id} exited on its own ({status}); the others are stopped; see its log"))
-        }
+        Some((id, status)) => Err(format!(
+            "node {id} exited on its own ({status}); the others are stopped; see its log"
+        )),
     }
 }
 

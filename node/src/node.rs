@@ -66,17 +66,20 @@ impl Node {
     pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
         config.validate().map_err(NodeError::Config)?;
         let me = config.me().cloned().ok_or_else(|| NodeError::Config("no such node".into()))?;
-        let api_addr = config.api_addr().ok_or_else(|| NodeError::Config("no API address".into()))?;
-        std::fs::create_dir_all(&config.dir).map_err(|source| NodeError::Dir {
-            path: config.dir.display().to_string(),
+        let api_addr =
+            config.api_addr().ok_or_else(|| NodeError::Config("no API address".into()))?;
+        std::fs::create_dir_all(&config.dir)
+            .map_err(|source| NodeError::Dir { path: config.dir.display().to_string(), source })?;
+        let peer_listener = TcpListener::bind(me.peer).await.map_err(|source| NodeError::Bind {
+            what: "peers",
+            addr: me.peer,
             source,
         })?;
-        let peer_listener = TcpListener::bind(me.peer)
-            .await
-            .map_err(|source| NodeError::Bind { what: "peers", addr: me.peer, source })?;
-        let api_listener = TcpListener::bind(api_addr)
-            .await
-            .map_err(|source| NodeError::Bind { what: "clients", addr: api_addr, source })?;
+        let api_listener = TcpListener::bind(api_addr).await.map_err(|source| NodeError::Bind {
+            what: "clients",
+            addr: api_addr,
+            source,
+        })?;
         let peer_addr = peer_listener.local_addr().unwrap_or(me.peer);
         let api_addr = api_listener.local_addr().unwrap_or(api_addr);
 
@@ -89,7 +92,8 @@ impl Node {
         // The store opens on the replica thread (storage need not be `Send`).
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let thread = {
-            let (config, status, replica_stop) = (config.clone(), status.clone(), replica_stop.clone());
+            let (config, status, replica_stop) =
+                (config.clone(), status.clone(), replica_stop.clone());
             std::thread::Builder::new()
                 .name(format!("replica-{}", config.id))
                 .spawn(move || match Driver::open(config, peers, status, replica_stop) {
@@ -117,7 +121,12 @@ impl Node {
         }
 
         let config = Arc::new(config);
-        tokio::spawn(peer::accept_loop(config.clone(), peer_listener, inputs.clone(), stopped.clone()));
+        tokio::spawn(peer::accept_loop(
+            config.clone(),
+            peer_listener,
+            inputs.clone(),
+            stopped.clone(),
+        ));
         let state = ApiState {
             inputs,
             status,
@@ -132,12 +141,21 @@ impl Node {
             let shutdown = async move {
                 let _ = until.wait_for(|s| *s).await;
             };
-            if let Err(err) = axum::serve(api_listener, app).with_graceful_shutdown(shutdown).await {
+            if let Err(err) = axum::serve(api_listener, app).with_graceful_shutdown(shutdown).await
+            {
                 tracing::error!(%err, "the client API server failed");
             }
         });
         tracing::info!(node = config.id, api = %api_addr, peers = %peer_addr, backend = %config.backend, durability = %config.durability, "node started");
-        Ok(Node { id: config.id, api_addr, peer_addr, stop, replica_stop, thread: Some(thread), server })
+        Ok(Node {
+            id: config.id,
+            api_addr,
+            peer_addr,
+            stop,
+            replica_stop,
+            thread: Some(thread),
+            server,
+        })
     }
 
     /// This node's id.

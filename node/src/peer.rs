@@ -127,7 +127,9 @@ impl Dialler {
                             WireError::RefusedByPeer(_) => {
                                 tracing::error!(node = self.me, peer = self.to, %err, "refused")
                             }
-                            _ => tracing::debug!(node = self.me, peer = self.to, %err, "cannot connect"),
+                            _ => {
+                                tracing::debug!(node = self.me, peer = self.to, %err, "cannot connect")
+                            }
                         }
                         last_error = text;
                     }
@@ -147,7 +149,9 @@ impl Dialler {
     }
 
     /// Dials and completes the handshake.
-    async fn connect(&self) -> Result<Framed<TcpStream, tokio_util::codec::LengthDelimitedCodec>, WireError> {
+    async fn connect(
+        &self,
+    ) -> Result<Framed<TcpStream, tokio_util::codec::LengthDelimitedCodec>, WireError> {
         let stream = TcpStream::connect(self.addr).await?;
         stream.set_nodelay(true)?;
         let mut framed = Framed::new(stream, codec(self.max_frame));
@@ -232,7 +236,9 @@ pub(crate) async fn accept_loop(
                 WireError::Closed | WireError::Io(_) => {
                     tracing::info!(node = config.id, %addr, %err, "peer connection closed")
                 }
-                _ => tracing::warn!(node = config.id, %addr, reason = %err, "closed a peer connection"),
+                _ => {
+                    tracing::warn!(node = config.id, %addr, reason = %err, "closed a peer connection")
+                }
             }
         });
     }
@@ -240,7 +246,11 @@ pub(crate) async fn accept_loop(
 
 /// One inbound connection: the handshake, then messages to the replica thread. Returns
 /// why it ended.
-async fn serve_peer(config: &NodeConfig, stream: TcpStream, inputs: &SyncSender<Input>) -> WireError {
+async fn serve_peer(
+    config: &NodeConfig,
+    stream: TcpStream,
+    inputs: &SyncSender<Input>,
+) -> WireError {
     let max = config.max_frame_bytes;
     let _ = stream.set_nodelay(true);
     let mut framed = Framed::new(stream, codec(max));

@@ -10,9 +10,9 @@ use crate::kv::{Command, KvSnapshot};
 
 /// The store a node's replica runs over.
 pub(crate) enum NodeStorage {
-    /// The WAL, which counts its own syncs.
+    /// The WAL, which counts its own syncs (boxed: it is large beside a pointer).
     #[cfg(feature = "wal")]
-    Wal(paxstore_backends::wal::WalStorage<Command>),
+    Wal(Box<paxstore_backends::wal::WalStorage<Command>>),
     /// Any other backend.
     Other(Box<dyn Storage<Command>>),
 }
@@ -45,7 +45,7 @@ impl CountedStorage {
     ) -> StorageResult<Self> {
         #[cfg(feature = "wal")]
         let inner = if kind == BackendKind::Wal {
-            NodeStorage::Wal(paxstore_backends::wal::WalStorage::open(path, durability)?)
+            NodeStorage::Wal(Box::new(paxstore_backends::wal::WalStorage::open(path, durability)?))
         } else {
             NodeStorage::Other(kind.open(path, durability)?)
         };
@@ -69,7 +69,7 @@ impl CountedStorage {
     fn inner(&self) -> &dyn Storage<Command> {
         match &self.inner {
             #[cfg(feature = "wal")]
-            NodeStorage::Wal(wal) => wal,
+            NodeStorage::Wal(wal) => &**wal,
             NodeStorage::Other(other) => other.as_ref(),
         }
     }

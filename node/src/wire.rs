@@ -120,7 +120,10 @@ impl Hello {
     /// the dialler may be any peer).
     pub fn check(&self, expected: &Hello) -> Result<(), HandshakeError> {
         if self.protocol != expected.protocol {
-            return Err(HandshakeError::Protocol { ours: expected.protocol, theirs: self.protocol });
+            return Err(HandshakeError::Protocol {
+                ours: expected.protocol,
+                theirs: self.protocol,
+            });
         }
         if self.cluster_id != expected.cluster_id {
             return Err(HandshakeError::Cluster {
@@ -281,11 +284,26 @@ mod tests {
         let expected = Hello { from: 0, ..hello() };
         assert_eq!(hello().check(&expected), Ok(()));
         let refuse = |h: Hello| h.check(&expected).unwrap_err();
-        assert!(matches!(refuse(Hello { protocol: 9, ..hello() }), HandshakeError::Protocol { theirs: 9, .. }));
-        assert!(matches!(refuse(Hello { cluster_id: 8, ..hello() }), HandshakeError::Cluster { theirs: 8, .. }));
-        assert!(matches!(refuse(Hello { from: 4, ..hello() }), HandshakeError::UnknownNode { id: 4, .. }));
-        assert!(matches!(refuse(Hello { from: 1, ..hello() }), HandshakeError::UnknownNode { id: 1, .. }));
-        assert!(matches!(refuse(Hello { to: 3, ..hello() }), HandshakeError::WrongNode { to: 3, me: 1 }));
+        assert!(matches!(
+            refuse(Hello { protocol: 9, ..hello() }),
+            HandshakeError::Protocol { theirs: 9, .. }
+        ));
+        assert!(matches!(
+            refuse(Hello { cluster_id: 8, ..hello() }),
+            HandshakeError::Cluster { theirs: 8, .. }
+        ));
+        assert!(matches!(
+            refuse(Hello { from: 4, ..hello() }),
+            HandshakeError::UnknownNode { id: 4, .. }
+        ));
+        assert!(matches!(
+            refuse(Hello { from: 1, ..hello() }),
+            HandshakeError::UnknownNode { id: 1, .. }
+        ));
+        assert!(matches!(
+            refuse(Hello { to: 3, ..hello() }),
+            HandshakeError::WrongNode { to: 3, me: 1 }
+        ));
         assert!(matches!(
             refuse(Hello { nodes: vec![1, 2, 3, 4], ..hello() }),
             HandshakeError::Configuration { .. }

@@ -2,6 +2,8 @@
 //! logged reason and changes nothing; the cluster keeps serving. Three nodes run in this
 //! process over the memory backend.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -56,7 +58,11 @@ fn logs() -> &'static Captured {
 async fn wait_for(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;
     while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}; logs:\n{}", logs().text());
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; logs:\n{}",
+            logs().text()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -73,8 +79,12 @@ async fn start_cluster(cluster_id: u64) -> (Vec<Node>, Vec<NodeAddr>, tempfile::
     let dir = tempfile::tempdir().unwrap();
     let mut running = Vec::new();
     for n in &nodes {
-        let mut config =
-            NodeConfig::new(n.id, nodes.clone(), BackendKind::Memory, dir.path().join(n.id.to_string()));
+        let mut config = NodeConfig::new(
+            n.id,
+            nodes.clone(),
+            BackendKind::Memory,
+            dir.path().join(n.id.to_string()),
+        );
         config.cluster_id = cluster_id;
         config.max_frame_bytes = 64 * 1024;
         config.request_timeout = Duration::from_secs(2);
@@ -109,7 +119,14 @@ fn framed(frame: &PeerFrame) -> Vec<u8> {
 }
 
 fn hello(from: u64, to: u64, cluster_id: u64) -> Hello {
-    Hello { protocol: PROTOCOL_VERSION, cluster_id, configuration_id: 1, nodes: vec![1, 2, 3], from, to }
+    Hello {
+        protocol: PROTOCOL_VERSION,
+        cluster_id,
+        configuration_id: 1,
+        nodes: vec![1, 2, 3],
+        from,
+        to,
+    }
 }
 
 /// Decodes the frames a node sent back.
@@ -146,16 +163,28 @@ async fn bad_peer_frames_close_their_connection_and_change_nothing() {
     let before = KvClient::new(&api, Duration::from_secs(5)).status().await.unwrap();
 
     // Garbage, a length over the limit, a non-hello first frame.
-    let garbage = tokio::task::spawn_blocking(move || exchange(peer, &[0, 0, 0, 5, 0xff, 0xfe, 0xfd, 0xfc, 0xfb]));
+    let garbage = tokio::task::spawn_blocking(move || {
+        exchange(peer, &[0, 0, 0, 5, 0xff, 0xfe, 0xfd, 0xfc, 0xfb])
+    });
     assert!(garbage.await.unwrap().is_empty());
-    wait_for(Duration::from_secs(5), "the garbage frame's reason", || logs.text().contains("undecodable frame of 5 bytes")).await;
-    let huge = tokio::task::spawn_blocking(move || exchange(peer, &[0xff, 0xff, 0xff, 0xff, 1, 2, 3]));
+    wait_for(Duration::from_secs(5), "the garbage frame's reason", || {
+        logs.text().contains("undecodable frame of 5 bytes")
+    })
+    .await;
+    let huge =
+        tokio::task::spawn_blocking(move || exchange(peer, &[0xff, 0xff, 0xff, 0xff, 1, 2, 3]));
     assert!(huge.await.unwrap().is_empty());
-    wait_for(Duration::from_secs(5), "the oversized frame's reason", || logs.text().contains("frame longer than the limit of 65536 bytes")).await;
+    wait_for(Duration::from_secs(5), "the oversized frame's reason", || {
+        logs.text().contains("frame longer than the limit of 65536 bytes")
+    })
+    .await;
     let not_hello = framed(&PeerFrame::Welcome { node: 2 });
     let reply = tokio::task::spawn_blocking(move || exchange(peer, &not_hello));
     assert!(reply.await.unwrap().is_empty());
-    wait_for(Duration::from_secs(5), "the wrong first frame's reason", || logs.text().contains("expected hello, got welcome")).await;
+    wait_for(Duration::from_secs(5), "the wrong first frame's reason", || {
+        logs.text().contains("expected hello, got welcome")
+    })
+    .await;
 
     // Hellos that do not match: refused, with the reason sent back and logged.
     for (h, reason) in [
@@ -215,12 +244,42 @@ async fn bad_client_requests_get_clear_errors() {
     let mut c = KvClient::new(&api, Duration::from_secs(10));
     let cases: Vec<(Method, String, Vec<u8>, u16, &str)> = vec![
         (Method::PUT, "/v1/kv/k".into(), b"{not json".to_vec(), 400, "bad JSON body"),
-        (Method::PUT, "/v1/kv/k".into(), br#"{"value":"v","extra":1}"#.to_vec(), 400, "unknown field `extra`"),
+        (
+            Method::PUT,
+            "/v1/kv/k".into(),
+            br#"{"value":"v","extra":1}"#.to_vec(),
+            400,
+            "unknown field `extra`",
+        ),
         (Method::PUT, "/v1/kv/k".into(), br#"{"value":7}"#.to_vec(), 400, "invalid type"),
-        (Method::POST, "/v1/kv/k/cas".into(), br#"{"expected":null}"#.to_vec(), 400, "missing field `new`"),
-        (Method::PUT, format!("/v1/kv/{}", "k".repeat(2000)), br#"{"value":"v"}"#.to_vec(), 400, "the key is 2000 bytes"),
-        (Method::GET, "/v1/debug/log-digest?from=x".into(), Vec::new(), 400, "expected ?from=A&to=B"),
-        (Method::GET, "/v1/debug/log-digest?from=5&to=1".into(), Vec::new(), 400, "is not within the decided entries"),
+        (
+            Method::POST,
+            "/v1/kv/k/cas".into(),
+            br#"{"expected":null}"#.to_vec(),
+            400,
+            "missing field `new`",
+        ),
+        (
+            Method::PUT,
+            format!("/v1/kv/{}", "k".repeat(2000)),
+            br#"{"value":"v"}"#.to_vec(),
+            400,
+            "the key is 2000 bytes",
+        ),
+        (
+            Method::GET,
+            "/v1/debug/log-digest?from=x".into(),
+            Vec::new(),
+            400,
+            "expected ?from=A&to=B",
+        ),
+        (
+            Method::GET,
+            "/v1/debug/log-digest?from=5&to=1".into(),
+            Vec::new(),
+            400,
+            "is not within the decided entries",
+        ),
         (Method::GET, "/v1/nothing".into(), Vec::new(), 404, "no such route"),
         (Method::GET, "/v1/kv/".into(), Vec::new(), 404, "no such route"),
     ];
@@ -239,7 +298,9 @@ async fn bad_client_requests_get_clear_errors() {
     assert!(text.starts_with("HTTP/1.1 413") && text.contains("the body is over"), "{text}");
     // Not HTTP at all: the connection is closed (with a 400 from hyper, or nothing).
     let addr = addrs[1].api.unwrap();
-    let back = tokio::task::spawn_blocking(move || exchange(addr, b"\x00\x01GARBAGE\r\n\r\n")).await.unwrap();
+    let back = tokio::task::spawn_blocking(move || exchange(addr, b"\x00\x01GARBAGE\r\n\r\n"))
+        .await
+        .unwrap();
     let text = String::from_utf8_lossy(&back);
     assert!(back.is_empty() || text.starts_with("HTTP/1.1 400"), "{text}");
     // Nothing was applied by any of them, and the node still serves.
@@ -266,8 +327,14 @@ async fn a_node_without_a_quorum_says_the_outcome_is_unknown_and_names_what_it_k
         Err(e @ ClientError::Api { status: 504, .. }) => {
             assert!(e.may_have_taken_effect());
             let text = e.to_string();
-            assert!(text.contains("not applied within 2s") && text.contains("may still take effect"), "{text}");
-            assert!(text.contains("leader is node") || text.contains("no leader is known"), "{text}");
+            assert!(
+                text.contains("not applied within 2s") && text.contains("may still take effect"),
+                "{text}"
+            );
+            assert!(
+                text.contains("leader is node") || text.contains("no leader is known"),
+                "{text}"
+            );
         }
         other => panic!("expected a 504 naming the leader it knows, got {other:?}"),
     }

@@ -25,6 +25,8 @@
 //! PAXSTORE_KILL_SECS=300 PAXSTORE_KILL_BACKENDS=all cargo test --release -p paxstore-node --all-features --test kill
 //! ```
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -296,7 +298,9 @@ async fn same_decided_log(apis: &[String]) -> Result<(usize, usize), String> {
             }
         }
         let converged = statuses.len() == apis.len()
-            && statuses.iter().all(|s| s.decided_idx == statuses[0].decided_idx && s.applied_idx == s.decided_idx);
+            && statuses.iter().all(|s| {
+                s.decided_idx == statuses[0].decided_idx && s.applied_idx == s.decided_idx
+            });
         if !converged {
             last = statuses;
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -332,7 +336,10 @@ fn lost_puts(
                 && matches!(&h.op, KvOp::Put { key: k, value: v } if k == key && Some(v) == value.as_ref())
         });
         if value.as_ref() != last_put.get(key) && !unacked {
-            lost.push(format!("{key}: read {value:?}, last acknowledged put {:?}", last_put.get(key)));
+            lost.push(format!(
+                "{key}: read {value:?}, last acknowledged put {:?}",
+                last_put.get(key)
+            ));
         }
     }
     lost
@@ -352,9 +359,16 @@ fn the_end_checks_catch_a_lost_put_and_a_diverging_node() {
     let put = |v: &str| KvOp::Put { key: "k0".into(), value: v.into() };
     let history = vec![
         HistOp { client: 0, op: put("final-k0-0"), call: 0, completed: None },
-        HistOp { client: 0, op: put("final-k0-1"), call: 1, completed: Some((2, KvOutcome::Put { previous: None })) },
+        HistOp {
+            client: 0,
+            op: put("final-k0-1"),
+            call: 1,
+            completed: Some((2, KvOutcome::Put { previous: None })),
+        },
     ];
-    let read = |v: Option<&str>| -> BTreeMap<&str, Option<String>> { [("k0", v.map(String::from))].into() };
+    let read = |v: Option<&str>| -> BTreeMap<&str, Option<String>> {
+        [("k0", v.map(String::from))].into()
+    };
     assert!(lost_puts(&last, &read(Some("final-k0-1")), &history).is_empty());
     // A put whose client never heard back may have been decided last.
     assert!(lost_puts(&last, &read(Some("final-k0-0")), &history).is_empty());
@@ -374,7 +388,8 @@ fn tail(path: &Path) -> String {
 
 fn run_kill_test(backend: &str) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut spec = ClusterSpec::new(3, backend, dir.path());
     spec.extra_args = node_args(&[]);
@@ -436,7 +451,6 @@ fn run_kill_test(backend: &str) {
         let started = Instant::now();
         let verdict = check(&history);
         let check_ms = started.elapsed().as_millis();
-        let t = tally.lock().map_err(|e| e.to_string())?;
         let snapshots: Vec<usize> = {
             let mut v = Vec::new();
             for a in &apis {
@@ -446,6 +460,7 @@ fn run_kill_test(backend: &str) {
             }
             v
         };
+        let t = tally.lock().map_err(|e| e.to_string())?;
         println!(
             "kill: backend={backend} secs={} ops={} ok={} unknown={} not_applied={} kills={} leader_kills={} restarts={} pauses={} full_cluster_kills=1 decided={decided} common_log={common} compacted={snapshots:?} check_ms={check_ms} verdict={verdict:?}",
             secs(), history.len(), t.ok, t.unknown, t.not_applied, t.kills, t.leader_kills, t.restarts, t.pauses,
@@ -459,10 +474,17 @@ fn run_kill_test(backend: &str) {
         Ok::<(), String>(())
     });
     if let Err(e) = result {
-        let logs: Vec<String> =
-            cluster.nodes().iter().map(|n| format!("--- {}:\n{}", n.log.display(), tail(&n.log))).collect();
+        let logs: Vec<String> = cluster
+            .nodes()
+            .iter()
+            .map(|n| format!("--- {}:\n{}", n.log.display(), tail(&n.log)))
+            .collect();
         let kept = dir.keep();
-        panic!("kill test over {backend} failed: {e}\n(directory kept: {})\n{}", kept.display(), logs.join("\n"));
+        panic!(
+            "kill test over {backend} failed: {e}\n(directory kept: {})\n{}",
+            kept.display(),
+            logs.join("\n")
+        );
     }
     cluster.stop(Duration::from_secs(10)).ok();
 }
@@ -506,7 +528,8 @@ fn kill_test_rocksdb() {
 /// Returns the verdict and what the get read (`None`: it never completed).
 fn stale_read_scenario(unsafe_reads: bool) -> Result<(Verdict, Option<Option<String>>), String> {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut spec = ClusterSpec::new(3, "wal", dir.path());
     spec.extra_args = node_args(if unsafe_reads { &["--unsafe-local-reads"] } else { &[] });
@@ -516,7 +539,9 @@ fn stale_read_scenario(unsafe_reads: bool) -> Result<(Verdict, Option<Option<Str
         let leader = wait_for_leader(&cluster, Duration::from_secs(30)).await.ok_or("no leader")?;
         let follower = (1..=3).find(|&n| n != leader).ok_or("no follower")?;
         let others: Vec<u64> = (1..=3).filter(|&n| n != follower).collect();
-        let api = |c: &ProcessCluster, id: u64| c.node(id).map(|n| n.api().to_string()).map_err(|e| e.to_string());
+        let api = |c: &ProcessCluster, id: u64| {
+            c.node(id).map(|n| n.api().to_string()).map_err(|e| e.to_string())
+        };
         let mut to_leader = KvClient::new(&api(&cluster, leader)?, Duration::from_secs(8));
         let put = |v: &str| KvOp::Put { key: "k".into(), value: v.into() };
         run_op(&rec, 0, &mut to_leader, put("old")).await.map_err(|e| e.to_string())?;

@@ -52,8 +52,9 @@ pub(crate) fn router(state: ApiState) -> Router {
 fn json<T: Serialize>(code: StatusCode, body: &T) -> Response {
     match serde_json::to_vec(body) {
         Ok(bytes) => (code, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("encoding the answer: {e}"))
-            .into_response(),
+        Err(e) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("encoding the answer: {e}")).into_response()
+        }
     }
 }
 
@@ -77,7 +78,11 @@ impl ApiState {
     }
 
     /// Hands `input` to the replica thread and waits for the reply.
-    async fn submit(&self, input: Input, reply: oneshot::Receiver<Reply>) -> Result<KvOutcome, Response> {
+    async fn submit(
+        &self,
+        input: Input,
+        reply: oneshot::Receiver<Reply>,
+    ) -> Result<KvOutcome, Response> {
         match self.inputs.try_send(input) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
@@ -140,8 +145,9 @@ impl ApiState {
     }
 }
 
-fn key_of(state: &ApiState, key: Result<Path<String>, PathRejection>) -> Result<String, Response> {
-    key.map(|Path(k)| k).map_err(|e| state.bad_request(format!("bad key in the path: {e}")))
+/// The key from the path, or why it is not one.
+fn key_of(key: Result<Path<String>, PathRejection>) -> Result<String, String> {
+    key.map(|Path(k)| k).map_err(|e| format!("bad key in the path: {e}"))
 }
 
 async fn body_of<T: for<'de> Deserialize<'de>>(
@@ -180,9 +186,9 @@ fn answer(result: Result<KvOutcome, Response>) -> Response {
 }
 
 async fn get_key(State(s): State<ApiState>, key: Result<Path<String>, PathRejection>) -> Response {
-    match key_of(&s, key) {
+    match key_of(key) {
         Ok(key) => answer(s.run(KvOp::Get { key }).await),
-        Err(r) => r,
+        Err(why) => s.bad_request(why),
     }
 }
 
@@ -192,9 +198,9 @@ async fn put_key(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let key = match key_of(&s, key) {
+    let key = match key_of(key) {
         Ok(k) => k,
-        Err(r) => return r,
+        Err(why) => return s.bad_request(why),
     };
     match body_of::<PutBody>(&s, &headers, body).await {
         Ok(PutBody { value }) => answer(s.run(KvOp::Put { key, value }).await),
@@ -202,10 +208,13 @@ async fn put_key(
     }
 }
 
-async fn delete_key(State(s): State<ApiState>, key: Result<Path<String>, PathRejection>) -> Response {
-    match key_of(&s, key) {
+async fn delete_key(
+    State(s): State<ApiState>,
+    key: Result<Path<String>, PathRejection>,
+) -> Response {
+    match key_of(key) {
         Ok(key) => answer(s.run(KvOp::Delete { key }).await),
-        Err(r) => r,
+        Err(why) => s.bad_request(why),
     }
 }
 
@@ -215,9 +224,9 @@ async fn cas_key(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let key = match key_of(&s, key) {
+    let key = match key_of(key) {
         Ok(k) => k,
-        Err(r) => return r,
+        Err(why) => return s.bad_request(why),
     };
     match body_of::<CasBody>(&s, &headers, body).await {
         Ok(CasBody { expected, new }) => answer(s.run(KvOp::Cas { key, expected, new }).await),
@@ -242,7 +251,10 @@ struct DigestRange {
     to: usize,
 }
 
-async fn log_digest(State(s): State<ApiState>, q: Result<Query<DigestRange>, QueryRejection>) -> Response {
+async fn log_digest(
+    State(s): State<ApiState>,
+    q: Result<Query<DigestRange>, QueryRejection>,
+) -> Response {
     let Query(DigestRange { from, to }) = match q {
         Ok(q) => q,
         Err(e) => return s.bad_request(format!("expected ?from=A&to=B: {e}")),
@@ -280,6 +292,7 @@ async fn not_found(State(s): State<ApiState>) -> Response {
     s.error(
         StatusCode::NOT_FOUND,
         ErrorKind::NotFound,
-        "no such route; see GET/PUT/DELETE /v1/kv/{key}, POST /v1/kv/{key}/cas, GET /v1/status".into(),
+        "no such route; see GET/PUT/DELETE /v1/kv/{key}, POST /v1/kv/{key}/cas, GET /v1/status"
+            .into(),
     )
 }

@@ -81,7 +81,11 @@ pub const DEFAULT_BUDGET: u64 = 50_000_000;
 
 /// The register's value after `op`, if applying `op` to `state` gives `outcome` (or any
 /// outcome, when it is unknown).
-pub fn step(state: &Option<String>, op: &KvOp, outcome: Option<&KvOutcome>) -> Option<Option<String>> {
+pub fn step(
+    state: &Option<String>,
+    op: &KvOp,
+    outcome: Option<&KvOutcome>,
+) -> Option<Option<String>> {
     let (after, expected) = match op {
         KvOp::Put { value, .. } => {
             (Some(value.clone()), KvOutcome::Put { previous: state.clone() })

@@ -196,12 +196,15 @@ fn brute_force(h: &[HistOp]) -> bool {
             }
             // i may come next only if no unused op completed before i was invoked.
             let blocked = (0..ops.len()).any(|j| {
-                !used[j] && j != i && ops[j].completed.as_ref().is_some_and(|(t, _)| *t < ops[i].call)
+                !used[j]
+                    && j != i
+                    && ops[j].completed.as_ref().is_some_and(|(t, _)| *t < ops[i].call)
             });
             if blocked {
                 continue;
             }
-            if let Some(after) = step(&state, &ops[i].op, ops[i].completed.as_ref().map(|(_, o)| o)) {
+            if let Some(after) = step(&state, &ops[i].op, ops[i].completed.as_ref().map(|(_, o)| o))
+            {
                 used[i] = true;
                 if go(ops, used, after) {
                     return true;
@@ -224,8 +227,11 @@ fn hist_op() -> impl Strategy<Value = HistOp> {
         prop::sample::select(vec!["a", "b"]).prop_map(put),
         Just(get()),
         Just(KvOp::Delete { key: "k".into() }),
-        (value(), prop::sample::select(vec!["a", "b"]))
-            .prop_map(|(e, n)| KvOp::Cas { key: "k".into(), expected: e, new: n.into() }),
+        (value(), prop::sample::select(vec!["a", "b"])).prop_map(|(e, n)| KvOp::Cas {
+            key: "k".into(),
+            expected: e,
+            new: n.into()
+        }),
     ];
     let outcome = prop_oneof![
         value().prop_map(|previous| KvOutcome::Put { previous }),
@@ -233,19 +239,23 @@ fn hist_op() -> impl Strategy<Value = HistOp> {
         value().prop_map(|previous| KvOutcome::Delete { previous }),
         (any::<bool>(), value()).prop_map(|(ok, current)| KvOutcome::Cas { ok, current }),
     ];
-    (op, 0u64..20, 0u64..10, prop::option::weighted(0.85, outcome)).prop_map(|(op, call, len, out)| {
-        // Outcomes of the wrong kind never match; keep the kinds aligned with the op.
-        let out = out.map(|o| match (&op, o) {
-            (KvOp::Put { .. }, KvOutcome::Get { value } | KvOutcome::Delete { previous: value }) => {
-                KvOutcome::Put { previous: value }
-            }
-            (KvOp::Get { .. }, KvOutcome::Put { previous } | KvOutcome::Delete { previous }) => {
-                KvOutcome::Get { value: previous }
-            }
-            (_, o) => o,
-        });
-        HistOp { client: 0, op, call, completed: out.map(|o| (call + len, o)) }
-    })
+    (op, 0u64..20, 0u64..10, prop::option::weighted(0.85, outcome)).prop_map(
+        |(op, call, len, out)| {
+            // Outcomes of the wrong kind never match; keep the kinds aligned with the op.
+            let out = out.map(|o| match (&op, o) {
+                (
+                    KvOp::Put { .. },
+                    KvOutcome::Get { value } | KvOutcome::Delete { previous: value },
+                ) => KvOutcome::Put { previous: value },
+                (
+                    KvOp::Get { .. },
+                    KvOutcome::Put { previous } | KvOutcome::Delete { previous },
+                ) => KvOutcome::Get { value: previous },
+                (_, o) => o,
+            });
+            HistOp { client: 0, op, call, completed: out.map(|o| (call + len, o)) }
+        },
+    )
 }
 
 /// A history built by running the register at random linearization points inside each
@@ -267,7 +277,9 @@ fn valid_history() -> impl Strategy<Value = Vec<HistOp>> {
                 KvOp::Put { .. } => KvOutcome::Put { previous: state.clone() },
                 KvOp::Get { .. } => KvOutcome::Get { value: state.clone() },
                 KvOp::Delete { .. } => KvOutcome::Delete { previous: state.clone() },
-                KvOp::Cas { expected, .. } => KvOutcome::Cas { ok: state == *expected, current: after.clone() },
+                KvOp::Cas { expected, .. } => {
+                    KvOutcome::Cas { ok: state == *expected, current: after.clone() }
+                }
             };
             state = after;
             h.completed = if *lost { None } else { h.completed.take().map(|(t, _)| (t, outcome)) };

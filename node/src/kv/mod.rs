@@ -92,10 +92,7 @@ impl KvOp {
         };
         for value in values.iter().flatten() {
             if value.len() > MAX_VALUE_BYTES {
-                return Err(format!(
-                    "a value is {} bytes; at most {MAX_VALUE_BYTES}",
-                    value.len()
-                ));
+                return Err(format!("a value is {} bytes; at most {MAX_VALUE_BYTES}", value.len()));
             }
         }
         Ok(())
@@ -259,13 +256,22 @@ mod tests {
             expected: e.map(Into::into),
             new: n.into(),
         };
-        assert_eq!(s.apply(&cas(Some("1"), "x")), KvOutcome::Cas { ok: false, current: Some("2".into()) });
-        assert_eq!(s.apply(&cas(Some("2"), "3")), KvOutcome::Cas { ok: true, current: Some("3".into()) });
+        assert_eq!(
+            s.apply(&cas(Some("1"), "x")),
+            KvOutcome::Cas { ok: false, current: Some("2".into()) }
+        );
+        assert_eq!(
+            s.apply(&cas(Some("2"), "3")),
+            KvOutcome::Cas { ok: true, current: Some("3".into()) }
+        );
         assert_eq!(
             s.apply(&KvOp::Delete { key: "a".into() }),
             KvOutcome::Delete { previous: Some("3".into()) }
         );
-        assert_eq!(s.apply(&cas(None, "4")), KvOutcome::Cas { ok: true, current: Some("4".into()) });
+        assert_eq!(
+            s.apply(&cas(None, "4")),
+            KvOutcome::Cas { ok: true, current: Some("4".into()) }
+        );
         assert_eq!(s.len(), 1);
     }
 

@@ -233,11 +233,8 @@ mod tests {
         // Composing compare-and-sets the wrong way round gives a different function: the
         // property above would fail for it.
         let f = KeyFn::of(&KvOp::Cas { key: "k".into(), expected: None, new: "1".into() });
-        let g = KeyFn::of(&KvOp::Cas {
-            key: "k".into(),
-            expected: Some("1".into()),
-            new: "2".into(),
-        });
+        let g =
+            KeyFn::of(&KvOp::Cas { key: "k".into(), expected: Some("1".into()), new: "2".into() });
         let right = f.clone().then(g.clone());
         let wrong = g.then(f);
         assert_eq!(right.apply(None), Some("2".into()));
