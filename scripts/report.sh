@@ -4,7 +4,7 @@
 #
 #   scripts/report.sh            # full run (10-20 min): benches/report-out/, then
 #                                # benches/REPORT.md + benches/charts/*.svg
-#   scripts/report.sh --quick    # CI-sized run (< 3 min): benches/report-out/ only
+#   scripts/report.sh --quick    # CI-sized run (~3-4 min): benches/report-out/ only
 #   scripts/report.sh --backends wal,redb,sled,memory   # only those; without rocksdb
 #                                # in the list, RocksDB's C++ is not compiled at all
 #

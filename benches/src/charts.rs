@@ -112,8 +112,9 @@ pub fn line_chart(
         }
         for s in series {
             let color = color_of(&s.backend);
-            let dashed = s.name.contains("buffered");
-            let style = color.stroke_width(if dashed { 1 } else { 2 });
+            // Thin: buffered figures, and OmniPaxos beside paxstore's replica.
+            let thin = s.name.contains("buffered") || s.name.starts_with("omnipaxos");
+            let style = color.stroke_width(if thin { 1 } else { 2 });
             chart
                 .draw_series(LineSeries::new(s.points.clone(), style))
                 .map_err(|e| err(&e))?
@@ -204,7 +205,7 @@ pub fn all_charts(report: &Report) -> Result<Vec<(String, String)>, BenchError> 
             })
             .map(|r| (r.batch_size as f64, r.decided_per_s))
             .collect();
-        let name = if imp == "paxstore" { format!("{b} ({d})") } else { format!("{imp} {b}") };
+        let name = format!("{imp} over {b} ({d})");
         replica.push(Series { name, backend: b.to_owned(), points });
     }
     if !replica.is_empty() {

@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 use paxstore::{Ballot, ClusterConfig, Durability, Entry, StopSign, Storage, StorageOp};
 use paxstore_backends::BackendKind;
 use paxstore_paxos::{Message, Replica, ReplicaConfig};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use tempfile::TempDir;
 
 use crate::workload::BenchEntry;
@@ -77,6 +79,18 @@ impl Mode {
     pub const ALL: [Mode; 2] = [Mode::Upfront, Mode::Stream];
 }
 
+impl std::str::FromStr for Mode {
+    type Err = String;
+
+    /// `upfront` or `stream`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("unknown mode {s:?} (expected upfront or stream)"))
+    }
+}
+
 /// A replica as the round driver sees it.
 pub trait RoundNode {
     /// What replicas send each other.
@@ -119,6 +133,10 @@ pub struct ClusterRun {
     pub syncs: Option<u64>,
     /// Rounds that moved nothing and needed a tick.
     pub stalls: usize,
+    /// On-CPU time of the driving thread over the same span as `elapsed`, where the system
+    /// reports it (Linux): wall time less the time the thread waited for a core, which on
+    /// a shared machine is most of the noise.
+    pub cpu: Option<Duration>,
 }
 
 impl ClusterRun {
@@ -130,6 +148,12 @@ impl ClusterRun {
         } else {
             0.0
         }
+    }
+
+    /// Entries decided per second of the driving thread's CPU time, where known.
+    pub fn decided_per_cpu_s(&self) -> Option<f64> {
+        let s = self.cpu?.as_secs_f64();
+        (s > 0.0).then(|| self.decided as f64 / s)
     }
 
     /// Storage writes per decided entry, per replica.
@@ -150,7 +174,18 @@ impl ClusterRun {
         self.writes += other.writes;
         self.syncs = self.syncs.zip(other.syncs).map(|(a, b)| a + b);
         self.stalls += other.stalls;
+        self.cpu = self.cpu.zip(other.cpu).map(|(a, b)| a + b);
     }
+}
+
+/// The calling thread's on-CPU time so far (Linux's `/proc/thread-self/schedstat`, in
+/// nanoseconds), or `None` where the system does not report it. The kernel brings it up to
+/// date at each scheduler tick and switch, so it is exact to a few milliseconds; a cell
+/// runs for hundreds.
+pub fn thread_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
 }
 
 /// Replicas driven in rounds.
@@ -242,6 +277,7 @@ impl<N: RoundNode> Rounds<N> {
         let mut appended: Vec<Instant> = Vec::with_capacity(entries);
         let mut run = ClusterRun::default();
         let mut seen = base;
+        let cpu0 = thread_cpu_time();
         let started = Instant::now();
         let append = |rounds: &mut Self, appended: &mut Vec<Instant>| {
             let entry = BenchEntry::new(rounds.next_index, ENTRY_BYTES);
@@ -296,6 +332,7 @@ impl<N: RoundNode> Rounds<N> {
         }
         self.nodes[self.leader].trim()?;
         run.elapsed = started.elapsed();
+        run.cpu = thread_cpu_time().zip(cpu0).map(|(t, t0)| t.saturating_sub(t0));
         run.decided = appended.len();
         let (writes, syncs) = self.totals();
         run.writes = writes - writes0;
@@ -333,20 +370,37 @@ pub fn timed_run<N: RoundNode>(
 
 // ---- paxstore's replica ----
 
+/// An entry type the benches store on every backend: serde for the persistent ones.
+/// [`BenchEntry`] for paxstore's replica, `OmniEntry<BenchEntry>` for OmniPaxos over a
+/// paxstore backend.
+pub trait StoredEntry:
+    Entry<Snapshot: Serialize + DeserializeOwned> + Serialize + DeserializeOwned
+{
+}
+
+impl<T> StoredEntry for T where
+    T: Entry<Snapshot: Serialize + DeserializeOwned> + Serialize + DeserializeOwned
+{
+}
+
 /// A replica's storage in the benches: a backend, with its writes counted (and the WAL's
 /// own syncs).
-pub struct BenchStorage {
-    inner: Inner,
+pub struct BenchStorage<E: StoredEntry = BenchEntry> {
+    inner: Inner<E>,
+    kind: BackendKind,
     writes: u64,
 }
 
-enum Inner {
-    Any(Box<dyn Storage<BenchEntry>>),
+/// The memory backend is held as itself, not behind `dyn`, as OmniPaxos' `MemoryStorage`
+/// is on its side of the comparison: neither pays a virtual call per write.
+enum Inner<E: StoredEntry> {
+    Memory(paxstore_backends::MemoryStorage<E>),
+    Any(Box<dyn Storage<E>>),
     #[cfg(feature = "wal")]
-    Wal(Box<paxstore_backends::wal::WalStorage<BenchEntry>>),
+    Wal(Box<paxstore_backends::wal::WalStorage<E>>),
 }
 
-impl BenchStorage {
+impl<E: StoredEntry> BenchStorage<E> {
     /// A fresh store of `kind` at `path` (ignored by the memory backend).
     pub fn open(
         kind: BackendKind,
@@ -359,9 +413,30 @@ impl BenchStorage {
                 paxstore_backends::wal::WalStorage::open(path, durability)
                     .map_err(BenchError::storage(kind.name()))?,
             )),
+            BackendKind::Memory => Inner::Memory(paxstore_backends::MemoryStorage::new()),
             _ => Inner::Any(kind.open(path, durability).map_err(BenchError::storage(kind.name()))?),
         };
-        Ok(BenchStorage { inner, writes: 0 })
+        Ok(BenchStorage { inner, kind, writes: 0 })
+    }
+
+    /// A fresh store of `kind` for replica `pid`: in its own directory under `parent`
+    /// (returned, to be kept while the store is open) for a persistent backend.
+    pub fn for_replica(
+        kind: BackendKind,
+        durability: Option<Durability>,
+        parent: &Path,
+        pid: u64,
+    ) -> Result<(Self, Option<TempDir>), BenchError> {
+        let durability = durability.unwrap_or_default();
+        if !kind.is_persistent() {
+            return Ok((BenchStorage::open(kind, durability, parent)?, None));
+        }
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{}-replica{pid}-", kind.name()))
+            .tempdir_in(parent)
+            .map_err(BenchError::io("creating a replica directory", parent))?;
+        let store = BenchStorage::open(kind, durability, &dir.path().join("store"))?;
+        Ok((store, Some(dir)))
     }
 
     /// Successful `write_atomically` calls.
@@ -370,16 +445,18 @@ impl BenchStorage {
     }
 
     /// Syncs: counted by the WAL; none for the memory backend; unknown for the others.
-    pub fn syncs(&self, kind: BackendKind) -> Option<u64> {
+    pub fn syncs(&self) -> Option<u64> {
         match &self.inner {
             #[cfg(feature = "wal")]
             Inner::Wal(w) => Some(w.stats().syncs),
-            Inner::Any(_) => (!kind.is_persistent()).then_some(0),
+            Inner::Memory(_) => Some(0),
+            Inner::Any(_) => (!self.kind.is_persistent()).then_some(0),
         }
     }
 
-    fn get(&self) -> &dyn Storage<BenchEntry> {
+    fn get(&self) -> &dyn Storage<E> {
         match &self.inner {
+            Inner::Memory(m) => m,
             Inner::Any(s) => s.as_ref(),
             #[cfg(feature = "wal")]
             Inner::Wal(w) => w,
@@ -387,9 +464,10 @@ impl BenchStorage {
     }
 }
 
-impl Storage<BenchEntry> for BenchStorage {
-    fn write_atomically(&mut self, ops: Vec<StorageOp<BenchEntry>>) -> paxstore::StorageResult<()> {
+impl<E: StoredEntry> Storage<E> for BenchStorage<E> {
+    fn write_atomically(&mut self, ops: Vec<StorageOp<E>>) -> paxstore::StorageResult<()> {
         match &mut self.inner {
+            Inner::Memory(m) => m.write_atomically(ops)?,
             Inner::Any(s) => s.write_atomically(ops)?,
             #[cfg(feature = "wal")]
             Inner::Wal(w) => w.write_atomically(ops)?,
@@ -397,10 +475,10 @@ impl Storage<BenchEntry> for BenchStorage {
         self.writes += 1;
         Ok(())
     }
-    fn get_entries(&self, from: usize, to: usize) -> paxstore::StorageResult<Vec<BenchEntry>> {
+    fn get_entries(&self, from: usize, to: usize) -> paxstore::StorageResult<Vec<E>> {
         self.get().get_entries(from, to)
     }
-    fn get_suffix(&self, from: usize) -> paxstore::StorageResult<Vec<BenchEntry>> {
+    fn get_suffix(&self, from: usize) -> paxstore::StorageResult<Vec<E>> {
         self.get().get_suffix(from)
     }
     fn get_log_len(&self) -> paxstore::StorageResult<usize> {
@@ -421,7 +499,7 @@ impl Storage<BenchEntry> for BenchStorage {
     fn get_stopsign(&self) -> paxstore::StorageResult<Option<StopSign>> {
         self.get().get_stopsign()
     }
-    fn get_snapshot(&self) -> paxstore::StorageResult<Option<<BenchEntry as Entry>::Snapshot>> {
+    fn get_snapshot(&self) -> paxstore::StorageResult<Option<<E as Entry>::Snapshot>> {
         self.get().get_snapshot()
     }
 }
@@ -478,7 +556,7 @@ impl RoundNode for PaxstoreNode {
         self.replica.storage().writes()
     }
     fn syncs(&self) -> Option<u64> {
-        self.replica.storage().syncs(self.kind)
+        self.replica.storage().syncs()
     }
 }
 
@@ -507,21 +585,8 @@ impl PaxstoreCluster {
         let mut nodes = Vec::new();
         let mut dirs = Vec::new();
         for pid in 1..=REPLICAS as u64 {
-            let storage = if kind.is_persistent() {
-                let dir = tempfile::Builder::new()
-                    .prefix(&format!("{}-replica{pid}-", kind.name()))
-                    .tempdir_in(parent)
-                    .map_err(BenchError::io("creating a replica directory", parent))?;
-                let s = BenchStorage::open(
-                    kind,
-                    durability.unwrap_or_default(),
-                    &dir.path().join("store"),
-                )?;
-                dirs.push(dir);
-                s
-            } else {
-                BenchStorage::open(kind, durability.unwrap_or_default(), parent)?
-            };
+            let (storage, dir) = BenchStorage::for_replica(kind, durability, parent, pid)?;
+            dirs.extend(dir);
             let config = ReplicaConfig::new(pid, cluster.clone()).with_batch_size(batch_size);
             let replica = Replica::new(config, storage).map_err(|(e, _)| BenchError::Cluster {
                 backend: kind.name().to_owned(),
@@ -550,6 +615,30 @@ mod tests {
                 assert_eq!(run.latencies.len(), run.decided, "{mode:?} {batch}");
                 assert_eq!(run.stalls, 0, "{mode:?} {batch}: a round moved nothing");
             }
+        }
+    }
+
+    #[test]
+    fn modes_parse_by_name_and_unknown_names_are_refused() {
+        for mode in Mode::ALL {
+            assert_eq!(mode.name().parse::<Mode>(), Ok(mode));
+        }
+        let err = "streaming".parse::<Mode>().unwrap_err();
+        assert!(err.contains("streaming"), "{err}");
+    }
+
+    /// The CPU time of a run is the driving thread's own: on Linux it is known, and a
+    /// single thread cannot use more of it than the wall time that passed.
+    #[test]
+    fn a_run_counts_the_cpu_time_of_its_thread() {
+        let parent = tempfile::tempdir().unwrap();
+        let mut c = PaxstoreCluster::new(BackendKind::Memory, None, parent.path(), 10).unwrap();
+        let run = c.rounds.run(Mode::Stream, 10, Duration::from_millis(50)).unwrap();
+        if cfg!(target_os = "linux") {
+            let cpu = run.cpu.expect("Linux reports a thread's CPU time");
+            assert!(cpu > Duration::ZERO, "{run:?}");
+            assert!(cpu <= run.elapsed + Duration::from_millis(5), "{run:?}");
+            assert!(run.decided_per_cpu_s().unwrap() >= run.decided_per_s(), "{run:?}");
         }
     }
 

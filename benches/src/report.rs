@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::machine::Machine;
 
-/// The version of this JSON layout; bumped when a field changes meaning.
-pub const SCHEMA_VERSION: u32 = 2;
+/// The version of this JSON layout; bumped when a field changes meaning. 3: OmniPaxos
+/// rows over each paxstore backend (not only its `MemoryStorage`), `vs_omnipaxos` against
+/// OmniPaxos over the same backend, and `wal_over_this`.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The entry size of the headline figures.
 pub const HEADLINE_ENTRY_BYTES: usize = 128;
@@ -128,7 +130,8 @@ pub struct ReplicaRow {
     /// `paxstore` or `omnipaxos` (0.2.4), driven the same way.
     #[serde(default = "paxstore_replica")]
     pub replica: String,
-    /// Backend name (every replica uses it); `MemoryStorage` is OmniPaxos' own.
+    /// Backend name (every replica uses it): a paxstore backend (OmniPaxos reaches it
+    /// through `paxstore_omnipaxos::OmniStorage`), or `MemoryStorage`, OmniPaxos' own.
     pub backend: String,
     /// `immediate`, `buffered`, or `none` (memory).
     pub durability: String,
@@ -159,13 +162,20 @@ pub struct ReplicaRow {
     /// counts them (the WAL does; memory has none).
     #[serde(default)]
     pub syncs_per_entry: Option<f64>,
-    /// For a paxstore cell with an OmniPaxos pair: the median over repetitions of
-    /// paxstore's decided/s over OmniPaxos', the two run back to back.
+    /// For a paxstore cell: the median over repetitions of paxstore's decided/s over
+    /// OmniPaxos' over the same backend and durability, the two run back to back.
+    /// (Schema 2: over OmniPaxos' `MemoryStorage`, for the memory backend only.)
     #[serde(default)]
     pub vs_omnipaxos: Option<f64>,
-    /// The OmniPaxos cell `vs_omnipaxos` compares with.
+    /// The OmniPaxos cell `vs_omnipaxos` compares with, e.g. `omnipaxos over wal`.
     #[serde(default)]
     pub omnipaxos_pair: Option<String>,
+    /// For an OmniPaxos cell over a persistent backend other than the WAL: the median over
+    /// repetitions of OmniPaxos-over-the-WAL's decided/s over this cell's, the two run in
+    /// the same round with the same durability (what moving an OmniPaxos service onto
+    /// the WAL buys).
+    #[serde(default)]
+    pub wal_over_this: Option<f64>,
     /// For `immediate`: the share of the disk's sync budget the cell used, i.e. the
     /// storage writes of the three replicas per second (each a synced commit) divided by
     /// the ceiling's synced writes per second. (Schema 1: decided batches per second over
@@ -364,6 +374,24 @@ pub fn recommendations(report: &Report) -> Vec<Recommendation> {
         true,
     ));
     push(recommend(
+        "A durable 3-node OmniPaxos 0.2.4 service on paxstore (batch_size 100)",
+        &rank(
+            report
+                .replica
+                .iter()
+                .filter(|r| {
+                    r.replica == "omnipaxos"
+                        && r.mode == "upfront"
+                        && r.durability == "immediate"
+                        && r.batch_size == 100
+                })
+                .map(|r| (r.backend.as_str(), r.decided_per_s)),
+            true,
+        ),
+        "decided entries/s",
+        true,
+    ));
+    push(recommend(
         "Tests and simulations, no persistence needed (1 entry per append)",
         &rank(storage("none", "append", 1, e), true),
         "entries/s",
@@ -497,21 +525,26 @@ pub fn missing(report: &Report, backends: &[(String, bool)], replica: bool) -> V
         if *persistent && !report.reopen.iter().any(|r| &r.backend == backend && r.ms > 0.0) {
             out.push(format!("reopen: no row for {backend}"));
         }
-        if replica
-            && !report
-                .replica
-                .iter()
-                .any(|r| r.replica == "paxstore" && &r.backend == backend && r.decided_per_s > 0.0)
-        {
-            out.push(format!("replica: no row for {backend}"));
+        // Both replicas over every backend.
+        for imp in ["paxstore", "omnipaxos"] {
+            if replica
+                && !report
+                    .replica
+                    .iter()
+                    .any(|r| r.replica == imp && &r.backend == backend && r.decided_per_s > 0.0)
+            {
+                out.push(format!("replica: no {imp} row for {backend}"));
+            }
         }
     }
-    // OmniPaxos runs beside the memory backend (over its own MemoryStorage).
+    // OmniPaxos also runs over its own MemoryStorage, beside the memory backend.
     if replica
         && backends.iter().any(|(b, _)| b == "memory")
-        && !report.replica.iter().any(|r| r.replica == "omnipaxos" && r.decided_per_s > 0.0)
+        && !report.replica.iter().any(|r| {
+            r.replica == "omnipaxos" && r.backend == OMNI_MEMORY_NAME && r.decided_per_s > 0.0
+        })
     {
-        out.push("replica: no OmniPaxos row".to_owned());
+        out.push(format!("replica: no omnipaxos row for {OMNI_MEMORY_NAME}"));
     }
     out.extend(crate::tcp_cluster::missing(report, backends));
     for f in &report.failures {
@@ -714,10 +747,32 @@ pub fn to_markdown(report: &Report) -> String {
     if report.replica.is_empty() {
         let _ = writeln!(md, "Not measured in this run.\n");
     } else {
+        let _ = writeln!(
+            md,
+            "Two replicas, the same driver and the same workload: paxstore's replica, and \
+             OmniPaxos 0.2.4 over the same paxstore backend through `paxstore-omnipaxos`' \
+             `OmniStorage` (each OmniPaxos storage call one paxstore `write_atomically`, with \
+             the backend's durability), plus OmniPaxos over its own `MemoryStorage`. Both \
+             are driven in the same rounds by the same code (the driver only calls `append`, \
+             `tick`, take-outgoing and `handle_incoming`), with the same entries, batch \
+             sizes and trims; see Method.\n"
+        );
         let versus = omnipaxos_table(report);
         if !versus.is_empty() {
-            let _ = writeln!(md, "### Against OmniPaxos 0.2.4, same driver, paired\n");
+            let _ = writeln!(
+                md,
+                "### paxstore's replica vs OmniPaxos 0.2.4 on the same backend, paired\n"
+            );
             md.push_str(&versus);
+            let _ = writeln!(md);
+        }
+        let wal = omnipaxos_wal_table(report);
+        if !wal.is_empty() {
+            let _ = writeln!(
+                md,
+                "### OmniPaxos 0.2.4 on the paxstore WAL vs on the other backends, paired\n"
+            );
+            md.push_str(&wal);
             let _ = writeln!(md);
         }
         let _ = writeln!(md, "### Every replica cell\n");
@@ -820,8 +875,11 @@ pub fn to_markdown(report: &Report) -> String {
          `upfront` appends a run of entries on the leader (1,000, or 10 batches if more) and \
          then delivers rounds until all are decided on every replica; `stream` appends one \
          entry per round. OmniPaxos 0.2.4 runs under the very same driver (`append`, `tick`, \
-         `take_outgoing_messages`, `handle_incoming`), over its own `MemoryStorage`; its \
-         `batch_size` is set like paxstore's. decided/s counts entries decided on every \
+         `take_outgoing_messages`, `handle_incoming`), over each paxstore backend through \
+         `paxstore-omnipaxos`' `OmniStorage` (one paxstore `write_atomically` per OmniPaxos \
+         storage call, with the cell's durability) and over its own `MemoryStorage`; its \
+         `batch_size` is set like paxstore's, and both replicas run in the same group, \
+         repetition by repetition. decided/s counts entries decided on every \
          replica; latency runs from `append` to decided on the leader. Writes are the \
          storage calls that change state; syncs are counted by the WAL itself. The three \
          replicas' syncs run one after another on one disk; \"sync budget used\" is their \
@@ -835,9 +893,10 @@ pub fn to_markdown(report: &Report) -> String {
     md
 }
 
-/// The paired comparison with OmniPaxos 0.2.4: one row per storage pair, one column per
-/// batch size and mode; each cell is paxstore's decided/s over OmniPaxos' (median of the
-/// pairs run back to back), with both sides' writes per decided entry per replica.
+/// The paired comparison with OmniPaxos 0.2.4: one row per backend (paxstore's replica
+/// and OmniPaxos over it), one column per batch size and mode; each cell is paxstore's
+/// decided/s over OmniPaxos' (median of the pairs run back to back), with both sides'
+/// writes per decided entry per replica.
 pub fn omnipaxos_table(report: &Report) -> String {
     let pax: Vec<&ReplicaRow> =
         report.replica.iter().filter(|r| r.vs_omnipaxos.is_some()).collect();
@@ -870,7 +929,8 @@ pub fn omnipaxos_table(report: &Report) -> String {
         );
         for (b, m) in &cols {
             let p = report.replica_row("paxstore", backend, durability, m, *b);
-            let o = report.replica_row("omnipaxos", OMNI_MEMORY_NAME, "none", m, *b);
+            let o_backend = pair.trim_start_matches("omnipaxos over ");
+            let o = report.replica_row("omnipaxos", o_backend, durability, m, *b);
             match p.and_then(|p| p.vs_omnipaxos.map(|v| (p, v))) {
                 Some((p, v)) => {
                     let writes = o.map_or("–".to_owned(), |o| fmt_per_entry(o.writes_per_entry));
@@ -899,14 +959,72 @@ pub fn omnipaxos_table(report: &Report) -> String {
 /// The name OmniPaxos' own in-memory storage has in the replica rows.
 const OMNI_MEMORY_NAME: &str = "MemoryStorage";
 
+/// OmniPaxos 0.2.4 on the WAL against OmniPaxos on each other persistent backend: one row
+/// per backend and durability, one column per batch size and mode; each cell is
+/// OmniPaxos-over-the-WAL's decided/s over OmniPaxos-over-that-backend's (median of the
+/// pairs run in the same round), with both figures.
+pub fn omnipaxos_wal_table(report: &Report) -> String {
+    let rows: Vec<&ReplicaRow> =
+        report.replica.iter().filter(|r| r.wal_over_this.is_some()).collect();
+    let mut md = String::new();
+    if rows.is_empty() {
+        return md;
+    }
+    let mut cols: Vec<(usize, &str)> =
+        rows.iter().map(|r| (r.batch_size, r.mode.as_str())).collect();
+    cols.sort_unstable_by_key(|(b, m)| (*b, *m != "upfront"));
+    cols.dedup();
+    let mut keys: Vec<(&str, &str)> = Vec::new();
+    for r in &rows {
+        let key = (r.backend.as_str(), r.durability.as_str());
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    let _ = write!(md, "| OmniPaxos on the WAL vs on |");
+    for (b, m) in &cols {
+        let _ = write!(md, " batch {b} {m} |");
+    }
+    let _ = writeln!(md, "\n|---|{}", "---:|".repeat(cols.len()));
+    for (backend, durability) in keys {
+        let _ = write!(md, "| {backend} ({durability}) |");
+        for (b, m) in &cols {
+            let this = report.replica_row("omnipaxos", backend, durability, m, *b);
+            let wal = report.replica_row("omnipaxos", "wal", durability, m, *b);
+            match (this.and_then(|t| t.wal_over_this.map(|v| (t, v))), wal) {
+                (Some((t, v)), Some(w)) => {
+                    let _ = write!(
+                        md,
+                        " **{}×** ({} vs {}/s) |",
+                        fmt_ratio(v),
+                        fmt_num(w.decided_per_s),
+                        fmt_num(t.decided_per_s)
+                    );
+                }
+                _ => md.push_str(" – |"),
+            }
+        }
+        let _ = writeln!(md);
+    }
+    let _ = writeln!(
+        md,
+        "\nEach cell: OmniPaxos over the paxstore WAL, entries decided per second, over \
+         OmniPaxos over that backend (both through `OmniStorage`, same durability), the \
+         median over repetitions run in the same round; in brackets, both medians. What \
+         moving an OmniPaxos service from that backend onto the WAL buys."
+    );
+    md
+}
+
 /// Every replica cell: one row per replica, backend, durability, mode and batch size.
 pub fn replica_table(report: &Report) -> String {
     let mut md = String::new();
     let _ = writeln!(
         md,
         "| replica | backend | durability | mode | batch | decided/s | spread | p50 µs | p99 µs | \
-         writes/entry/replica | syncs/entry/replica | vs OmniPaxos | sync budget used |\n\
-         |---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+         writes/entry/replica | syncs/entry/replica | vs OmniPaxos | OmniPaxos on the WAL vs this | \
+         sync budget used |\n\
+         |---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let order = |b: &str| report.backends.iter().position(|x| x == b).unwrap_or(usize::MAX);
     let mut rows: Vec<&ReplicaRow> = report.replica.iter().collect();
@@ -915,14 +1033,14 @@ pub fn replica_table(report: &Report) -> String {
             r.durability == "buffered",
             r.mode != "upfront",
             r.batch_size,
-            r.replica != "paxstore",
             order(&r.backend),
+            r.replica != "paxstore",
         )
     });
     for r in rows {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.replica,
             r.backend,
             r.durability,
@@ -935,6 +1053,7 @@ pub fn replica_table(report: &Report) -> String {
             fmt_per_entry(r.writes_per_entry),
             r.syncs_per_entry.map_or("–".to_owned(), fmt_per_entry),
             r.vs_omnipaxos.map_or("".to_owned(), |v| format!("{}×", fmt_ratio(v))),
+            r.wal_over_this.map_or("".to_owned(), |v| format!("{}×", fmt_ratio(v))),
             r.fraction_of_ceiling.map_or("".to_owned(), fmt_pct)
         );
     }
@@ -946,11 +1065,13 @@ mod tests {
     use super::*;
 
     fn row(replica: &str, backend: &str, mode: &str, batch: usize, rate: f64) -> ReplicaRow {
-        let paired = replica == "paxstore" && backend == "memory";
+        let paxstore = replica == "paxstore";
+        let durability =
+            if backend == "memory" || backend == "MemoryStorage" { "none" } else { "immediate" };
         ReplicaRow {
             replica: replica.to_owned(),
             backend: backend.to_owned(),
-            durability: "none".to_owned(),
+            durability: durability.to_owned(),
             mode: mode.to_owned(),
             batch_size: batch,
             replicas: 3,
@@ -960,22 +1081,22 @@ mod tests {
             p50_us: 1.0,
             p99_us: 2.0,
             reps: 1,
-            writes_per_entry: if replica == "paxstore" { 0.001 } else { 0.34 },
+            writes_per_entry: if paxstore { 0.001 } else { 0.34 },
             syncs_per_entry: Some(0.0),
-            vs_omnipaxos: paired.then_some(1.5),
-            omnipaxos_pair: paired.then(|| "omnipaxos over MemoryStorage".to_owned()),
+            vs_omnipaxos: paxstore.then_some(1.5),
+            omnipaxos_pair: paxstore.then(|| format!("omnipaxos over {backend}")),
+            wal_over_this: (!paxstore && backend == "rocksdb").then_some(2.5),
             fraction_of_ceiling: None,
         }
     }
 
-    #[test]
-    fn the_omnipaxos_table_pairs_each_paxstore_cell_with_its_baseline() {
-        let report = Report {
+    fn report_of(backends: &[&str], replica: Vec<ReplicaRow>) -> Report {
+        Report {
             schema_version: SCHEMA_VERSION,
             quick: true,
             command: String::new(),
             machine: Machine::describe(std::path::Path::new(".")),
-            backends: vec!["memory".to_owned()],
+            backends: backends.iter().map(|b| (*b).to_owned()).collect(),
             duration_s: 0.0,
             ceiling: Ceiling {
                 sync_writes_per_s: 1.0,
@@ -989,31 +1110,80 @@ mod tests {
             },
             storage: Vec::new(),
             reopen: Vec::new(),
-            replica: vec![
-                row("paxstore", "memory", "upfront", 1, 3.0),
-                row("omnipaxos", "MemoryStorage", "upfront", 1, 2.0),
-            ],
+            replica,
             tcp_cluster: Vec::new(),
             recommendations: Vec::new(),
             failures: Vec::new(),
-        };
+        }
+    }
+
+    /// The replica lines of what `report` lacks for `backends`.
+    fn replica_lines(report: &Report, backends: &[(&str, bool)]) -> Vec<String> {
+        let expected: Vec<(String, bool)> =
+            backends.iter().map(|(b, p)| ((*b).to_owned(), *p)).collect();
+        missing(report, &expected, true).into_iter().filter(|l| l.starts_with("replica")).collect()
+    }
+
+    #[test]
+    fn the_omnipaxos_table_pairs_each_paxstore_cell_with_omnipaxos_on_the_same_backend() {
+        let report = report_of(
+            &["memory"],
+            vec![
+                row("paxstore", "memory", "upfront", 1, 3.0),
+                row("omnipaxos", "memory", "upfront", 1, 2.0),
+                row("omnipaxos", "MemoryStorage", "upfront", 1, 2.5),
+            ],
+        );
         let table = omnipaxos_table(&report);
         assert!(
-            table.contains("| memory (none) | MemoryStorage | **1.50×** (0.00100 vs 0.340 w/e) |"),
+            table.contains("| memory (none) | memory | **1.50×** (0.00100 vs 0.340 w/e) |"),
             "{table}"
         );
         let all = replica_table(&report);
         assert!(
-            all.contains("| paxstore | memory |") && all.contains("| omnipaxos | MemoryStorage |")
+            all.contains("| paxstore | memory |")
+                && all.contains("| omnipaxos | memory |")
+                && all.contains("| omnipaxos | MemoryStorage |"),
+            "{all}"
         );
-        let expected = [("memory".to_owned(), false)];
-        let replica_lines = |r: &Report| -> Vec<String> {
-            missing(r, &expected, true).into_iter().filter(|l| l.starts_with("replica")).collect()
-        };
-        assert!(replica_lines(&report).is_empty());
+        assert!(replica_lines(&report, &[("memory", false)]).is_empty());
         let mut without = report.clone();
-        without.replica.retain(|r| r.replica == "paxstore");
-        assert_eq!(replica_lines(&without), ["replica: no OmniPaxos row"]);
+        without.replica.retain(|r| r.backend != "MemoryStorage");
+        assert_eq!(
+            replica_lines(&without, &[("memory", false)]),
+            ["replica: no omnipaxos row for MemoryStorage"]
+        );
+        let mut without = report.clone();
+        without.replica.retain(|r| r.replica == "paxstore" || r.backend != "memory");
+        assert_eq!(
+            replica_lines(&without, &[("memory", false)]),
+            ["replica: no omnipaxos row for memory"]
+        );
+    }
+
+    #[test]
+    fn the_wal_table_gives_omnipaxos_on_the_wal_over_omnipaxos_on_each_other_backend() {
+        let backends = [("wal", true), ("rocksdb", true)];
+        let report = report_of(
+            &["wal", "rocksdb"],
+            vec![
+                row("paxstore", "wal", "upfront", 100, 9000.0),
+                row("omnipaxos", "wal", "upfront", 100, 5000.0),
+                row("paxstore", "rocksdb", "upfront", 100, 4000.0),
+                row("omnipaxos", "rocksdb", "upfront", 100, 2000.0),
+            ],
+        );
+        let table = omnipaxos_wal_table(&report);
+        assert!(
+            table.contains("| rocksdb (immediate) | **2.50×** (5,000 vs 2,000/s) |"),
+            "{table}"
+        );
+        assert!(!table.contains("| wal (immediate) |"), "the WAL is not compared with itself");
+        assert!(replica_lines(&report, &backends).is_empty());
+        let mut without = report.clone();
+        without.replica.retain(|r| !(r.replica == "omnipaxos" && r.backend == "rocksdb"));
+        assert_eq!(replica_lines(&without, &backends), ["replica: no omnipaxos row for rocksdb"]);
+        assert!(omnipaxos_wal_table(&without).is_empty());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use paxstore_backends::BackendKind;
 
 use crate::ceiling::{CeilingFile, FILE_BYTES, WRITE_BYTES};
 use crate::machine::Machine;
+use crate::omni::OmniCluster;
 use crate::replica::{self, Mode, PaxstoreCluster, REPLICAS};
 use crate::report::{self, Ceiling, Failure, ReopenRow, ReplicaRow, Report, StorageRow};
 use crate::stats::{self, Samples, Summary};
@@ -81,7 +82,7 @@ impl Matrix {
     }
 
     /// The quick matrix for CI: every backend and op, 128-byte entries, fewer and
-    /// shorter repetitions, a 100,000-entry reopen (under 3 minutes here).
+    /// shorter repetitions, a 100,000-entry reopen (about 3–4 minutes here).
     pub fn quick() -> Self {
         Matrix {
             reps: 2,
@@ -119,8 +120,10 @@ enum Work {
 enum Impl {
     /// paxstore's replica, over the cell's backend.
     Paxstore,
-    /// OmniPaxos 0.2.4 over its own `MemoryStorage` (the cell's backend is memory).
+    /// OmniPaxos 0.2.4 over the cell's backend, through `paxstore_omnipaxos::OmniStorage`.
     OmniPaxos,
+    /// OmniPaxos 0.2.4 over its own `MemoryStorage` (the cell's backend is memory).
+    OmniMemoryStorage,
 }
 
 /// One cell of a group: a backend with its durability, and (for replica cells) which
@@ -138,21 +141,33 @@ impl Cell {
     }
 }
 
-/// The OmniPaxos cell a paxstore replica cell over `kind` is paired with, if any: OmniPaxos
-/// over its `MemoryStorage` for the memory backend. (With the `paxstore-omnipaxos`
-/// adapter, the WAL would pair with OmniPaxos over paxstore's RocksDB with sync; see
-/// [`omni::over_paxstore`].)
-fn omnipaxos_pair(kind: BackendKind) -> Option<Cell> {
-    (kind == BackendKind::Memory).then_some(Cell {
-        kind: BackendKind::Memory,
-        durability: None,
-        imp: Impl::OmniPaxos,
-    })
+/// What a replica cell is compared with, repetition by repetition (the two run in the
+/// same round).
+#[derive(Clone, Copy, Debug)]
+enum Pair {
+    /// A paxstore cell against OmniPaxos over the same backend and durability: this
+    /// cell's decided/s over the other's.
+    VsOmniPaxos(Cell),
+    /// An OmniPaxos cell over a persistent backend other than the WAL against OmniPaxos
+    /// over the WAL with the same durability: the other's decided/s over this cell's.
+    WalOverThis(Cell),
+}
+
+/// The cell `cell` is compared with, if any.
+fn pair_of(cell: Cell) -> Option<Pair> {
+    let wal: Option<BackendKind> = "wal".parse().ok();
+    match cell.imp {
+        Impl::Paxstore => Some(Pair::VsOmniPaxos(Cell { imp: Impl::OmniPaxos, ..cell })),
+        Impl::OmniPaxos if cell.kind.is_persistent() && Some(cell.kind) != wal => {
+            wal.map(|kind| Pair::WalOverThis(Cell { kind, ..cell }))
+        }
+        Impl::OmniPaxos | Impl::OmniMemoryStorage => None,
+    }
 }
 
 /// One workload over several backends. Its repetitions are interleaved (repetition 1 of
-/// every backend, then repetition 2, ...), so a noisy minute on the shared disk hits
-/// every backend of the comparison alike; a durable group also takes a ceiling sample in
+/// every backend, then repetition 2, ..., in alternating order), so a noisy minute on the
+/// shared disk hits every backend of the comparison alike; a durable group also takes a ceiling sample in
 /// every round, so the ceiling is measured under the same conditions as the cells.
 #[derive(Clone, Debug)]
 struct Group {
@@ -182,16 +197,14 @@ impl Group {
                 format!("{kind} {d} trim batch={per_trim} (log of {})", m.trim_fill)
             }
             Work::Reopen => format!("{kind} reopen of {} entries", m.reopen_entries),
-            Work::Replica { batch_size, mode } => match cell.imp {
-                Impl::Paxstore => format!(
-                    "paxstore x{REPLICAS} over {kind} {d} {} batch_size={batch_size}",
-                    mode.name()
-                ),
-                Impl::OmniPaxos => format!(
-                    "omnipaxos x{REPLICAS} over MemoryStorage {} batch_size={batch_size}",
-                    mode.name()
-                ),
-            },
+            Work::Replica { batch_size, mode } => {
+                let (replica, over) = match cell.imp {
+                    Impl::Paxstore => ("paxstore", format!("{kind} {d}")),
+                    Impl::OmniPaxos => ("omnipaxos", format!("{kind} {d}")),
+                    Impl::OmniMemoryStorage => ("omnipaxos", OMNI_MEMORY.to_owned()),
+                };
+                format!("{replica} x{REPLICAS} over {over} {} batch_size={batch_size}", mode.name())
+            }
         }
     }
 }
@@ -257,8 +270,9 @@ fn plan(m: &Matrix, backends: &[BackendKind]) -> Vec<Group> {
     groups
 }
 
-/// The replica groups: every mode and batch size, paxstore over each backend, and in the
-/// durable class OmniPaxos beside the backends it pairs with.
+/// The replica groups: every mode and batch size; in each, paxstore's replica and OmniPaxos
+/// over each backend side by side, and (with the memory backend) OmniPaxos over its own
+/// `MemoryStorage`.
 fn replica_plan(m: &Matrix, backends: &[BackendKind]) -> Vec<Group> {
     let mut groups = Vec::new();
     if !replica::AVAILABLE {
@@ -269,10 +283,14 @@ fn replica_plan(m: &Matrix, backends: &[BackendKind]) -> Vec<Group> {
     for &d in replica_classes {
         for &mode in &m.replica_modes {
             for &batch_size in &m.replica_batches {
-                let mut cells = class(backends, d);
-                let pairs: Vec<Cell> =
-                    cells.iter().filter_map(|c| omnipaxos_pair(c.kind)).collect();
-                cells.extend(pairs);
+                let mut cells = Vec::new();
+                for c in class(backends, d) {
+                    cells.push(c);
+                    cells.push(Cell { imp: Impl::OmniPaxos, ..c });
+                    if c.kind == BackendKind::Memory {
+                        cells.push(Cell { imp: Impl::OmniMemoryStorage, ..c });
+                    }
+                }
                 groups.push(Group {
                     work: Work::Replica { batch_size, mode },
                     cells,
@@ -410,6 +428,10 @@ impl Runner<'_> {
                         replica::timed_run(&mut c.rounds, mode, batch_size, time)?
                     }
                     Impl::OmniPaxos => {
+                        let mut c = OmniCluster::new(kind, durability, &self.work, batch_size)?;
+                        replica::timed_run(&mut c.rounds, mode, batch_size, time)?
+                    }
+                    Impl::OmniMemoryStorage => {
                         let mut rounds = omni::memory_cluster(batch_size)?;
                         replica::timed_run(&mut rounds, mode, batch_size, time)?
                     }
@@ -418,9 +440,9 @@ impl Runner<'_> {
         })
     }
 
-    /// Records a finished cell (for a paxstore replica cell, with the ratios of its
-    /// repetitions to those of its OmniPaxos pair); returns its progress summary.
-    fn record(&mut self, work: Work, cell: Cell, reps: Vec<Rep>, paired: Option<f64>) -> String {
+    /// Records a finished cell (for a replica cell with a [`Pair`], with the ratios of its
+    /// repetitions to those of its pair); returns its progress summary.
+    fn record(&mut self, work: Work, cell: Cell, reps: Vec<Rep>, paired: Option<Paired>) -> String {
         let (kind, durability) = (cell.kind, cell.durability);
         let mut samples = Vec::new();
         let mut ms = Vec::new();
@@ -515,7 +537,7 @@ impl Runner<'_> {
         batch_size: usize,
         mode: Mode,
         runs: &[replica::ClusterRun],
-        paired: Option<f64>,
+        paired: Option<Paired>,
     ) -> String {
         let (kind, durability) = (cell.kind, cell.durability);
         let mut rates: Vec<f64> = runs.iter().map(replica::ClusterRun::decided_per_s).collect();
@@ -531,9 +553,15 @@ impl Runner<'_> {
             total.absorb(r.clone());
         }
         let (writes, syncs) = (total.writes_per_entry(), total.syncs_per_entry());
-        let (replica, backend, vs) = match cell.imp {
-            Impl::Paxstore => ("paxstore", kind.name(), omnipaxos_pair(kind).map(|_| OMNI_MEMORY)),
-            Impl::OmniPaxos => ("omnipaxos", OMNI_MEMORY, None),
+        let (replica, backend) = match cell.imp {
+            Impl::Paxstore => ("paxstore", kind.name()),
+            Impl::OmniPaxos => ("omnipaxos", kind.name()),
+            Impl::OmniMemoryStorage => ("omnipaxos", OMNI_MEMORY),
+        };
+        let (vs_omnipaxos, wal_over_this) = match pair_of(cell) {
+            Some(Pair::VsOmniPaxos(_)) => (paired, None),
+            Some(Pair::WalOverThis(_)) => (None, paired),
+            None => (None, None),
         };
         self.replica.push(ReplicaRow {
             replica: replica.to_owned(),
@@ -550,8 +578,10 @@ impl Runner<'_> {
             reps: runs.len(),
             writes_per_entry: writes,
             syncs_per_entry: syncs,
-            vs_omnipaxos: paired,
-            omnipaxos_pair: vs.map(|b| format!("omnipaxos over {b}")),
+            vs_omnipaxos: vs_omnipaxos.map(|p| p.wall.median),
+            omnipaxos_pair: matches!(cell.imp, Impl::Paxstore)
+                .then(|| format!("omnipaxos over {}", kind.name())),
+            wal_over_this: wal_over_this.map(|p| p.wall.median),
             fraction_of_ceiling: (durability == Some(Durability::Immediate)).then_some(0.0),
         });
         format!(
@@ -563,10 +593,11 @@ impl Runner<'_> {
             p99,
             report::fmt_per_entry(writes),
             syncs.map_or(String::new(), |s| format!(" and {} syncs", report::fmt_per_entry(s))),
-            paired.map_or(String::new(), |p| format!(
-                ", {}× OmniPaxos (paired)",
-                report::fmt_ratio(p)
-            ))
+            match (vs_omnipaxos, wal_over_this) {
+                (Some(p), _) => format!(", vs OmniPaxos (paired) {}", p.show()),
+                (_, Some(p)) => format!(", OmniPaxos on the WAL vs here (paired) {}", p.show()),
+                (None, None) => String::new(),
+            }
         )
     }
 }
@@ -574,20 +605,69 @@ impl Runner<'_> {
 /// The name the report gives OmniPaxos' own in-memory storage.
 const OMNI_MEMORY: &str = "MemoryStorage";
 
-/// The median over repetitions of `a`'s rate over `b`'s, repetition by repetition (the two
-/// ran back to back in each round).
-fn paired_ratio(a: &[Rep], b: &[Rep]) -> Option<f64> {
-    let mut ratios: Vec<f64> = a
-        .iter()
-        .zip(b)
-        .filter_map(|pair| match pair {
-            (Rep::Replica(x), Rep::Replica(y)) if y.decided_per_s() > 0.0 => {
-                Some(x.decided_per_s() / y.decided_per_s())
-            }
+/// `a`'s rate over `b`'s, repetition by repetition (the two ran back to back in each
+/// round): the lowest, the median and the highest.
+fn paired_ratio(a: &[Rep], b: &[Rep]) -> Option<Paired> {
+    let runs = || {
+        a.iter().zip(b).filter_map(|pair| match pair {
+            (Rep::Replica(x), Rep::Replica(y)) => Some((x, y)),
             _ => None,
         })
-        .collect();
-    (!ratios.is_empty()).then(|| stats::median(&mut ratios))
+    };
+    let wall = Spread::of(runs().map(|(x, y)| x.decided_per_s() / y.decided_per_s()))?;
+    let cpu = Spread::of(
+        runs().filter_map(|(x, y)| Some(x.decided_per_cpu_s()? / y.decided_per_cpu_s()?)),
+    );
+    Some(Paired { wall, cpu })
+}
+
+/// The paired ratios of a cell's repetitions to those of its OmniPaxos pair: of decided
+/// entries per second of wall time, and per second of the driving thread's CPU time (where
+/// known; steadier on a shared machine, where wall time includes waiting for a core).
+#[derive(Clone, Copy, Debug)]
+struct Paired {
+    wall: Spread,
+    cpu: Option<Spread>,
+}
+
+impl Paired {
+    fn show(&self) -> String {
+        format!(
+            "{} in wall time{}",
+            self.wall.show(),
+            self.cpu.map_or(String::new(), |c| format!(", {} in CPU time", c.show()))
+        )
+    }
+}
+
+/// The lowest, median and highest of some ratios.
+#[derive(Clone, Copy, Debug)]
+struct Spread {
+    min: f64,
+    median: f64,
+    max: f64,
+}
+
+impl Spread {
+    /// Over the finite, positive `ratios`; `None` if there is none.
+    fn of(ratios: impl Iterator<Item = f64>) -> Option<Spread> {
+        let mut ratios: Vec<f64> = ratios.filter(|r| r.is_finite() && *r > 0.0).collect();
+        if ratios.is_empty() {
+            return None;
+        }
+        let min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = ratios.iter().copied().fold(0.0, f64::max);
+        Some(Spread { min, median: stats::median(&mut ratios), max })
+    }
+
+    fn show(&self) -> String {
+        format!(
+            "{}× ({}–{}×)",
+            report::fmt_ratio(self.median),
+            report::fmt_ratio(self.min),
+            report::fmt_ratio(self.max)
+        )
+    }
 }
 
 fn fmt_elapsed(d: Duration) -> String {
@@ -663,8 +743,15 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
         for &cell in &group.cells {
             reps.push(runner.prepare(group.work, cell.kind, cell.durability).map(|()| Vec::new()));
         }
-        for _ in 0..opts.matrix.reps {
-            for (i, &cell) in group.cells.iter().enumerate() {
+        for round in 0..opts.matrix.reps {
+            // The order alternates, so no cell always runs first (or right after another).
+            let order: Vec<usize> = if round % 2 == 0 {
+                (0..group.cells.len()).collect()
+            } else {
+                (0..group.cells.len()).rev().collect()
+            };
+            for i in order {
+                let cell = group.cells[i];
                 if let Ok(done_reps) = &mut reps[i] {
                     match runner.rep(group.work, cell) {
                         Ok(r) => done_reps.push(r),
@@ -676,17 +763,22 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
                 runner.ceiling_sample(opts.matrix.append_time)?;
             }
         }
-        // A paxstore replica cell against the OmniPaxos cell it pairs with, rep by rep.
-        let paired: Vec<Option<f64>> = group
+        // A replica cell against the cell it pairs with, rep by rep.
+        let paired: Vec<Option<Paired>> = group
             .cells
             .iter()
             .zip(&reps)
-            .map(|(c, mine)| {
-                let pair = omnipaxos_pair(c.kind).filter(|_| c.imp == Impl::Paxstore)?;
-                let j =
-                    group.cells.iter().position(|o| o.imp == pair.imp && o.kind == pair.kind)?;
+            .map(|(&c, mine)| {
+                let (other, this_first) = match pair_of(c)? {
+                    Pair::VsOmniPaxos(o) => (o, true),
+                    Pair::WalOverThis(o) => (o, false),
+                };
+                let j = group.cells.iter().position(|o| {
+                    o.imp == other.imp && o.kind == other.kind && o.durability == other.durability
+                })?;
                 match (mine, &reps[j]) {
-                    (Ok(a), Ok(b)) => paired_ratio(a, b),
+                    (Ok(a), Ok(b)) if this_first => paired_ratio(a, b),
+                    (Ok(a), Ok(b)) => paired_ratio(b, a),
                     _ => None,
                 }
             })

@@ -119,14 +119,15 @@ pub fn batch(seed: u64, i: u64, model: &Model) -> Vec<StorageOp<TestEntry>> {
                 AppendEntries(entries)
             }
             40..=49 => {
-                let low = m.compacted_idx.max(m.decided_idx);
+                // With a decided stop sign (`decided_idx = end + 1`) the op is refused.
+                let low = m.compacted_idx.max(m.decided_idx).min(end);
                 let from = rng.random_range(low..=end);
                 next_id += 1;
                 AppendOnPrefix(from, vec![TestEntry::new(next_id, 32); rng.random_range(0..3)])
             }
             50..=69 => SetDecidedIndex(rng.random_range(m.decided_idx.min(end)..=end)),
             70..=79 => {
-                let high = m.decided_idx.max(m.compacted_idx);
+                let high = m.decided_idx.max(m.compacted_idx).min(end);
                 let low = if end - m.compacted_idx > 64 { high } else { m.compacted_idx };
                 Trim(rng.random_range(low..=high))
             }
@@ -143,6 +144,25 @@ pub fn batch(seed: u64, i: u64, model: &Model) -> Vec<StorageOp<TestEntry>> {
         ops.push(op);
     }
     ops
+}
+
+/// The batch number `i` the harness writes: [`batch`], except that once a stop sign is
+/// set, one batch in ten on average decides it (`SetDecidedIndex(log_end + 1)`), and
+/// while it is decided, one in four opens the log again; so kills also land on a decided
+/// stop sign (about a quarter of the batches once a stop sign is set), on batches refused
+/// because it closed the log, and on its undoing.
+pub fn harness_batch(seed: u64, i: u64, model: &Model) -> Vec<StorageOp<TestEntry>> {
+    let mut rng =
+        SmallRng::seed_from_u64(seed.rotate_left(29) ^ i.wrapping_mul(0xD6E8_FEB8_6659_FD93));
+    let end = model.log_end();
+    if model.stopsign_decided() {
+        if rng.random_bool(0.25) {
+            return vec![SetDecidedIndex(end)];
+        }
+    } else if model.stopsign.is_some() && rng.random_bool(0.1) {
+        return vec![SetDecidedIndex(end + 1)];
+    }
+    batch(seed, i, model)
 }
 
 /// The test's name as libtest knows it: `module_path!()` of the test plus the function
@@ -203,7 +223,7 @@ pub fn run<F: Factory>(
             report.kills += 1;
             let acked = check_acks(&acks, start).map_err(|e| format!("{ctx}: {e}"))?;
             for i in start..start + acked {
-                let _ = model.apply_batch(&batch(seed, i, &model));
+                let _ = model.apply_batch(&harness_batch(seed, i, &model));
             }
             report.acknowledged += acked;
             start += acked;
@@ -212,7 +232,7 @@ pub fn run<F: Factory>(
                 .map_err(|e| format!("{ctx}: reopen after SIGKILL failed: {e}"))?;
             if let Err(first) = compare(&storage, &model) {
                 let mut next = model.clone();
-                let in_flight = next.apply_batch(&batch(seed, start, &model));
+                let in_flight = next.apply_batch(&harness_batch(seed, start, &model));
                 match (in_flight, compare(&storage, &next)) {
                     (Ok(()), Ok(())) => {
                         report.in_flight_found += 1;
@@ -370,11 +390,11 @@ fn child_loop<F: Factory>(factory: &F, dir: &Path, acks: &mut File) -> Result<()
     let mut storage = factory.open(dir).map_err(|e| format!("open: {e}"))?;
     let mut model = Model::default();
     for i in 0..start {
-        let _ = model.apply_batch(&batch(seed, i, &model));
+        let _ = model.apply_batch(&harness_batch(seed, i, &model));
     }
     compare(&storage, &model).map_err(|e| format!("the reopened store is not the model: {e}"))?;
     for i in start..start + CHILD_MAX_BATCHES {
-        let ops = batch(seed, i, &model);
+        let ops = harness_batch(seed, i, &model);
         let want = model.apply_batch(&ops);
         let line = match (storage.write_atomically(ops), want) {
             (Ok(()), Ok(())) => format!("ok {i}\n"),
@@ -386,4 +406,64 @@ fn child_loop<F: Factory>(factory: &F, dir: &Path, acks: &mut File) -> Result<()
         acks.write_all(line.as_bytes()).map_err(|e| format!("ack: {e}"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use paxstore::InvalidOp;
+
+    use super::*;
+
+    /// What a harness run of `batches` batches from a fresh store goes through.
+    #[derive(Debug, Default)]
+    struct Seen {
+        /// Batches after which the stop sign is decided.
+        decided: u32,
+        /// Batches refused because the decided stop sign closes the log.
+        refused_closed: u32,
+        /// Batches that opened the log again.
+        reopened: u32,
+    }
+
+    fn walk(
+        seed: u64,
+        batches: u64,
+        next: fn(u64, u64, &Model) -> Vec<StorageOp<TestEntry>>,
+    ) -> Seen {
+        let mut model = Model::default();
+        let mut seen = Seen::default();
+        for i in 0..batches {
+            let was_decided = model.stopsign_decided();
+            let result = model.apply_batch(&next(seed, i, &model));
+            if let Err((_, InvalidOp::AppendAfterDecidedStopsign { .. })) = result {
+                seen.refused_closed += 1;
+            }
+            match (was_decided, model.stopsign_decided()) {
+                (false, true) => seen.decided += 1,
+                (true, false) => seen.reopened += 1,
+                _ => {}
+            }
+        }
+        seen
+    }
+
+    /// Within the batches one harness iteration writes (two kills of up to 80
+    /// acknowledged batches), nearly every seed decides a stop sign, write batches it refuses,
+    /// and open the log again; the plain [`batch`] sequence never decides one.
+    #[test]
+    fn the_harness_decides_stop_signs_refuses_appends_after_them_and_undoes_them() {
+        let seeds = 0..40u64;
+        let runs: Vec<Seen> = seeds.clone().map(|s| walk(s, 160, harness_batch)).collect();
+        let with_decided = runs.iter().filter(|s| s.decided > 0).count();
+        assert!(
+            with_decided >= 36,
+            "only {with_decided} of 40 seeds decided a stop sign: {runs:?}"
+        );
+        assert!(runs.iter().any(|s| s.refused_closed > 0), "{runs:?}");
+        assert!(runs.iter().any(|s| s.reopened > 0), "{runs:?}");
+        for s in seeds {
+            let plain = walk(s, 160, batch);
+            assert_eq!(plain.decided, 0, "seed {s}: plain batches decided a stop sign: {plain:?}");
+        }
+    }
 }

@@ -32,7 +32,7 @@
 //!   default 30 iterations of two kills each).
 //!
 //! The cases are public functions in [`cases`], generic over [`Factory`], for a suite
-//! that wants to call some of them itself.
+//! that wants to call some of them itself; [`all_cases`] lists them by name.
 
 pub mod cases;
 pub mod check;
@@ -71,6 +71,26 @@ macro_rules! storage_suite {
     };
 }
 
+/// One case of the suite, by name, for a runner that calls the cases itself.
+pub struct Case<F> {
+    /// The case's name, as `storage_suite!` names its test.
+    pub name: &'static str,
+    /// The case.
+    pub run: fn(&F),
+}
+
+/// Every case of the suite in the order `storage_suite!` lists them, as `(cases,
+/// persistent_cases)`: the second need a backend that keeps its data across a reopen.
+/// The SIGKILL crash case is not listed: it re-runs its own test binary, so it runs only
+/// as the test `storage_suite!` generates.
+pub fn all_cases<F: Factory>() -> (Vec<Case<F>>, Vec<Case<F>>) {
+    let mut cases = Vec::new();
+    crate::__storage_suite_cases!(list; cases);
+    let mut persistent = Vec::new();
+    crate::__storage_suite_persistent_cases!(list; persistent);
+    (cases, persistent)
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __storage_suite_tests {
@@ -90,6 +110,9 @@ macro_rules! __storage_suite_tests {
                 $crate::cases::$case(&$crate::from_fn($open));
             }
         )*
+    };
+    (list; $cases:expr; $($case:ident),* $(,)?) => {
+        $cases.extend([$($crate::Case { name: stringify!($case), run: $crate::cases::$case }),*]);
     };
 }
 
@@ -191,4 +214,5 @@ macro_rules! __storage_suite_crash_case {
         #[ignore = "volatile backend: nothing survives a reopen or a crash"]
         fn crash_sigkill_keeps_acknowledged_batches() {}
     };
+    (list; $cases:expr) => {};
 }

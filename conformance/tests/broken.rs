@@ -416,3 +416,19 @@ fn crash_harness_catches_torn_batches() {
     );
     assert!(outcome.is_err(), "50 kills never found a torn batch");
 }
+
+/// The harness decides stop signs (`crash::harness_batch`): a backend that loses the
+/// decided stop sign on disk fails it, though it never tears or loses a batch otherwise.
+#[test]
+fn crash_harness_catches_a_decided_stop_sign_lost_on_disk() {
+    let bad = from_fn(|dir: &Path| BrokenDisk::open(dir, DiskDefect::ClampsDecidedStopsign));
+    let outcome = crash::run(
+        &bad,
+        concat!(module_path!(), "::crash_harness_catches_a_decided_stop_sign_lost_on_disk"),
+        &CrashConfig { iterations: 30, rounds: 2, seed: 7, max_acks_before_kill: 80 },
+    );
+    let err = outcome
+        .err()
+        .unwrap_or_else(|| panic!("60 kills never found a decided stop sign lost on disk"));
+    assert!(err.contains("neither the model"), "unexpected failure: {err}");
+}

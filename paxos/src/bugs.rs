@@ -26,6 +26,9 @@ pub enum InjectedBug {
     /// counts as holding a prefix of it and each is resent everything after its decided
     /// index.
     ResendAfterDecided,
+    /// A decided stop sign is written as merely accepted (the decided index of the
+    /// entries alone), so a restarted replica forgets that its configuration ended.
+    ForgetDecidedStopsign,
 }
 
 impl InjectedBug {
@@ -38,6 +41,7 @@ impl InjectedBug {
             InjectedBug::PromiseAfterSend => 8,
             InjectedBug::ResendAfterDecided => 16,
             InjectedBug::UnwrittenPromise => 32,
+            InjectedBug::ForgetDecidedStopsign => 64,
         }
     }
 }

@@ -76,9 +76,10 @@
 //!
 //! ## Batching and pipelining
 //!
-//! The leader gathers [`ReplicaConfig::batch_size`] entries before proposing them, and
-//! proposes a partial batch after [`ReplicaConfig::flush_ticks`] ticks; proposals made
-//! before a take share its write and its messages. Appends on a follower are forwarded to
+//! The leader gathers [`ReplicaConfig::batch_size`] entries before proposing them (at the
+//! next take, together with every entry appended by then), and proposes a partial batch
+//! after [`ReplicaConfig::flush_ticks`] ticks; proposals made before a take share its
+//! write and its messages. Appends on a follower are forwarded to
 //! the leader. Proposals pipeline: the leader does not wait for one batch to be decided
 //! before proposing the next.
 //!
@@ -86,11 +87,15 @@
 //!
 //! [`Replica::reconfigure`] ends the configuration with a [`paxstore::StopSign`], which
 //! takes the slot after the last entry and is decided like an entry. In messages,
-//! "logical" indices count it as that one extra slot. The storage contract has no decided
-//! flag for the stop sign and refuses a decided index past the log end, so whether the
-//! stop sign is decided is kept in memory only: after a restart a replica holds the stop
-//! sign as accepted, and learns again that it is decided when a leader of the
-//! configuration re-proposes it (which every leader does, as it is part of the log).
+//! "logical" indices count it as that one extra slot. Storage holds a decided stop sign
+//! as the contract says, `decided_idx = log_end + 1`, written in the same batch as the
+//! rest of the step (last, after the ops that set the stop sign and the log end). A
+//! restarted replica reads it back and reports its configuration ended, decided, without
+//! waiting for a leader (`tests/recovery.rs`, which also runs the injected bug
+//! `InjectedBug::ForgetDecidedStopsign` that writes it as merely accepted, and catches it).
+//! Like any decided index it is written lazily (see "What a crash may take back"): a
+//! crash right after the decision may take it back, and the stop sign is then decided
+//! again by a leader of the configuration, which re-proposes it as part of the log.
 //!
 //! ## Compaction
 //!

@@ -60,6 +60,18 @@ impl<T: Entry> Payloads<T> {
         self.len() == 0
     }
 
+    /// Hands each payload, in order and by value, to `f`; stops at the first error. (A
+    /// single payload goes straight to `f`, without an iterator around it.)
+    pub(crate) fn try_for_each<E>(
+        self,
+        mut f: impl FnMut(Payload<T>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match self.0 {
+            Repr::One(p) => f(p),
+            Repr::Many(v) => v.into_iter().try_for_each(f),
+        }
+    }
+
     /// The payloads, in order.
     pub fn iter(&self) -> std::slice::Iter<'_, Payload<T>> {
         match &self.0 {

@@ -10,7 +10,7 @@
 
 use paxstore::{Ballot, Entry, StopSign};
 
-use crate::messages::{AcceptDecide, BleMessage, Message, PaxosMessage, Payload, Payloads};
+use crate::messages::{AcceptDecide, BleMessage, Decide, Message, PaxosMessage, Payload, Payloads};
 
 /// One pending message per peer.
 pub(crate) struct Outbox<T: Entry> {
@@ -45,6 +45,19 @@ impl<T: Entry> Outbox<T> {
             None => msg,
         };
         slot.push(Payload::Paxos(msg));
+    }
+
+    /// The decided index `decided_idx` of round `n` for `to`: it raises the one the pending
+    /// payload of that round carries, if there is one (as merging a `Decide` would), else
+    /// it waits as a `Decide` of its own.
+    pub(crate) fn decide(&mut self, to: u64, n: Ballot, decided_idx: usize) {
+        let Some(slot) = self.slot(to) else { return };
+        if let Some(last) = last_paxos(slot) {
+            if raise_decided(last, n, decided_idx) {
+                return;
+            }
+        }
+        slot.push(Payload::Paxos(PaxosMessage::Decide(Decide { n, decided_idx })));
     }
 
     /// Entries `entries` at `start_idx` (then `stopsign`) for `to`: they join the pending
@@ -92,6 +105,11 @@ impl<T: Entry> Outbox<T> {
         }
     }
 
+    /// Whether no message is pending.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.boxes.iter().all(|(_, payloads)| payloads.is_empty())
+    }
+
     /// Drops every pending message (the step that staged them failed).
     pub(crate) fn clear(&mut self) {
         self.boxes.iter_mut().for_each(|(_, payloads)| payloads.clear());
@@ -111,6 +129,20 @@ fn last_paxos<T: Entry>(payloads: &mut [Payload<T>]) -> Option<&mut PaxosMessage
     })
 }
 
+/// Raises the decided index `last` carries to `decided_idx` if `last` is of round `n` and
+/// carries one (a `Decide` of round `n` after it would do exactly that); returns whether it
+/// did.
+fn raise_decided<T: Entry>(last: &mut PaxosMessage<T>, n: Ballot, decided_idx: usize) -> bool {
+    let carried = match last {
+        PaxosMessage::AcceptDecide(a) if a.n == n => &mut a.decided_idx,
+        PaxosMessage::AcceptSync(a) if a.n == n => &mut a.decided_idx,
+        PaxosMessage::Decide(d) if d.n == n => &mut d.decided_idx,
+        _ => return false,
+    };
+    *carried = (*carried).max(decided_idx);
+    true
+}
+
 /// Merges `next` into `last` if handling the result equals handling `last` then `next`;
 /// otherwise hands `next` back.
 fn absorb<T: Entry>(
@@ -118,6 +150,11 @@ fn absorb<T: Entry>(
     next: PaxosMessage<T>,
 ) -> Result<(), PaxosMessage<T>> {
     use PaxosMessage as P;
+    if let P::Decide(d) = &next {
+        if raise_decided(last, d.n, d.decided_idx) {
+            return Ok(());
+        }
+    }
     match (last, next) {
         (P::AcceptDecide(a), P::AcceptDecide(mut b))
             if a.n == b.n
@@ -127,18 +164,6 @@ fn absorb<T: Entry>(
             a.entries.append(&mut b.entries);
             a.stopsign = b.stopsign;
             a.decided_idx = a.decided_idx.max(b.decided_idx);
-            Ok(())
-        }
-        (P::AcceptDecide(a), P::Decide(d)) if a.n == d.n => {
-            a.decided_idx = a.decided_idx.max(d.decided_idx);
-            Ok(())
-        }
-        (P::AcceptSync(a), P::Decide(d)) if a.n == d.n => {
-            a.decided_idx = a.decided_idx.max(d.decided_idx);
-            Ok(())
-        }
-        (P::Decide(a), P::Decide(d)) if a.n == d.n => {
-            a.decided_idx = a.decided_idx.max(d.decided_idx);
             Ok(())
         }
         (P::Accepted(a), P::Accepted(b)) if a.n == b.n => {
@@ -167,7 +192,7 @@ mod tests {
     use paxstore::NoSnapshot;
 
     use super::*;
-    use crate::messages::{Accepted, Decide, Prepare};
+    use crate::messages::{Accepted, Prepare};
 
     #[derive(Clone, Debug, PartialEq)]
     struct E(u64);
@@ -229,6 +254,32 @@ mod tests {
             panic!()
         };
         assert_eq!((a.accepted_idx, a.decided_idx), (4, 2));
+    }
+
+    #[test]
+    fn a_decided_index_joins_the_pending_payload_of_its_round_or_waits_alone() {
+        let mut o = Outbox::new(1, &[2, 3]);
+        o.accept(2, b(1), 0, &[E(0)], None, 0);
+        o.decide(2, b(1), 1);
+        o.decide(2, b(1), 0); // never lowers it
+        o.decide(3, b(1), 1); // nothing pending for 3
+        o.decide(3, b(1), 2);
+        o.decide(3, b(2), 2); // another round
+        let msgs = taken(&mut o);
+        let Some(Payload::Paxos(PaxosMessage::AcceptDecide(a))) = msgs[0].payloads.iter().next()
+        else {
+            panic!("{msgs:?}")
+        };
+        assert_eq!((msgs[0].payloads.len(), a.entries.len(), a.decided_idx), (1, 1, 1));
+        let decides: Vec<(Ballot, usize)> = msgs[1]
+            .payloads
+            .iter()
+            .map(|p| match p {
+                Payload::Paxos(PaxosMessage::Decide(d)) => (d.n, d.decided_idx),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(decides, vec![(b(1), 2), (b(2), 2)]);
     }
 
     #[test]

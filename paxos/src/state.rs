@@ -2,8 +2,9 @@
 //! since the last write.
 //!
 //! Invariants:
-//! - `durable` equals what storage holds, except `stopsign_decided` (storage has no field
-//!   for it; see the crate docs);
+//! - `durable` equals what storage holds. Storage holds a decided stop sign as
+//!   `decided_idx = log_end + 1` (the contract's rule); the cache keeps the decided index
+//!   of the entries (at most `log_end`) and `stopsign_decided` apart;
 //! - `state` is `durable` with the staged changes applied, and with the decided index the
 //!   replica knows, which may be ahead of storage's (it is written with the next write,
 //!   see [`Store::commit`]); reads go through the staged tail, so the replica sees its own
@@ -28,7 +29,7 @@ pub(crate) struct LogState {
     pub(crate) compacted_idx: usize,
     pub(crate) log_end: usize,
     pub(crate) stopsign: Option<StopSign>,
-    /// Volatile: the storage contract has no decided flag for the stop sign.
+    /// Whether the stop sign is decided (stored as `decided_idx = log_end + 1`).
     pub(crate) stopsign_decided: bool,
     pub(crate) has_snapshot: bool,
 }
@@ -36,14 +37,19 @@ pub(crate) struct LogState {
 impl LogState {
     fn load<T: Entry, S: Storage<T>>(storage: &S) -> StorageResult<Self> {
         let compacted_idx = storage.get_compacted_idx()?;
+        let log_end = storage.get_log_end()?;
+        let stored_decided = storage.get_decided_idx()?;
+        let stopsign = storage.get_stopsign()?;
+        // The contract stores a decided stop sign as `decided_idx = log_end + 1`.
+        let stopsign_decided = stopsign.is_some() && stored_decided > log_end;
         Ok(LogState {
             promise: storage.get_promise()?.unwrap_or_default(),
             accepted_round: storage.get_accepted_round()?.unwrap_or_default(),
-            decided_idx: storage.get_decided_idx()?,
+            decided_idx: stored_decided.min(log_end),
             compacted_idx,
-            log_end: compacted_idx + storage.get_log_len()?,
-            stopsign: storage.get_stopsign()?,
-            stopsign_decided: false,
+            log_end,
+            stopsign,
+            stopsign_decided,
             has_snapshot: storage.get_snapshot()?.is_some(),
         })
     }
@@ -128,18 +134,29 @@ impl<T: Entry, S: Storage<T>> Store<T, S> {
         &self.durable
     }
 
-    /// Whether the decided index is ahead of what storage holds.
+    /// Whether the decided index (the stop sign counted) differs from what storage holds.
     pub(crate) fn decided_unwritten(&self) -> bool {
-        self.state.decided_idx != self.durable.decided_idx
+        self.state.logical_decided() != self.durable.logical_decided()
+    }
+
+    /// Whether a change is staged for the next [`commit`](Store::commit) (a decided index
+    /// alone is not: it waits for a write).
+    pub(crate) fn has_staged(&self) -> bool {
+        !self.ops.is_empty() || self.tail.is_some() || self.write_decided
     }
 
     /// Writes every staged change in one `write_atomically`, with the decided index if
     /// anything is written (a decided index alone is not written: it can be learned
     /// again). Returns whether a write happened. On `Err`, nothing was written and the
     /// cache is re-read from storage.
-    pub(crate) fn commit(&mut self) -> StorageResult<bool> {
-        self.durable.stopsign_decided = self.state.stopsign_decided;
-        if self.ops.is_empty() && self.tail.is_none() && !self.write_decided {
+    /// With `forget_decided_stopsign` (an injected bug only), a decided stop sign is
+    /// written as accepted: the decided index of the entries alone.
+    pub(crate) fn commit(&mut self, forget_decided_stopsign: bool) -> StorageResult<bool> {
+        if forget_decided_stopsign {
+            // The bug: storage is never told, and the cache pretends it was.
+            self.durable.stopsign_decided = self.state.stopsign_decided;
+        }
+        if !self.has_staged() {
             return Ok(false);
         }
         let mut ops = std::mem::take(&mut self.ops);
@@ -147,7 +164,14 @@ impl<T: Entry, S: Storage<T>> Store<T, S> {
             ops.insert(tail.at, tail.into_op());
         }
         if self.decided_unwritten() {
-            ops.push(StorageOp::SetDecidedIndex(self.state.decided_idx));
+            // Last in the batch: a decided stop sign (`log_end + 1`) needs the stop sign
+            // and the log end the ops before it leave.
+            let decided = if forget_decided_stopsign {
+                self.state.decided_idx
+            } else {
+                self.state.logical_decided()
+            };
+            ops.push(StorageOp::SetDecidedIndex(decided));
         }
         self.staged_snapshot = None;
         self.write_decided = false;
@@ -443,7 +467,7 @@ mod tests {
         s.set_accepted_round(Ballot::new(1, 1, 0, 1));
         s.append_on_prefix(2, &mut vec![E(7), E(8)]);
         assert_eq!(s.entries(0, 4).unwrap(), vec![E(0), E(1), E(7), E(8)]);
-        assert!(s.commit().unwrap());
+        assert!(s.commit(false).unwrap());
         assert_eq!(
             *batches.borrow(),
             vec![vec!["SetPromise", "AppendEntries", "SetAcceptedRound"]]
@@ -455,17 +479,17 @@ mod tests {
     fn a_decided_index_alone_is_not_written_but_goes_with_the_next_write() {
         let (mut s, batches) = store();
         s.append(&mut vec![E(0), E(1)]);
-        assert!(s.commit().unwrap());
+        assert!(s.commit(false).unwrap());
         s.raise_decided(2);
-        assert!(!s.commit().unwrap(), "nothing but the decided index: no write");
+        assert!(!s.commit(false).unwrap(), "nothing but the decided index: no write");
         assert_eq!((s.state.decided_idx, s.durable().decided_idx), (2, 0));
         s.append(&mut vec![E(2)]);
-        assert!(s.commit().unwrap());
+        assert!(s.commit(false).unwrap());
         assert_eq!(batches.borrow()[1], vec!["AppendEntries", "SetDecidedIndex"]);
         assert_eq!(s.storage().decided, 2);
         s.raise_decided(3);
         s.write_decided_index();
-        assert!(s.commit().unwrap(), "asked for: written alone");
+        assert!(s.commit(false).unwrap(), "asked for: written alone");
         assert_eq!(s.storage().decided, 3);
     }
 
@@ -473,12 +497,42 @@ mod tests {
     fn truncating_below_a_staged_tail_writes_one_append_on_prefix() {
         let (mut s, batches) = store();
         s.append(&mut vec![E(0), E(1), E(2)]);
-        s.commit().unwrap();
+        s.commit(false).unwrap();
         s.append(&mut vec![E(3)]);
         s.append_on_prefix(1, &mut vec![E(9)]);
         assert_eq!(s.entries(0, 2).unwrap(), vec![E(0), E(9)]);
-        s.commit().unwrap();
+        s.commit(false).unwrap();
         assert_eq!(batches.borrow()[1], vec!["AppendOnPrefix"]);
         assert_eq!(s.storage().log, vec![E(0), E(9)]);
+    }
+
+    fn stopsign() -> StopSign {
+        StopSign { next_config: paxstore::ClusterConfig::default(), metadata: None }
+    }
+
+    /// Writes two entries, a stop sign and its decision, then reopens the storage.
+    fn decide_stopsign_and_reopen(forget: bool) -> LogState {
+        let storage = paxstore_backends::MemoryStorage::<E>::new();
+        let mut s = Store::open(storage).map_err(|(_, e)| e).unwrap();
+        s.append(&mut vec![E(0), E(1)]);
+        s.set_stopsign(Some(stopsign()));
+        s.raise_logical_decided(3);
+        s.write_decided_index();
+        assert!(s.commit(forget).unwrap());
+        let storage = s.into_storage();
+        let stored = storage.get_decided_idx().unwrap();
+        assert_eq!(stored, if forget { 2 } else { 3 }, "storage's decided index");
+        Store::open(storage).map_err(|(_, e)| e).unwrap().state
+    }
+
+    #[test]
+    fn a_decided_stop_sign_is_stored_one_past_the_log_and_read_back_decided() {
+        let state = decide_stopsign_and_reopen(false);
+        assert!(state.stopsign_decided, "the decided stop sign survives a reopen");
+        assert_eq!((state.decided_idx, state.logical_decided()), (2, 3));
+        // The injected bug writes it as accepted only, and the reopened replica forgets.
+        let state = decide_stopsign_and_reopen(true);
+        assert!(!state.stopsign_decided);
+        assert_eq!(state.logical_decided(), 2);
     }
 }

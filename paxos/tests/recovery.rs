@@ -8,7 +8,7 @@ use paxstore::{ClusterConfig, Storage};
 use paxstore_backends::MemoryStorage;
 use paxstore_paxos::cluster::LocalCluster;
 use paxstore_paxos::sim::{SimEntry, TrimEntry};
-use paxstore_paxos::{LogEntry, Replica, ReplicaConfig};
+use paxstore_paxos::{InjectedBug, LogEntry, PaxosError, Replica, ReplicaConfig};
 
 type View =
     (paxstore::Ballot, paxstore::Ballot, usize, usize, usize, Option<(paxstore::StopSign, bool)>);
@@ -77,27 +77,57 @@ fn a_crash_may_take_back_the_decided_index_but_never_a_decided_entry() {
     assert_eq!(decided, again, "the same entries are decided again");
 }
 
-#[test]
-fn a_restarted_replica_keeps_its_stop_sign_and_the_cluster_decides_it_again() {
+/// Decides a stop sign on a 3-replica cluster (with `bug` injected everywhere), lets the
+/// decided index reach storage (it is written lazily, after `decided_write_ticks` idle
+/// ticks at most), then crashes and restarts every replica, delivering nothing: returns
+/// whether each restarted replica reports its configuration ended.
+fn restarted_replicas_know_the_stop_sign_is_decided(bug: Option<InjectedBug>) -> Vec<bool> {
     let template = ReplicaConfig::new(1, ClusterConfig::default());
     let mut c = LocalCluster::new(3, &template, |_| MemoryStorage::<TrimEntry>::new()).unwrap();
+    if let Some(bug) = bug {
+        c.inject_bug(bug);
+    }
     c.elect_leader(500).unwrap();
     c.append(TrimEntry(1)).unwrap();
     let next =
         ClusterConfig { configuration_id: 2, nodes: vec![1, 2, 3, 4], flexible_quorum: None };
     c.replica_mut(1).unwrap().reconfigure(next.clone(), Some(b"hello".to_vec())).unwrap();
     assert!(c.run_until(100, |c| c.replicas().all(|r| r.is_reconfigured().is_some())).unwrap());
+    let ticks = template.decided_write_ticks as usize + 2;
+    c.run_until(ticks, |_| false).unwrap();
+    let mut known = Vec::new();
     for pid in 1..=3 {
         c.crash(pid);
+        c.drop_queued();
         c.restart(pid).unwrap();
-        let (ss, decided) = c.replica(pid).unwrap().stopsign().unwrap();
+        c.drop_queued();
+        let r = c.replica(pid).unwrap();
+        let (ss, decided) = r.stopsign().unwrap();
         assert_eq!(ss.next_config, next);
         assert_eq!(ss.metadata.as_deref(), Some(&b"hello"[..]));
-        assert!(!decided, "the decided flag is not persisted (see the crate docs)");
+        assert_eq!(r.decided_idx(), 1, "replica {pid}: the entry before the stop sign");
+        known.push(decided);
     }
-    assert!(c.run_until(300, |c| c.replicas().all(|r| r.is_reconfigured().is_some())).unwrap());
-    assert_eq!(c.min_decided_idx(), 1);
-    assert!(c.append(TrimEntry(2)).is_err());
+    if !known.contains(&false) {
+        assert!(matches!(
+            c.replica_mut(1).unwrap().append(TrimEntry(2)),
+            Err(PaxosError::ConfigurationEnded { decided: true })
+        ));
+    }
+    known
+}
+
+#[test]
+fn a_restarted_replica_remembers_that_its_stop_sign_is_decided() {
+    let known = restarted_replicas_know_the_stop_sign_is_decided(None);
+    assert_eq!(known, vec![true; 3], "no leader needed: the decision is in storage");
+}
+
+#[test]
+fn the_check_catches_a_decided_stop_sign_written_as_accepted() {
+    let known =
+        restarted_replicas_know_the_stop_sign_is_decided(Some(InjectedBug::ForgetDecidedStopsign));
+    assert_eq!(known, vec![false; 3], "the injected bug must make every restart forget");
 }
 
 #[test]

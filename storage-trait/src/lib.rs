@@ -4,7 +4,10 @@
 //! mutator**, [`Storage::write_atomically`], which applies a batch of [`StorageOp`]s all
 //! or nothing, and getters. The op set is OmniPaxos 0.2.4's; where OmniPaxos leaves indices,
 //! bounds and out-of-range reads loose, this contract fixes them, and the
-//! `paxstore-conformance` suite holds every backend to it.
+//! `paxstore-conformance` suite holds every backend to it. The two contracts are not
+//! interchangeable as they stand: the `paxstore-omnipaxos` crate runs an OmniPaxos node on
+//! any paxstore backend by bridging each difference (its docs list them), and runs the
+//! suite on an OmniPaxos storage in an OmniPaxos-contract mode.
 //!
 //! ## The state
 //!

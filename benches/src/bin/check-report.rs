@@ -1,7 +1,10 @@
 //! `check-report FILE`: checks that a `report.json` parses and has every row this build
 //! should have produced: storage rows for every op and durability of every compiled-in
-//! backend, a reopen row for each persistent one, replica rows when the cluster is
-//! built, TCP cluster rows for every backend and client count, and a positive ceiling. Lists what is missing and exits non-zero if anything is.
+//! backend, a reopen row for each persistent one, replica rows of both replicas
+//! (paxstore's and OmniPaxos 0.2.4) over every backend and of OmniPaxos over its own
+//! `MemoryStorage` when the cluster is built, TCP cluster rows for every backend and
+//! client count, and a positive ceiling. Lists what is missing and exits non-zero if
+//! anything is.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

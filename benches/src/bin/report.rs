@@ -2,7 +2,7 @@
 //! `report.json`, `report.md`, `index.html` and `charts/*.svg`.
 //!
 //! ```text
-//! cargo run --release -p paxstore-benches --bin report -- [--quick] [--replica-only] [--backends a,b] [--out DIR]
+//! cargo run --release -p paxstore-benches --bin report -- [--quick] [--replica-only] [--backends a,b] [--modes m,..] [--batches n,..] [--reps N] [--out DIR]
 //! ```
 
 use std::path::PathBuf;
@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use paxstore_backends::BackendKind;
+use paxstore_benches::replica::Mode;
 use paxstore_benches::report::{missing, Report};
 use paxstore_benches::runner::{self, Matrix, RunOptions};
 
@@ -17,7 +18,7 @@ use paxstore_benches::runner::{self, Matrix, RunOptions};
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Run the short matrix (under 3 minutes; what CI runs).
+    /// Run the short matrix (about 3–4 minutes; what CI runs).
     #[arg(long)]
     quick: bool,
     /// Backends to measure, comma-separated (default: every compiled-in backend).
@@ -29,6 +30,16 @@ struct Args {
     /// Only the replica cells (paxstore and OmniPaxos) and the disk's ceiling.
     #[arg(long)]
     replica_only: bool,
+    /// Replica cells: only these modes, comma-separated (upfront, stream; default: both).
+    #[arg(long, value_delimiter = ',')]
+    modes: Option<Vec<Mode>>,
+    /// Replica cells: only these batch sizes, comma-separated (default: 1,10,100,1000).
+    #[arg(long, value_delimiter = ',')]
+    batches: Option<Vec<usize>>,
+    /// Repetitions of every cell (default: 3, or 2 with --quick). More repetitions make
+    /// the paired ratios steadier on a noisy machine.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    reps: Option<u64>,
     /// Measure nothing: re-render report.md, index.html and the charts of an existing
     /// report.json into --out (its conclusions are recomputed from its rows).
     #[arg(long, value_name = "REPORT_JSON")]
@@ -68,8 +79,18 @@ fn main() -> ExitCode {
         return render(json, &args.out);
     }
     let backends = args.backends.clone().unwrap_or_else(BackendKind::compiled_in);
+    let mut matrix = if args.quick { Matrix::quick() } else { Matrix::full() };
+    if let Some(modes) = &args.modes {
+        matrix.replica_modes.clone_from(modes);
+    }
+    if let Some(batches) = &args.batches {
+        matrix.replica_batches.clone_from(batches);
+    }
+    if let Some(reps) = args.reps {
+        matrix.reps = usize::try_from(reps).unwrap_or(usize::MAX);
+    }
     let opts = RunOptions {
-        matrix: if args.quick { Matrix::quick() } else { Matrix::full() },
+        matrix,
         quick: args.quick,
         backends,
         out: args.out.clone(),

@@ -11,8 +11,8 @@ use crate::messages::{Compaction, PaxosMessage};
 use crate::{LogEntry, PaxosError, SnapshottedEntry};
 
 impl<T: Entry, S: Storage<T>> Replica<T, S> {
-    /// Appends `entry` to the log: proposed by the leader once a batch is full (or on the
-    /// next flush tick), forwarded to the leader from a follower synchronised with it
+    /// Appends `entry` to the log: proposed by the leader at the next take once a batch is
+    /// full (or on the next flush tick), forwarded to the leader from a follower synchronised with it
     /// (elsewhere it waits until this replica is). Appends pipeline: this returns without
     /// waiting for the entry to be decided. An entry can be lost if leadership changes
     /// before it is accepted; watch [`read`](Replica::read). An entry appended once is
@@ -23,9 +23,7 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         self.step("appending", |r| {
             r.pending.push(entry);
             match &r.role {
-                Role::Leader(l) if l.accepting && r.pending.len() >= r.config.batch_size => {
-                    r.propose_pending()
-                }
+                // Proposed at the take, all at once (see `propose_full_batch`).
                 Role::Leader(_) => Ok(()),
                 Role::Follower(_) => {
                     r.forward_pending();

@@ -106,7 +106,9 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         }
         if end > log_end && state.stopsign.is_none() {
             let mut entries = a.entries;
-            entries.drain(..log_end - a.start_idx);
+            if log_end > a.start_idx {
+                entries.drain(..log_end - a.start_idx); // what this replica holds already
+            }
             self.store.append(&mut entries);
         }
         if let Some(ss) = a.stopsign {

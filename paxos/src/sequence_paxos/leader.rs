@@ -9,7 +9,7 @@ use super::forward::ForwardLedger;
 use super::{FollowerPhase, Replica, Role};
 use crate::bugs::InjectedBug;
 use crate::messages::{
-    AcceptDecide, AcceptSync, Accepted, Decide, LogSync, PaxosMessage, Prepare, Promise,
+    AcceptDecide, AcceptSync, Accepted, LogSync, PaxosMessage, Prepare, Promise,
 };
 
 /// What a follower reported in its promise.
@@ -260,15 +260,23 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         if !l.accepting {
             return;
         }
-        let end = self.state().logical_end();
+        let (end, decided) = (self.state().logical_end(), self.state().logical_decided());
+        if decided >= end {
+            return; // everything held is decided already
+        }
         let durable = self.store.durable();
         let own = if durable.accepted_round == l.n { durable.logical_end().min(end) } else { 0 };
+        let quorum = self.config.write_quorum();
         let followers = l.accepted.values().map(|a| a.min(end));
-        let Some(candidate) = kth_largest(followers.chain([own]), self.config.write_quorum())
-        else {
+        // Nothing new is decided unless a quorum accepted past the decided index.
+        if followers.clone().filter(|&a| a > decided).count() + usize::from(own > decided) < quorum
+        {
+            return;
+        }
+        let Some(candidate) = kth_largest(followers.chain([own]), quorum) else {
             return;
         };
-        if candidate <= self.state().logical_decided() {
+        if candidate <= decided {
             return;
         }
         self.decide_due = Some(l.n);
@@ -285,7 +293,7 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         }
         let decided_idx = self.store.state.logical_decided();
         for &to in &l.followers {
-            self.outbox.paxos(to, PaxosMessage::Decide(Decide { n, decided_idx }));
+            self.outbox.decide(to, n, decided_idx);
         }
     }
 
@@ -395,7 +403,7 @@ impl<V: Copy> PeerMap<V> {
         self.0.len()
     }
 
-    fn values(&self) -> impl Iterator<Item = V> + '_ {
+    fn values(&self) -> impl Iterator<Item = V> + Clone + '_ {
         self.0.iter().map(|(_, v)| *v)
     }
 }

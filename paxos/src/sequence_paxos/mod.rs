@@ -177,7 +177,7 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
     /// duplicated payloads, are ignored. What the message changes is written, and the
     /// replies are released, at the next take.
     pub fn handle_incoming(&mut self, msg: Message<T>) -> Result<(), PaxosError> {
-        self.step("handling a message", |r| r.dispatch(msg))
+        self.step("handling a message", |r| r.dispatch_message(msg))
     }
 
     /// The step: writes every change staged since the last take in **one**
@@ -197,10 +197,16 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
     /// to the end of `buf` (reusing its allocation).
     pub fn drain_outgoing_into(&mut self, buf: &mut Vec<Message<T>>) -> Result<(), PaxosError> {
         self.check_running()?;
+        if self.nothing_to_take() {
+            return Ok(());
+        }
+        if let Err(source) = self.propose_full_batch() {
+            return Err(self.stop("proposing", source));
+        }
         self.send_due_accepted();
         self.send_due_decide();
         self.stage_deferred_promise();
-        match self.store.commit() {
+        match self.store.commit(self.bugs.has(InjectedBug::ForgetDecidedStopsign)) {
             Ok(wrote) => {
                 self.outbox.drain_into(buf);
                 if wrote {
@@ -214,29 +220,32 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         }
     }
 
-    /// The one dispatch point of every incoming payload.
-    fn dispatch(&mut self, msg: Message<T>) -> StorageResult<()> {
+    /// Hands each payload of `msg`, in order, to [`dispatch`](Replica::dispatch).
+    fn dispatch_message(&mut self, msg: Message<T>) -> StorageResult<()> {
         let from = msg.from;
         if msg.to != self.pid || !self.peers.contains(&from) {
             return Ok(());
         }
-        for payload in msg.payloads {
-            match payload {
-                Payload::Ble(m) => self.ble.handle(from, m, &mut self.outbox),
-                Payload::Paxos(m) => match m {
-                    PaxosMessage::Prepare(p) => self.handle_prepare(from, p)?,
-                    PaxosMessage::Promise(p) => self.handle_promise(from, *p)?,
-                    PaxosMessage::AcceptSync(a) => self.handle_accept_sync(from, *a)?,
-                    PaxosMessage::AcceptDecide(a) => self.handle_accept_decide(from, a)?,
-                    PaxosMessage::Accepted(a) => self.handle_accepted(from, a),
-                    PaxosMessage::Decide(d) => self.handle_decide(from, d),
-                    PaxosMessage::Nack { n, promise } => self.handle_nack(n, promise),
-                    PaxosMessage::PrepareReq => self.handle_prepare_req(from),
-                    PaxosMessage::Forward(f) => self.handle_forward(from, f)?,
-                    PaxosMessage::ForwardStopSign(ss) => self.handle_forward_stopsign(*ss)?,
-                    PaxosMessage::Compaction(c) => self.handle_compaction(c)?,
-                },
-            }
+        msg.payloads.try_for_each(|payload| self.dispatch(from, payload))
+    }
+
+    /// The one dispatch point of every incoming payload.
+    fn dispatch(&mut self, from: u64, payload: Payload<T>) -> StorageResult<()> {
+        match payload {
+            Payload::Ble(m) => self.ble.handle(from, m, &mut self.outbox),
+            Payload::Paxos(m) => match m {
+                PaxosMessage::Prepare(p) => self.handle_prepare(from, p)?,
+                PaxosMessage::Promise(p) => self.handle_promise(from, *p)?,
+                PaxosMessage::AcceptSync(a) => self.handle_accept_sync(from, *a)?,
+                PaxosMessage::AcceptDecide(a) => self.handle_accept_decide(from, a)?,
+                PaxosMessage::Accepted(a) => self.handle_accepted(from, a),
+                PaxosMessage::Decide(d) => self.handle_decide(from, d),
+                PaxosMessage::Nack { n, promise } => self.handle_nack(n, promise),
+                PaxosMessage::PrepareReq => self.handle_prepare_req(from),
+                PaxosMessage::Forward(f) => self.handle_forward(from, f)?,
+                PaxosMessage::ForwardStopSign(ss) => self.handle_forward_stopsign(*ss)?,
+                PaxosMessage::Compaction(c) => self.handle_compaction(c)?,
+            },
         }
         Ok(())
     }
@@ -299,6 +308,34 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
             }
             Some((n, false)) => self.deferred_promise = Some((n, true)),
             None => {}
+        }
+    }
+
+    /// Whether a take would propose, stage, write and send nothing (most takes between
+    /// batches), so that it can return at once. Exactly the conditions under which every
+    /// part of the take does nothing.
+    fn nothing_to_take(&self) -> bool {
+        let full_batch = matches!(&self.role, Role::Leader(l) if l.accepting)
+            && self.pending.len() >= self.config.batch_size;
+        !full_batch
+            && self.accepted_due.is_none()
+            && self.decide_due.is_none()
+            && self.deferred_promise.is_none()
+            && !self.store.has_staged()
+            && self.outbox.is_empty()
+            && !self.has_bug(InjectedBug::ForgetDecidedStopsign)
+    }
+
+    /// On a leader that accepts, proposes what was appended here since the last take if it
+    /// fills a batch: one accept per follower and one append to the staged log per take,
+    /// however many entries were appended one by one. (First in the take, so the decided
+    /// index announced at this take joins the accept.)
+    fn propose_full_batch(&mut self) -> StorageResult<()> {
+        match &self.role {
+            Role::Leader(l) if l.accepting && self.pending.len() >= self.config.batch_size => {
+                self.propose_pending()
+            }
+            _ => Ok(()),
         }
     }
 
