@@ -10,7 +10,8 @@
 #
 # Any other arguments go to the report binary (e.g. --backends wal,rocksdb, --out DIR).
 # It installs what the build lacks (libclang, for RocksDB's bindgen) with apt-get, runs
-# `cargo run --release -p paxstore-benches --bin report`, checks report.json with
+# `cargo run --release -p paxstore-benches --bin report` (with the `paxstore-node` binary
+# built beside it, for the TCP cluster cells), checks report.json with
 # `check-report`, and for a full run into the default directory copies the report to
 # benches/REPORT.md with its charts.
 set -euo pipefail
@@ -58,6 +59,11 @@ fi
 source scripts/lib.sh
 echo "report.sh: building the report (release profile${backends:+, backends $backends})" >&2
 cargo_with_progress build --release -p paxstore-benches "${features[@]}" --bin report --bin check-report
+# The TCP cluster cells start paxstore-node processes: the same backends, built beside
+# the report binary (the node's feature names are the benches' own).
+node_features=("${features[@]}")
+[[ ${#features[@]} -eq 0 ]] && node_features=(--features all)
+cargo build --release -q -p paxstore-node "${node_features[@]}" --bin paxstore-node
 # The report exits non-zero if any cell failed, after writing everything it measured.
 status=0
 cargo run --release -q -p paxstore-benches "${features[@]}" --bin report -- "${args[@]}" || status=$?

@@ -8,7 +8,9 @@
 # Knobs (environment): PAXSTORE_SOAK=N runs every randomised test N times its CI size
 # (nightly soak: PAXSTORE_SOAK=10); PAXSTORE_PROPTEST_CASES (random sequences per
 # property, default 256), PAXSTORE_CRASH_ITERATIONS (SIGKILL iterations per persistent
-# backend, default 30), PAXSTORE_SIM_SEEDS (simulator seeds) set one count directly.
+# backend, default 30), PAXSTORE_SIM_SEEDS (simulator seeds) set one count directly;
+# PAXSTORE_KILL_SECS (seconds of SIGKILLs per backend in paxstore-node's kill test,
+# default 40) and PAXSTORE_KILL_BACKENDS (default wal,redb; `all`: every backend).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh

@@ -11,6 +11,9 @@
 //! Everything is generic over [`paxstore_backends::BackendKind`]: a backend compiled into
 //! `paxstore-backends` shows up in every bench and in the report with no change here.
 //!
+//! [`tcp_cluster`] measures the cluster as users deploy it: three `paxstore-node`
+//! processes over TCP, each syncing on its own.
+//!
 //! ## How figures are taken
 //!
 //! - A batch of entries is built **before** its timer starts; the timer covers exactly
@@ -33,6 +36,7 @@ pub mod replica;
 pub mod report;
 pub mod runner;
 pub mod stats;
+pub mod tcp_cluster;
 pub mod workload;
 
 pub use error::BenchError;

@@ -41,6 +41,9 @@ pub struct Report {
     pub reopen: Vec<ReopenRow>,
     /// The replicated cluster.
     pub replica: Vec<ReplicaRow>,
+    /// Three node processes over TCP ([`crate::tcp_cluster`]).
+    #[serde(default)]
+    pub tcp_cluster: Vec<crate::tcp_cluster::TcpClusterRow>,
     /// Which backend to pick for which need, from the rows above.
     pub recommendations: Vec<Recommendation>,
     /// Cells that failed, with their error; a complete run has none.
@@ -543,6 +546,7 @@ pub fn missing(report: &Report, backends: &[(String, bool)], replica: bool) -> V
     {
         out.push(format!("replica: no omnipaxos row for {OMNI_MEMORY_NAME}"));
     }
+    out.extend(crate::tcp_cluster::missing(report, backends));
     for f in &report.failures {
         out.push(format!("failed cell {}: {}", f.cell, f.error));
     }
@@ -775,6 +779,8 @@ pub fn to_markdown(report: &Report) -> String {
         md.push_str(&replica_table(report));
         let _ = writeln!(md, "\n![{}](charts/{})\n", CHARTS[2].1, CHARTS[2].0);
     }
+
+    md.push_str(&crate::tcp_cluster::section(report));
 
     let _ = writeln!(md, "## All storage cells\n");
     let _ = writeln!(
@@ -1105,6 +1111,7 @@ mod tests {
             storage: Vec::new(),
             reopen: Vec::new(),
             replica,
+            tcp_cluster: Vec::new(),
             recommendations: Vec::new(),
             failures: Vec::new(),
         }

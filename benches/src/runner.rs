@@ -802,6 +802,11 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
             time_left(started.elapsed(), done, total)
         );
     }
+    let ceiling_time = opts.matrix.ceiling_time;
+    let mut ceiling = || runner.ceiling_sample(ceiling_time).map_err(|e| e.to_string());
+    let (tcp_cluster, tcp_failures) =
+        crate::tcp_cluster::run(&opts.backends, opts.quick, &work, &mut ceiling);
+    failures.extend(tcp_failures);
     let ceiling_end = runner.ceiling_sample(opts.matrix.ceiling_time)?;
     eprintln!(
         "[{total}/{total}] disk ceiling: 4 KiB pwrite + fdatasync ... {} syncs/s",
@@ -846,6 +851,7 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
         storage: runner.storage,
         reopen: runner.reopen,
         replica: runner.replica,
+        tcp_cluster,
         recommendations: Vec::new(),
         failures,
     };

@@ -17,6 +17,14 @@ use paxstore::{Ballot, Entry, StopSign};
 
 /// What one replica sends another in one take.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(bound(
+        serialize = "T: serde::Serialize, T::Snapshot: serde::Serialize",
+        deserialize = "T: serde::Deserialize<'de>, T::Snapshot: serde::Deserialize<'de>"
+    ))
+)]
 pub struct Message<T: Entry> {
     /// The sender.
     pub from: u64,
@@ -135,6 +143,14 @@ impl<T: Entry> Iterator for PayloadsIntoIter<T> {
 
 /// The two protocols a replica speaks.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(bound(
+        serialize = "T: serde::Serialize, T::Snapshot: serde::Serialize",
+        deserialize = "T: serde::Deserialize<'de>, T::Snapshot: serde::Deserialize<'de>"
+    ))
+)]
 pub enum Payload<T: Entry> {
     /// Ballot leader election.
     Ble(BleMessage),
@@ -144,6 +160,7 @@ pub enum Payload<T: Entry> {
 
 /// Ballot leader election: heartbeat rounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum BleMessage {
     /// "Are you there?" for heartbeat round `round`.
     HeartbeatRequest {
@@ -168,6 +185,14 @@ pub enum BleMessage {
 
 /// Sequence Paxos. The rare, large payloads are boxed, so a message stays small to move.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(bound(
+        serialize = "T: serde::Serialize, T::Snapshot: serde::Serialize",
+        deserialize = "T: serde::Deserialize<'de>, T::Snapshot: serde::Deserialize<'de>"
+    ))
+)]
 pub enum PaxosMessage<T: Entry> {
     /// Leader → all: phase 1.
     Prepare(Prepare),
@@ -202,6 +227,7 @@ pub enum PaxosMessage<T: Entry> {
 
 /// A compaction request from the leader.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Compaction {
     /// Trim the log below the index.
     Trim(usize),
@@ -211,6 +237,7 @@ pub enum Compaction {
 
 /// Phase 1a: the leader's round and what its own log holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Prepare {
     /// The leader's round.
     pub n: Ballot,
@@ -224,6 +251,14 @@ pub struct Prepare {
 
 /// Phase 1b.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(bound(
+        serialize = "T: serde::Serialize, T::Snapshot: serde::Serialize",
+        deserialize = "T: serde::Deserialize<'de>, T::Snapshot: serde::Deserialize<'de>"
+    ))
+)]
 pub struct Promise<T: Entry> {
     /// The round promised.
     pub n: Ballot,
@@ -244,6 +279,14 @@ pub struct Promise<T: Entry> {
 /// `suffix_start`, then `entries`, then `stopsign`. With `snapshot`, the receiver first
 /// installs the snapshot, which covers every index below its index (`suffix_start`).
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(bound(
+        serialize = "T: serde::Serialize, T::Snapshot: serde::Serialize",
+        deserialize = "T: serde::Deserialize<'de>, T::Snapshot: serde::Deserialize<'de>"
+    ))
+)]
 pub struct LogSync<T: Entry> {
     /// A complete snapshot of the entries below the index, for a receiver that lacks them.
     pub snapshot: Option<(T::Snapshot, usize)>,
@@ -257,6 +300,14 @@ pub struct LogSync<T: Entry> {
 
 /// Phase 2a for a follower that just promised.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(bound(
+        serialize = "T: serde::Serialize, T::Snapshot: serde::Serialize",
+        deserialize = "T: serde::Deserialize<'de>, T::Snapshot: serde::Deserialize<'de>"
+    ))
+)]
 pub struct AcceptSync<T: Entry> {
     /// The leader's round.
     pub n: Ballot,
@@ -272,6 +323,14 @@ pub struct AcceptSync<T: Entry> {
 /// Phase 2a, pipelined: entries at `[start_idx, start_idx + entries.len())`, then
 /// the stop sign if any.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(bound(
+        serialize = "T: serde::Serialize, T::Snapshot: serde::Serialize",
+        deserialize = "T: serde::Deserialize<'de>, T::Snapshot: serde::Deserialize<'de>"
+    ))
+)]
 pub struct AcceptDecide<T: Entry> {
     /// The leader's round.
     pub n: Ballot,
@@ -287,6 +346,7 @@ pub struct AcceptDecide<T: Entry> {
 
 /// Phase 2b.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Accepted {
     /// The round.
     pub n: Ballot,
@@ -298,6 +358,7 @@ pub struct Accepted {
 
 /// The leader's decided index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Decide {
     /// The round.
     pub n: Ballot,
@@ -311,6 +372,14 @@ pub struct Decide {
 /// (`seq` is the number of the first); the leader proposes each `(epoch, number)` at most
 /// once, so a duplicated or replayed `Forward` adds nothing.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(bound(
+        serialize = "T: serde::Serialize, T::Snapshot: serde::Serialize",
+        deserialize = "T: serde::Deserialize<'de>, T::Snapshot: serde::Deserialize<'de>"
+    ))
+)]
 pub struct Forward<T: Entry> {
     /// The round the follower accepts in: only that round's leader takes the entries.
     pub n: Ballot,
@@ -320,4 +389,39 @@ pub struct Forward<T: Entry> {
     pub seq: u64,
     /// The entries.
     pub entries: Vec<T>,
+}
+
+/// Payloads go on the wire as a plain sequence of [`Payload`]s; one payload decodes back
+/// into the inline form.
+#[cfg(feature = "serde")]
+mod wire {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{Payload, Payloads, Repr};
+    use paxstore::Entry;
+
+    impl<T: Entry> Serialize for Payloads<T>
+    where
+        Payload<T>: Serialize,
+    {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_seq(self.iter())
+        }
+    }
+
+    impl<'de, T: Entry> Deserialize<'de> for Payloads<T>
+    where
+        Payload<T>: Deserialize<'de>,
+    {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            let mut payloads = Vec::<Payload<T>>::deserialize(deserializer)?;
+            Ok(match payloads.len() {
+                1 => match payloads.pop() {
+                    Some(one) => Payloads(Repr::One(one)),
+                    None => Payloads(Repr::Many(payloads)),
+                },
+                _ => Payloads(Repr::Many(payloads)),
+            })
+        }
+    }
 }

@@ -2,8 +2,9 @@
 //! should have produced: storage rows for every op and durability of every compiled-in
 //! backend, a reopen row for each persistent one, replica rows of both replicas
 //! (paxstore's and OmniPaxos 0.2.4) over every backend and of OmniPaxos over its own
-//! `MemoryStorage` when the cluster is built, and a positive ceiling. Lists what is
-//! missing and exits non-zero if anything is.
+//! `MemoryStorage` when the cluster is built, TCP cluster rows for every backend and
+//! client count, and a positive ceiling. Lists what is missing and exits non-zero if
+//! anything is.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,11 +45,12 @@ fn main() -> ExitCode {
     let lacking = missing(&report, &expected, paxstore_benches::replica::AVAILABLE);
     if lacking.is_empty() {
         println!(
-            "check-report: {} is complete: {} storage, {} reopen, {} replica rows for {}; ceiling {:.0} syncs/s",
+            "check-report: {} is complete: {} storage, {} reopen, {} replica, {} tcp cluster rows for {}; ceiling {:.0} syncs/s",
             args.file.display(),
             report.storage.len(),
             report.reopen.len(),
             report.replica.len(),
+            report.tcp_cluster.len(),
             expected.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
             report.ceiling.sync_writes_per_s
         );
