@@ -10,7 +10,7 @@
 # property, default 256), PAXSTORE_CRASH_ITERATIONS (SIGKILL iterations per persistent
 # backend, default 30), PAXSTORE_SIM_SEEDS (simulator seeds) set one count directly;
 # PAXSTORE_KILL_SECS (seconds of SIGKILLs per backend in paxstore-node's kill test,
-# default 40) and PAXSTORE_KILL_BACKENDS (default wal,redb; `all`: every backend).
+# default 40; wal and redb run, sled and RocksDB are ignored tests: `--include-ignored`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
