@@ -25,19 +25,7 @@
 //! one-phase commit with checksums; redb's docs note that its guarantees rely on `fsync`
 //! reaching stable media.
 //!
-//! # Under power loss and failed writes (the suite's crash-filesystem cases)
-//!
-//! - **Power loss**: no acknowledged batch lost in 20 power cuts of every kind, in both
-//!   modes (494 and 396 acknowledged batches; `PAXSTORE_POWER_CUTS=20`).
-//! - **Failed writes**: every one of the 12 I/O calls of the suite's batch, failed with
-//!   `EIO` or `ENOSPC`, makes `write_atomically` return `Err` with nothing changed in
-//!   what the getters show. After such an error redb refuses every write until the
-//!   database is reopened, so this backend **poisons** the instance on any engine error
-//!   in a write: every later call returns [`StorageError::Poisoned`] until the store is
-//!   dropped and opened again. When the failing call is the commit's last `fsync`, the
-//!   batch's bytes are already in the file: a reopen (without a power cut) then finds the
-//!   batch whole (2 of 24 runs), as after a crash during the call. Nothing acknowledged
-//!   after it is affected (the instance is poisoned).
+//! Under power loss and failed writes: see [the crate docs](crate#under-power-loss-and-failed-writes).
 //!
 //! # Table layout
 //!

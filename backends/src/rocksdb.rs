@@ -26,20 +26,7 @@
 //! [`flush`](paxstore::Storage::flush) is `DB::flush_wal(true)`: RocksDB writes out and
 //! fdatasyncs its WAL, so every batch written before it survives power loss.
 //!
-//! # Under power loss and failed writes (the suite's crash-filesystem cases)
-//!
-//! - **Power loss, `Immediate`**: no acknowledged batch lost in 20 power cuts of every
-//!   kind (468 acknowledged batches; `PAXSTORE_POWER_CUTS=20`).
-//! - **Power loss, `Buffered`**: opens after every cut with a prefix of whole batches;
-//!   609 of 643 acknowledged batches were lost in 20 cuts, as `Buffered` allows.
-//! - **Failed writes**: `EIO` or `ENOSPC` at a batch's WAL write or fsync makes
-//!   `write_atomically` return `Err` with the getters unchanged; the instance is then
-//!   **poisoned** ([`StorageError::Poisoned`] until reopened), as RocksDB itself stops
-//!   writing after a background error. When the failing call is the WAL's `fdatasync`,
-//!   the record is already in the live WAL file and a reopen (without a power cut) replays
-//!   the batch whole (2 of 6 runs), as after a crash during the call. A failed call that
-//!   the kernel turns into a short write is completed by RocksDB's retry and the batch is
-//!   acknowledged; the suite then cuts the power and finds it (2 of 6 runs).
+//! Under power loss and failed writes: see [the crate docs](crate#under-power-loss-and-failed-writes).
 //!
 //! # Opening
 //!

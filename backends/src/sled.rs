@@ -17,21 +17,7 @@
 //! file, so our own handle covers sled's writes). `flush()` of the store does the
 //! `Immediate` calls. sled calls its 0.34 format beta.
 //!
-//! # Under power loss and failed writes (the suite's crash-filesystem cases)
-//!
-//! - **Power loss, `Immediate`**: no acknowledged batch lost in 20 power cuts of every
-//!   kind (497 acknowledged batches; `PAXSTORE_POWER_CUTS=20`): sled's flush plus this
-//!   backend's fdatasync of the `db` file holds.
-//! - **Power loss, `Buffered`**: opens after every cut with a prefix of whole batches;
-//!   424 of 520 acknowledged batches were lost in 20 cuts, as `Buffered` allows.
-//! - **Failed writes: not survivable.** After `EIO` injected into one of a batch's I/O
-//!   calls, sled deadlocks: the next call waits forever on sled's concurrency-control
-//!   lock (seen with `write_atomically` blocked in `concurrency_control::write` and sled's
-//!   log flusher blocked in `concurrency_control::read`). Earlier, sled was also seen
-//!   panicking in its `Drop` after an I/O error. paxstore cannot repair this from
-//!   outside the engine, so `failed_write_changes_nothing` is reported ignored for this
-//!   backend with that reason (`backends/tests/sled.rs`): **do not run the sled backend
-//!   where the disk can fail or fill up.**
+//! Under power loss and failed writes: see [the crate docs](crate#under-power-loss-and-failed-writes).
 //!
 //! sled 0.34 does not refuse a data file it cannot parse: it opens it as an empty tree
 //! and overwrites it (measured). So a store is recognised, **before** sled opens

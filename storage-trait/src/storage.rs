@@ -62,10 +62,13 @@ pub trait Storage<T: Entry> {
     /// Applies `ops` in order, all or nothing.
     ///
     /// Each op is checked against the state left by the ops before it. If any op is
-    /// invalid, or the backend fails, `Err` is returned and no op of the batch has taken
-    /// effect, in memory or on disk. With [`Durability::Immediate`], `Ok` means the
-    /// batch survives power loss; after a crash during the call, the batch is either
-    /// wholly present or wholly absent.
+    /// invalid, `Err` is returned and no op of the batch has taken effect, in memory or on
+    /// disk. If the backend fails (an I/O error), `Err` is returned and no op has taken
+    /// effect in what this instance shows; on disk the batch is then as after a crash
+    /// during the call (a failed `fsync` may come after the bytes reached the file): a
+    /// reopen finds it wholly present or wholly absent, never torn. With
+    /// [`Durability::Immediate`], `Ok` means the batch survives power loss; after a crash
+    /// during the call, the batch is either wholly present or wholly absent.
     fn write_atomically(&mut self, ops: Vec<StorageOp<T>>) -> StorageResult<()>;
 
     /// Makes every batch that `write_atomically` acknowledged survive power loss, as
