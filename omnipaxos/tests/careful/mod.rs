@@ -125,6 +125,15 @@ impl DurableCareful {
     /// Opens the store in `dir`, empty if `dir` holds none. Panics if it cannot, as an
     /// OmniPaxos storage's constructor does.
     pub fn open(dir: &Path) -> Self {
+        if !dir.exists() {
+            // A new store: its directory, durable in its parent (the power-loss case).
+            fs::create_dir_all(dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                File::open(parent)
+                    .and_then(|f| f.sync_all())
+                    .unwrap_or_else(|e| panic!("syncing {}: {e}", parent.display()));
+            }
+        }
         let state = match fs::read(dir.join("state.bin")) {
             Ok(bytes) => postcard::from_bytes(&bytes).expect("a state this store wrote"),
             Err(err) if err.kind() == ErrorKind::NotFound => Careful::default(),
