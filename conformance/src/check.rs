@@ -74,10 +74,13 @@ pub fn compare<S: Storage<TestEntry> + ?Sized>(storage: &S, model: &Model) -> Re
     for from in [c, mid, end] {
         same(&format!("get_suffix({from})"), storage.get_suffix(from), slice(from, end))?;
     }
-    let what = format!("get_entries({end}, {})", end + 1);
-    range_error(&what, storage.get_entries(end, end + 1), "get_entries", end, end + 1, model)?;
-    let what = format!("get_suffix({})", end + 1);
-    range_error(&what, storage.get_suffix(end + 1), "get_suffix", end + 1, end, model)?;
+    // Past the end, unless the log ends at `usize::MAX` (no index lies past it).
+    if let Some(past) = end.checked_add(1) {
+        let what = format!("get_entries({end}, {past})");
+        range_error(&what, storage.get_entries(end, past), "get_entries", end, past, model)?;
+        let what = format!("get_suffix({past})");
+        range_error(&what, storage.get_suffix(past), "get_suffix", past, end, model)?;
+    }
     if c > 0 {
         let what = format!("get_entries({}, {c}) (below compacted)", c - 1);
         range_error(&what, storage.get_entries(c - 1, c), "get_entries", c - 1, c, model)?;

@@ -20,6 +20,8 @@
 //!
 //! - every op and getter, alone and in mixed batches;
 //! - every documented error, with its exact typed reason, changing nothing;
+//! - every op at the `usize::MAX` index limits: applied and read back exactly, or refused
+//!   as `IndexOverflow` with nothing changed (no index wraps around);
 //! - the decided stop sign (`decided_idx = log_end + 1`): deciding it, what it closes,
 //!   what stays valid, and its reopen;
 //! - atomicity: a batch whose first, middle, last or dependent op is invalid leaves no
@@ -262,6 +264,9 @@ macro_rules! __storage_suite_cases {
             hundred_thousand_entry_log,
             random_ops_match_model,
             random_long_op_sequences,
+            compacted_idx_at_usize_max,
+            appends_up_to_usize_max,
+            decided_stopsign_at_usize_max,
         );
     };
 }
@@ -283,6 +288,7 @@ macro_rules! __storage_suite_persistent_cases {
             reopen_large_and_empty_entries,
             reopen_after_many_writes,
             reopen_full_width_values,
+            reopen_at_usize_max,
             random_ops_with_reopen_match_model,
             reopen_after_flush,
         );

@@ -35,7 +35,7 @@ impl Model {
     /// A stop sign is set and the decided index is one past the log: the stop sign is
     /// decided, and the log is closed.
     pub fn stopsign_decided(&self) -> bool {
-        self.stopsign.is_some() && self.decided_idx == self.log_end() + 1
+        self.stopsign.is_some() && self.log_end().checked_add(1) == Some(self.decided_idx)
     }
 
     /// Applies a batch all or nothing; on error returns the position and reason of the
@@ -52,12 +52,18 @@ impl Model {
     fn apply(&mut self, op: &StorageOp<TestEntry>) -> Result<(), InvalidOp> {
         let end = self.log_end();
         let closed = self.stopsign_decided();
+        // A log end past `usize::MAX` cannot be represented.
+        let fits = |op: &'static str, from: usize, entries: usize| match from.checked_add(entries) {
+            Some(_) => Ok(()),
+            None => Err(InvalidOp::IndexOverflow { op, from, entries }),
+        };
         match op.clone() {
             StorageOp::AppendEntry(e) => {
                 if closed {
                     let op = "AppendEntry";
                     return Err(InvalidOp::AppendAfterDecidedStopsign { op, log_end: end });
                 }
+                fits("AppendEntry", end, 1)?;
                 self.log.push(e);
             }
             StorageOp::AppendEntries(es) => {
@@ -65,6 +71,7 @@ impl Model {
                     let op = "AppendEntries";
                     return Err(InvalidOp::AppendAfterDecidedStopsign { op, log_end: end });
                 }
+                fits("AppendEntries", end, es.len())?;
                 self.log.extend(es);
             }
             StorageOp::AppendOnPrefix(from_idx, es) => {
@@ -85,13 +92,14 @@ impl Model {
                         decided_idx,
                     });
                 }
+                fits("AppendOnPrefix", from_idx, es.len())?;
                 self.log.truncate(from_idx - self.compacted_idx);
                 self.log.extend(es);
             }
             StorageOp::SetPromise(b) => self.promise = Some(b),
             StorageOp::SetAcceptedRound(b) => self.accepted_round = Some(b),
             StorageOp::SetDecidedIndex(idx) => {
-                let decides_stopsign = idx == end + 1 && self.stopsign.is_some();
+                let decides_stopsign = end.checked_add(1) == Some(idx) && self.stopsign.is_some();
                 if idx > end && !decides_stopsign {
                     return Err(InvalidOp::DecidedPastEnd { idx, log_end: end });
                 }

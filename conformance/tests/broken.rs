@@ -44,6 +44,11 @@ enum Defect {
     PromiseKeepsMax,
     /// Every `Trim` of a batch trims to the batch's highest trim.
     TrimsTakeMax,
+    /// Acknowledges an append that would end the log past `usize::MAX` without storing
+    /// it, as a backend whose log end wraps around does.
+    WrapsPastMaxIndex,
+    /// Refuses such an append, but with an untyped backend error.
+    UntypedIndexOverflow,
 }
 
 struct Broken {
@@ -140,6 +145,21 @@ impl Storage<TestEntry> for Broken {
                         })
                         .collect(),
                 )
+            }
+            Defect::WrapsPastMaxIndex | Defect::UntypedIndexOverflow => {
+                match self.inner.write_atomically(ops) {
+                    Err(StorageError::InvalidOp {
+                        reason: reason @ InvalidOp::IndexOverflow { .. },
+                        ..
+                    }) => match self.defect {
+                        Defect::WrapsPastMaxIndex => Ok(()),
+                        _ => Err(StorageError::Backend {
+                            backend: "broken",
+                            detail: reason.to_string(),
+                        }),
+                    },
+                    outcome => outcome,
+                }
             }
             _ => self.inner.write_atomically(ops),
         }
@@ -272,6 +292,30 @@ fn appends_after_a_decided_stop_sign_are_caught() {
         cases::error_append_after_decided_stopsign,
         &good,
     );
+}
+
+#[test]
+fn an_append_past_the_largest_index_acknowledged_is_caught_by_the_limit_cases() {
+    let (bad, good) = (broken(Defect::WrapsPastMaxIndex), correct());
+    assert_caught(
+        cases::compacted_idx_at_usize_max,
+        &bad,
+        cases::compacted_idx_at_usize_max,
+        &good,
+    );
+    assert_caught(cases::appends_up_to_usize_max, &bad, cases::appends_up_to_usize_max, &good);
+    assert_caught(
+        cases::decided_stopsign_at_usize_max,
+        &bad,
+        cases::decided_stopsign_at_usize_max,
+        &good,
+    );
+}
+
+#[test]
+fn an_untyped_refusal_past_the_largest_index_is_caught() {
+    let (bad, good) = (broken(Defect::UntypedIndexOverflow), correct());
+    assert_caught(cases::appends_up_to_usize_max, &bad, cases::appends_up_to_usize_max, &good);
 }
 
 // ---- persistent defects, on top of the example FileStore ----

@@ -116,7 +116,7 @@ pub trait Storage<T: Entry> {
     /// `Err(InvalidRange)` unless `compacted_idx <= from <= compacted_idx + log_len`.
     fn get_suffix(&self, from: usize) -> StorageResult<Vec<T>> {
         let compacted_idx = self.get_compacted_idx()?;
-        let log_end = compacted_idx + self.get_log_len()?;
+        let log_end = self.get_log_end()?;
         if from < compacted_idx || from > log_end {
             return Err(StorageError::InvalidRange {
                 getter: "get_suffix",
@@ -130,8 +130,17 @@ pub trait Storage<T: Entry> {
     }
 
     /// One past the last stored index: `compacted_idx + log_len`.
+    /// `Err(Corruption)` if the backend reports a sum past `usize::MAX`, which no valid
+    /// batch can leave.
     fn get_log_end(&self) -> StorageResult<usize> {
-        Ok(self.get_compacted_idx()? + self.get_log_len()?)
+        let (compacted_idx, log_len) = (self.get_compacted_idx()?, self.get_log_len()?);
+        compacted_idx.checked_add(log_len).ok_or_else(|| StorageError::Corruption {
+            location: "get_compacted_idx() + get_log_len()".to_owned(),
+            detail: format!(
+                "the log starts at {compacted_idx} and holds {log_len} entries: it would end \
+                 past usize::MAX"
+            ),
+        })
     }
 
     /// `write_atomically(vec![AppendEntry(entry)])`.

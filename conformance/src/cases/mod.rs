@@ -5,6 +5,7 @@
 mod atomicity;
 mod errors;
 mod flush;
+mod limits;
 pub(crate) mod ops;
 mod pinned;
 mod power;
@@ -17,6 +18,7 @@ mod widths;
 pub use atomicity::*;
 pub use errors::*;
 pub use flush::*;
+pub use limits::*;
 pub use ops::*;
 pub use pinned::*;
 pub use power::*;

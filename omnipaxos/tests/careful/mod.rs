@@ -2,7 +2,8 @@
 //! `[]` for reads out of range, untyped errors) and has none of the defects the suite finds
 //! in OmniPaxos' own `MemoryStorage`: every op is checked in order against the bounds, a
 //! batch is applied to a copy that replaces the state only whole, and no index arithmetic
-//! can underflow. The suite in OmniPaxos-contract mode passes it, so what it reports on
+//! can underflow or overflow (an append that would end the log past `usize::MAX` is
+//! refused). The suite in OmniPaxos-contract mode passes it, so what it reports on
 //! `MemoryStorage` is the storage's doing, not the mode's.
 #![allow(dead_code, unreachable_pub, clippy::expect_used)]
 
@@ -37,11 +38,20 @@ impl Careful {
 
     /// The stop sign is decided: nothing may move the end of the log.
     fn closed(&self) -> bool {
-        self.stopsign.is_some() && self.decided == self.end() + 1
+        self.stopsign.is_some() && self.end().checked_add(1) == Some(self.decided)
     }
 
     fn apply(&mut self, op: StorageOp<SuiteEntry>) -> Result<(), String> {
         let end = self.end();
+        let (from, appended) = match &op {
+            StorageOp::AppendEntry(_) => (end, 1),
+            StorageOp::AppendEntries(es) => (end, es.len()),
+            StorageOp::AppendOnPrefix(from, es) => (*from, es.len()),
+            _ => (end, 0),
+        };
+        if from.checked_add(appended).is_none() {
+            return Err(format!("{appended} entries at {from} would end the log past usize::MAX"));
+        }
         match op {
             StorageOp::AppendEntry(_) | StorageOp::AppendEntries(_) if self.closed() => {
                 if !matches!(&op, StorageOp::AppendEntries(es) if es.is_empty()) {
@@ -63,7 +73,7 @@ impl Careful {
             StorageOp::SetPromise(b) => self.promise = Some(b),
             StorageOp::SetAcceptedRound(b) => self.accepted = Some(b),
             StorageOp::SetDecidedIndex(i) => {
-                if i > end && !(i == end + 1 && self.stopsign.is_some()) {
+                if i > end && !(end.checked_add(1) == Some(i) && self.stopsign.is_some()) {
                     return Err(format!("decided index {i} past the log end {end}"));
                 }
                 self.decided = i;
