@@ -176,11 +176,41 @@ pub struct ReplicaRow {
     /// the WAL buys).
     #[serde(default)]
     pub wal_over_this: Option<f64>,
+    /// For paxstore's replica and the floor over memory or the WAL: the paired ratios of
+    /// this cell's decided/s to those of the OmniPaxos cell of the target comparison
+    /// (`target_pair`), in wall time and in the driving thread's CPU time.
+    #[serde(default)]
+    pub vs_target: Option<PairedRatios>,
+    /// The OmniPaxos cell `vs_target` compares with: `omnipaxos over MemoryStorage` for
+    /// memory, `omnipaxos over rocksdb` (same durability) for the WAL.
+    #[serde(default)]
+    pub target_pair: Option<String>,
     /// For `immediate`: the share of the disk's sync budget the cell used, i.e. the
     /// storage writes of the three replicas per second (each a synced commit) divided by
     /// the ceiling's synced writes per second. (Schema 1: decided batches per second over
     /// the ceiling.)
     pub fraction_of_ceiling: Option<f64>,
+}
+
+/// Ratios of one cell's repetitions to those of the cell it ran beside, repetition by
+/// repetition.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairedRatios {
+    /// Of entries decided per second of wall time.
+    pub wall: RatioSpread,
+    /// Of entries decided per second of the driving thread's CPU time, where known.
+    pub cpu: Option<RatioSpread>,
+}
+
+/// The lowest, median and highest of some ratios.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RatioSpread {
+    /// Lowest.
+    pub min: f64,
+    /// Median.
+    pub median: f64,
+    /// Highest.
+    pub max: f64,
 }
 
 fn paxstore_replica() -> String {
@@ -775,6 +805,15 @@ pub fn to_markdown(report: &Report) -> String {
             md.push_str(&wal);
             let _ = writeln!(md);
         }
+        let target = target_table(report);
+        if !target.is_empty() {
+            let _ = writeln!(
+                md,
+                "### The targets: paxstore's replica and the floor vs OmniPaxos 0.2.4, paired\n"
+            );
+            md.push_str(&target);
+            let _ = writeln!(md);
+        }
         let _ = writeln!(md, "### Every replica cell\n");
         md.push_str(&replica_table(report));
         let _ = writeln!(md, "\n![{}](charts/{})\n", CHARTS[2].1, CHARTS[2].0);
@@ -886,6 +925,14 @@ pub fn to_markdown(report: &Report) -> String {
          writes per second (each a synced commit with `immediate`) over the ceiling. The \
          leader trims what every replica decided every 4,096 entries and after each run, \
          for both replicas, so the logs in memory stay bounded.\n\
+         - **Floor**: the least work a replicated log does under the same driver \
+         (`paxstore_benches::floor`): replica 1 leads from the start (no election, ballots, \
+         recovery or retransmission); at each take it moves the appended entries into its \
+         log and sends each follower one copy with its decided index; a follower appends \
+         and acknowledges at its next take; the leader decides on a majority; trims as \
+         above. `bare` keeps the log in a `Vec`; over a backend, each append and trim is \
+         one `write_atomically`. Its ratio to OmniPaxos is the most a replica could show \
+         in that cell under this driver.\n\
          - **Durability**: `immediate` means a successful write survives power loss, as each \
          backend documents it; `buffered` means it survives a process crash. See each \
          backend's module docs for what its sync does."
@@ -1016,6 +1063,121 @@ pub fn omnipaxos_wal_table(report: &Report) -> String {
     md
 }
 
+/// The target comparison: paxstore's replica over memory against OmniPaxos 0.2.4 over its
+/// own `MemoryStorage` (target 1.5×, in CPU time), and over the WAL against OmniPaxos over
+/// paxstore's RocksDB with the same durability (target 2×, in wall time: syncs are waits,
+/// not CPU), one row per mode and batch size, each with the floor's ratio in the same run
+/// beside it, and syncs and writes per decided entry per replica on both sides.
+pub fn target_table(report: &Report) -> String {
+    let mut rows: Vec<&ReplicaRow> = report
+        .replica
+        .iter()
+        .filter(|r| r.replica == "paxstore" && r.vs_target.is_some())
+        .collect();
+    let mut md = String::new();
+    if rows.is_empty() {
+        return md;
+    }
+    let order = |b: &str| report.backends.iter().position(|x| x == b).unwrap_or(usize::MAX);
+    rows.sort_by_key(|r| {
+        (order(&r.backend), r.durability.clone(), r.mode != "upfront", r.batch_size)
+    });
+    let _ = writeln!(
+        md,
+        "| paxstore over | vs OmniPaxos over | mode | batch | paxstore, CPU time | paxstore, wall \
+         time | target | floor (bare) | floor through the store | syncs/entry/replica | \
+         writes/entry/replica |\n\
+         |---|---|---|---:|---:|---:|---|---:|---:|---:|---:|"
+    );
+    for r in rows {
+        let Some(v) = r.vs_target else { continue };
+        let pair = r.target_pair.as_deref().unwrap_or("");
+        let o_backend = pair.trim_start_matches("omnipaxos over ");
+        let o = report.replica_row(
+            "omnipaxos",
+            o_backend,
+            other_durability(r, o_backend),
+            &r.mode,
+            r.batch_size,
+        );
+        let floor = |backend: &str| {
+            report
+                .replica_row("floor", backend, &r.durability, &r.mode, r.batch_size)
+                .and_then(|f| f.vs_target)
+        };
+        let memory = r.backend == "memory";
+        let (target, measure) = if memory { (1.5, v.cpu) } else { (2.0, Some(v.wall)) };
+        let met = match measure {
+            Some(m) if m.median >= target => "met",
+            Some(_) => "**missed**",
+            None => "–",
+        };
+        let cpu_of = |p: Option<PairedRatios>| {
+            p.map_or("–".to_owned(), |p| {
+                if memory {
+                    p.cpu.map_or("–".to_owned(), show_spread)
+                } else {
+                    show_spread(p.wall)
+                }
+            })
+        };
+        let syncs = |x: Option<&ReplicaRow>| {
+            x.and_then(|x| x.syncs_per_entry).map_or("–".to_owned(), fmt_per_entry)
+        };
+        let writes = |x: Option<&ReplicaRow>| {
+            x.map_or("–".to_owned(), |x| fmt_per_entry(x.writes_per_entry))
+        };
+        let _ = writeln!(
+            md,
+            "| {} ({}) | {} | {} | {} | {} | {} | {}× {} | {} | {} | {} vs {} | {} vs {} |",
+            r.backend,
+            r.durability,
+            o_backend,
+            r.mode,
+            r.batch_size,
+            v.cpu.map_or("–".to_owned(), show_spread),
+            show_spread(v.wall),
+            fmt_ratio(target),
+            met,
+            if memory { cpu_of(floor("bare")) } else { "–".to_owned() },
+            cpu_of(floor(&r.backend)),
+            syncs(Some(r)),
+            syncs(o),
+            writes(Some(r)),
+            writes(o),
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nEach ratio: entries decided per second over OmniPaxos' in the same group, \
+         repetition by repetition (the two run back to back, in alternating order), as \
+         median (lowest–highest). The target is judged in CPU time for memory (the driving \
+         thread's own time: steadier on a shared machine) and in wall time for the WAL \
+         (waiting for a sync takes no CPU). The floor columns give the same ratio for the \
+         floor (see Method) in the same run, in the same measure: the least work a \
+         replicated log does under this driver, bare and through the same store; where a \
+         cell misses, the floor says how much of the target the driver leaves reachable. \
+         Syncs are counted by the WAL itself (`WalStorage::stats`); memory has none; \
+         RocksDB's are not counted (\"–\"): through `OmniStorage` each OmniPaxos write is one \
+         RocksDB commit, synced with `immediate`. Both: paxstore vs OmniPaxos, per decided \
+         entry per replica."
+    );
+    md
+}
+
+/// The durability label of the OmniPaxos cell `r` is compared with over `backend`.
+fn other_durability<'a>(r: &'a ReplicaRow, backend: &str) -> &'a str {
+    if backend == OMNI_MEMORY_NAME {
+        "none"
+    } else {
+        &r.durability
+    }
+}
+
+fn show_spread(s: RatioSpread) -> String {
+    format!("{}× ({}–{})", fmt_ratio(s.median), fmt_ratio(s.min), fmt_ratio(s.max))
+}
+
 /// Every replica cell: one row per replica, backend, durability, mode and batch size.
 pub fn replica_table(report: &Report) -> String {
     let mut md = String::new();
@@ -1086,6 +1248,8 @@ mod tests {
             vs_omnipaxos: paxstore.then_some(1.5),
             omnipaxos_pair: paxstore.then(|| format!("omnipaxos over {backend}")),
             wal_over_this: (!paxstore && backend == "rocksdb").then_some(2.5),
+            vs_target: None,
+            target_pair: None,
             fraction_of_ceiling: None,
         }
     }

@@ -12,6 +12,7 @@ use paxstore::Durability;
 use paxstore_backends::BackendKind;
 
 use crate::ceiling::{CeilingFile, FILE_BYTES, WRITE_BYTES};
+use crate::floor::{self, FloorCluster};
 use crate::machine::Machine;
 use crate::omni::OmniCluster;
 use crate::replica::{self, Mode, PaxstoreCluster, REPLICAS};
@@ -124,6 +125,10 @@ enum Impl {
     OmniPaxos,
     /// OmniPaxos 0.2.4 over its own `MemoryStorage` (the cell's backend is memory).
     OmniMemoryStorage,
+    /// The floor over bare `Vec`s (the cell's backend is memory): see [`crate::floor`].
+    Floor,
+    /// The floor through the cell's backend.
+    FloorStore,
 }
 
 /// One cell of a group: a backend with its durability, and (for replica cells) which
@@ -161,7 +166,22 @@ fn pair_of(cell: Cell) -> Option<Pair> {
         Impl::OmniPaxos if cell.kind.is_persistent() && Some(cell.kind) != wal => {
             wal.map(|kind| Pair::WalOverThis(Cell { kind, ..cell }))
         }
-        Impl::OmniPaxos | Impl::OmniMemoryStorage => None,
+        Impl::OmniPaxos | Impl::OmniMemoryStorage | Impl::Floor | Impl::FloorStore => None,
+    }
+}
+
+/// The OmniPaxos cell of the target comparison for a cell of paxstore's replica
+/// or of the floor over `kind`: over memory, OmniPaxos over its own `MemoryStorage`; over
+/// the WAL, OmniPaxos over paxstore's RocksDB with the same durability (each in the same
+/// group).
+fn target_of(cell: Cell) -> Option<Cell> {
+    if !matches!(cell.imp, Impl::Paxstore | Impl::Floor | Impl::FloorStore) {
+        return None;
+    }
+    match cell.kind.name() {
+        "memory" => Some(Cell { imp: Impl::OmniMemoryStorage, ..cell }),
+        "wal" => "rocksdb".parse().ok().map(|kind| Cell { kind, imp: Impl::OmniPaxos, ..cell }),
+        _ => None,
     }
 }
 
@@ -202,6 +222,8 @@ impl Group {
                     Impl::Paxstore => ("paxstore", format!("{kind} {d}")),
                     Impl::OmniPaxos => ("omnipaxos", format!("{kind} {d}")),
                     Impl::OmniMemoryStorage => ("omnipaxos", OMNI_MEMORY.to_owned()),
+                    Impl::Floor => ("floor", FLOOR_BARE.to_owned()),
+                    Impl::FloorStore => ("floor", format!("{kind} {d}")),
                 };
                 format!("{replica} x{REPLICAS} over {over} {} batch_size={batch_size}", mode.name())
             }
@@ -272,7 +294,7 @@ fn plan(m: &Matrix, backends: &[BackendKind]) -> Vec<Group> {
 
 /// The replica groups: every mode and batch size; in each, paxstore's replica and OmniPaxos
 /// over each backend side by side, and (with the memory backend) OmniPaxos over its own
-/// `MemoryStorage`.
+/// `MemoryStorage`; the floor bare and through the memory backend, and through the WAL.
 fn replica_plan(m: &Matrix, backends: &[BackendKind]) -> Vec<Group> {
     let mut groups = Vec::new();
     if !replica::AVAILABLE {
@@ -289,6 +311,10 @@ fn replica_plan(m: &Matrix, backends: &[BackendKind]) -> Vec<Group> {
                     cells.push(Cell { imp: Impl::OmniPaxos, ..c });
                     if c.kind == BackendKind::Memory {
                         cells.push(Cell { imp: Impl::OmniMemoryStorage, ..c });
+                        cells.push(Cell { imp: Impl::Floor, ..c });
+                    }
+                    if matches!(c.kind.name(), "memory" | "wal") {
+                        cells.push(Cell { imp: Impl::FloorStore, ..c });
                     }
                 }
                 groups.push(Group {
@@ -435,6 +461,14 @@ impl Runner<'_> {
                         let mut rounds = omni::memory_cluster(batch_size)?;
                         replica::timed_run(&mut rounds, mode, batch_size, time)?
                     }
+                    Impl::Floor => {
+                        let mut rounds = floor::bare_cluster(batch_size)?;
+                        replica::timed_run(&mut rounds, mode, batch_size, time)?
+                    }
+                    Impl::FloorStore => {
+                        let mut c = FloorCluster::new(kind, durability, &self.work, batch_size)?;
+                        replica::timed_run(&mut c.rounds, mode, batch_size, time)?
+                    }
                 })
             }
         })
@@ -442,7 +476,14 @@ impl Runner<'_> {
 
     /// Records a finished cell (for a replica cell with a [`Pair`], with the ratios of its
     /// repetitions to those of its pair); returns its progress summary.
-    fn record(&mut self, work: Work, cell: Cell, reps: Vec<Rep>, paired: Option<Paired>) -> String {
+    fn record(
+        &mut self,
+        work: Work,
+        cell: Cell,
+        reps: Vec<Rep>,
+        paired: Option<Paired>,
+        target: Option<Paired>,
+    ) -> String {
         let (kind, durability) = (cell.kind, cell.durability);
         let mut samples = Vec::new();
         let mut ms = Vec::new();
@@ -467,7 +508,7 @@ impl Runner<'_> {
             }
             Work::Reopen => self.push_reopen(kind, ms),
             Work::Replica { batch_size, mode } => {
-                self.push_replica(cell, batch_size, mode, &runs, paired)
+                self.push_replica(cell, batch_size, mode, &runs, paired, target)
             }
         }
     }
@@ -538,6 +579,7 @@ impl Runner<'_> {
         mode: Mode,
         runs: &[replica::ClusterRun],
         paired: Option<Paired>,
+        target: Option<Paired>,
     ) -> String {
         let (kind, durability) = (cell.kind, cell.durability);
         let mut rates: Vec<f64> = runs.iter().map(replica::ClusterRun::decided_per_s).collect();
@@ -557,7 +599,13 @@ impl Runner<'_> {
             Impl::Paxstore => ("paxstore", kind.name()),
             Impl::OmniPaxos => ("omnipaxos", kind.name()),
             Impl::OmniMemoryStorage => ("omnipaxos", OMNI_MEMORY),
+            Impl::Floor => ("floor", FLOOR_BARE),
+            Impl::FloorStore => ("floor", kind.name()),
         };
+        let target_pair = target_of(cell).map(|t| match t.imp {
+            Impl::OmniMemoryStorage => format!("omnipaxos over {OMNI_MEMORY}"),
+            _ => format!("omnipaxos over {}", t.kind.name()),
+        });
         let (vs_omnipaxos, wal_over_this) = match pair_of(cell) {
             Some(Pair::VsOmniPaxos(_)) => (paired, None),
             Some(Pair::WalOverThis(_)) => (None, paired),
@@ -582,10 +630,12 @@ impl Runner<'_> {
             omnipaxos_pair: matches!(cell.imp, Impl::Paxstore)
                 .then(|| format!("omnipaxos over {}", kind.name())),
             wal_over_this: wal_over_this.map(|p| p.wall.median),
+            vs_target: target.map(Paired::ratios),
+            target_pair,
             fraction_of_ceiling: (durability == Some(Durability::Immediate)).then_some(0.0),
         });
         format!(
-            "{} decided/s ({}–{}), p50 {:.0} µs, p99 {:.0} µs, {} writes{} per entry per replica{}",
+            "{} decided/s ({}–{}), p50 {:.0} µs, p99 {:.0} µs, {} writes{} per entry per replica{}{}",
             report::fmt_num(median),
             report::fmt_num(min),
             report::fmt_num(max),
@@ -597,13 +647,25 @@ impl Runner<'_> {
                 (Some(p), _) => format!(", vs OmniPaxos (paired) {}", p.show()),
                 (_, Some(p)) => format!(", OmniPaxos on the WAL vs here (paired) {}", p.show()),
                 (None, None) => String::new(),
-            }
+            },
+            target.map_or(String::new(), |p| format!(
+                ", vs {} (paired) {}",
+                target_of(cell).map_or("", |t| if t.imp == Impl::OmniMemoryStorage {
+                    "OmniPaxos over MemoryStorage"
+                } else {
+                    "OmniPaxos over rocksdb"
+                }),
+                p.show()
+            ))
         )
     }
 }
 
 /// The name the report gives OmniPaxos' own in-memory storage.
 const OMNI_MEMORY: &str = "MemoryStorage";
+
+/// The backend name of the floor over bare `Vec`s.
+const FLOOR_BARE: &str = "bare";
 
 /// `a`'s rate over `b`'s, repetition by repetition (the two ran back to back in each
 /// round): the lowest, the median and the highest.
@@ -631,6 +693,12 @@ struct Paired {
 }
 
 impl Paired {
+    /// As the report stores it.
+    fn ratios(self) -> report::PairedRatios {
+        let r = |s: Spread| report::RatioSpread { min: s.min, median: s.median, max: s.max };
+        report::PairedRatios { wall: r(self.wall), cpu: self.cpu.map(r) }
+    }
+
     fn show(&self) -> String {
         format!(
             "{} in wall time{}",
@@ -783,10 +851,28 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
                 }
             })
             .collect();
-        for (i, ((&cell, result), paired)) in group.cells.iter().zip(reps).zip(paired).enumerate() {
+        // A cell of paxstore's replica or of the floor against the OmniPaxos cell of the
+        // target comparison, rep by rep.
+        let targets: Vec<Option<Paired>> = group
+            .cells
+            .iter()
+            .zip(&reps)
+            .map(|(&c, mine)| {
+                let other = target_of(c)?;
+                let j = group.cells.iter().position(|o| {
+                    o.imp == other.imp && o.kind == other.kind && o.durability == other.durability
+                })?;
+                match (mine, &reps[j]) {
+                    (Ok(a), Ok(b)) => paired_ratio(a, b),
+                    _ => None,
+                }
+            })
+            .collect();
+        let cells = group.cells.iter().zip(reps).zip(paired).zip(targets);
+        for (i, (((&cell, result), paired), target)) in cells.enumerate() {
             done += 1;
             let line = match result {
-                Ok(r) => runner.record(group.work, cell, r, paired),
+                Ok(r) => runner.record(group.work, cell, r, paired, target),
                 Err(e) => {
                     failures.push(Failure { cell: labels[i].clone(), error: e.to_string() });
                     format!("FAILED: {e}")
