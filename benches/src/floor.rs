@@ -11,7 +11,10 @@
 //! - a follower appends what it receives and acknowledges it at its next take;
 //! - the leader decides what a majority holds, and tells the followers in its next
 //!   message (a decide of its own when no entries are waiting);
-//! - trimming drops the prefix every replica decided, on every replica.
+//! - trimming drops the prefix every replica decided, on every replica (a write of its
+//!   own: over a durable store in upfront mode, where a run is a handful of writes, the
+//!   floor may therefore sync more per entry than a replica that folds a trim into its
+//!   next step; its figure there bounds the work, not the syncs).
 //!
 //! Its log is a [`FloorLog`]: a bare `Vec` ([`VecLog`], the work of the protocol alone),
 //! or a paxstore backend through the storage contract ([`StoreLog`]: one
