@@ -220,7 +220,11 @@ impl<T: PersistentEntry> WalStorage<T> {
                     detail: "a file, not a directory".to_owned(),
                 })
             }
-            Ok(_) => {}
+            // Refuse a foreign directory before anything in it changes (the lock file, the
+            // leftover `.tmp` files recovery deletes).
+            Ok(_) => {
+                recovery::list(&dir)?;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 io.create_dir_all(&dir).map_err(|e| io_err("creating directory", &dir, e))?;
                 if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
