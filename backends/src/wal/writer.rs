@@ -99,6 +99,8 @@ impl<T: PersistentEntry> WalStorage<T> {
                 return Err(err);
             }
             self.must_roll = false;
+            // The checkpoint went out with the batch, in the same write.
+            self.counters.records += 1;
             self.active_entries = 0;
             self.sealing = self.options.durability == Durability::Immediate
                 && offset + framed + seal_record_bytes(new_entries) <= seg.len();
@@ -165,6 +167,8 @@ impl<T: PersistentEntry> WalStorage<T> {
                 return Err(err);
             }
         }
+        self.counters.records += 1;
+        self.counters.record_bytes += bytes.len() as u64;
         Ok(())
     }
 
@@ -216,7 +220,9 @@ impl<T: PersistentEntry> WalStorage<T> {
         })?;
         let written = self.write_record(&mut active, self.tail, &seal);
         self.segments.push_back(active);
-        written
+        written?;
+        self.counters.seals += 1;
+        Ok(())
     }
 
     /// Applies a written batch to the in-memory state; `record_loc` is the location of
