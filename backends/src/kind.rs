@@ -29,10 +29,13 @@ pub enum BackendKind {
     /// `crate::wal` (feature `wal`).
     #[cfg(feature = "wal")]
     Wal,
+    /// `crate::fjall` (feature `fjall`).
+    #[cfg(feature = "fjall")]
+    Fjall,
 }
 
 /// Every backend name paxstore knows, compiled in or not.
-pub const ALL_BACKEND_NAMES: [&str; 5] = ["memory", "rocksdb", "sled", "redb", "wal"];
+pub const ALL_BACKEND_NAMES: [&str; 6] = ["memory", "rocksdb", "sled", "redb", "wal", "fjall"];
 
 impl BackendKind {
     /// Every backend compiled into this build, in a fixed order.
@@ -47,6 +50,8 @@ impl BackendKind {
             BackendKind::Redb,
             #[cfg(feature = "wal")]
             BackendKind::Wal,
+            #[cfg(feature = "fjall")]
+            BackendKind::Fjall,
         ]
     }
 
@@ -62,6 +67,8 @@ impl BackendKind {
             BackendKind::Redb => "redb",
             #[cfg(feature = "wal")]
             BackendKind::Wal => "wal",
+            #[cfg(feature = "fjall")]
+            BackendKind::Fjall => "fjall",
         }
     }
 
@@ -90,6 +97,10 @@ impl BackendKind {
             BackendKind::Redb => Box::new(crate::redb::RedbStorage::<T>::open(path, durability)?),
             #[cfg(feature = "wal")]
             BackendKind::Wal => Box::new(crate::wal::WalStorage::<T>::open(path, durability)?),
+            #[cfg(feature = "fjall")]
+            BackendKind::Fjall => {
+                Box::new(crate::fjall::FjallStorage::<T>::open(path, durability)?)
+            }
         })
     }
 }

@@ -84,6 +84,9 @@
 
 #[cfg(feature = "codec")]
 pub mod codec;
+#[cfg(feature = "fjall")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fjall")))]
+pub mod fjall;
 pub mod kind;
 #[cfg(feature = "kv")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kv")))]
