@@ -91,9 +91,12 @@ pub mod kind;
 #[cfg(feature = "kv")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kv")))]
 pub mod kv;
-#[cfg(any(feature = "wal", feature = "sled"))]
+#[cfg(any(feature = "wal", feature = "sled", feature = "raft-engine"))]
 mod lock;
 pub mod memory;
+#[cfg(feature = "raft-engine")]
+#[cfg_attr(docsrs, doc(cfg(feature = "raft-engine")))]
+pub mod raft_engine;
 #[cfg(feature = "redb")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
 pub mod redb;
