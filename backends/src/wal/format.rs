@@ -90,16 +90,26 @@ pub fn align(n: usize) -> usize {
     n.div_ceil(RECORD_ALIGN) * RECORD_ALIGN
 }
 
-/// The segment header for segment `seq`.
-pub fn segment_header(seq: u64) -> [u8; SEGMENT_HEADER_BYTES] {
+/// The segment header for segment `seq`, made `len` bytes long (a multiple of
+/// [`RECORD_ALIGN`], at most [`MAX_SEGMENT_BYTES`]): bytes 24..28 hold `len / 8`, so
+/// `open` can tell a segment another program cut or extended ([`segment_header_len`]).
+pub fn segment_header(seq: u64, len: u64) -> [u8; SEGMENT_HEADER_BYTES] {
     let mut h = [0u8; SEGMENT_HEADER_BYTES];
     h[0..8].copy_from_slice(&SEGMENT_MAGIC);
     h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
     h[12..16].copy_from_slice(&(SEGMENT_HEADER_BYTES as u32).to_le_bytes());
     h[16..24].copy_from_slice(&seq.to_le_bytes());
+    let units = u32::try_from(len / RECORD_ALIGN as u64).unwrap_or(0);
+    h[24..28].copy_from_slice(&units.to_le_bytes());
     let crc = crc32fast::hash(&h[0..28]);
     h[28..32].copy_from_slice(&crc.to_le_bytes());
     h
+}
+
+/// The length a segment header that [`parse_segment_header`] accepted says its file was
+/// made with; `None` for segments written before lengths were recorded (the field is 0).
+pub fn segment_header_len(header: &[u8]) -> Option<u64> {
+    Some(u64::from(u32_at(header, 24)) * RECORD_ALIGN as u64).filter(|&l| l > 0)
 }
 
 /// Checks a segment header; returns its sequence number or what is wrong.
@@ -423,7 +433,7 @@ mod tests {
 
     #[test]
     fn segment_headers_round_trip() {
-        let h = segment_header(42);
+        let h = segment_header(42, 4096);
         assert_eq!(parse_segment_header(&h), Ok(42));
         let mut bad = h;
         bad[20] ^= 1;

@@ -126,7 +126,7 @@ use format::seal_record_bytes;
 use index::Index;
 use lockfile::lock_dir;
 use segment::{io_err, Segment, FIRST_RECORD};
-use stats::CountingIo;
+use stats::{Counters, CountingIo};
 
 /// The index location of byte `offset` of segment `seq`.
 fn location(seq: u64, offset: usize) -> u64 {
@@ -153,6 +153,8 @@ pub struct WalStorage<T: PersistentEntry> {
     io: Arc<dyn WalIo>,
     /// `io`, counting what goes through it.
     counted: Arc<CountingIo>,
+    /// What the WAL counts itself (records, segments, seals) for [`WalStorage::stats`].
+    counters: Counters,
     /// Held (locked) for the life of the storage.
     _lock: File,
     /// The live segments, oldest first; the last one is the active one.
@@ -220,7 +222,11 @@ impl<T: PersistentEntry> WalStorage<T> {
                     detail: "a file, not a directory".to_owned(),
                 })
             }
-            Ok(_) => {}
+            // Refuse a foreign directory before anything in it changes (the lock file, the
+            // leftover `.tmp` files recovery deletes).
+            Ok(_) => {
+                recovery::list(&dir)?;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 io.create_dir_all(&dir).map_err(|e| io_err("creating directory", &dir, e))?;
                 if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -239,6 +245,7 @@ impl<T: PersistentEntry> WalStorage<T> {
             options,
             io,
             counted,
+            counters: Counters::default(),
             _lock: lock,
             segments: VecDeque::new(),
             spare: None,
@@ -337,10 +344,11 @@ impl<T: PersistentEntry> WalStorage<T> {
             .count()
     }
 
-    /// What this instance did to the disk since it was opened: its syncs and bytes
-    /// written, counted by the WAL itself.
+    /// What this instance did to the disk since it was opened: syncs, bytes written,
+    /// records, segments created and recycled, seals (counted by the WAL itself, so bytes
+    /// and syncs per operation can be read without `/proc`).
     pub fn stats(&self) -> WalStats {
-        self.counted.stats()
+        self.counted.stats(self.counters)
     }
 
     /// `Some(reason)` if an earlier sync failure poisoned this instance.

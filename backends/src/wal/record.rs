@@ -227,6 +227,12 @@ impl Replayed {
 
     fn entries(&mut self, inp: &mut In<'_>, payload_loc: u64) -> Result<(), String> {
         let n = inp.u32()?;
+        if self.log_end().checked_add(n as usize).is_none() {
+            return Err(format!(
+                "{n} entries at {} would end the log past usize::MAX",
+                self.log_end()
+            ));
+        }
         for _ in 0..n {
             let at = inp.pos() as u64;
             let len = inp.u32()? as usize;
@@ -351,6 +357,9 @@ impl Replayed {
         }
         let (start, table) = parse_seal(payload)?;
         let start = index(start)?;
+        if start.checked_add(table.len() / 4).is_none() {
+            return Err(format!("seal lists entries from {start} past usize::MAX"));
+        }
         if start < self.compacted {
             return Err(format!(
                 "seal starts at {start}, below the compacted index {}",

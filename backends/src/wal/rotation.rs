@@ -47,6 +47,7 @@ impl<T: PersistentEntry> WalStorage<T> {
         }
         let seg = segment::create(&*self.io, &self.dir, seq, size)?;
         self.next_seq += 1;
+        self.counters.segments_created += 1;
         Ok(seg)
     }
 
@@ -112,6 +113,7 @@ impl<T: PersistentEntry> WalStorage<T> {
                 match segment::recycle(&*self.io, &self.dir, seg, self.next_seq) {
                     Ok(spare) => {
                         self.next_seq += 1;
+                        self.counters.segments_recycled += 1;
                         self.spare = Some(spare);
                     }
                     Err(back) => {

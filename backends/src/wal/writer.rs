@@ -31,6 +31,7 @@ impl<T: PersistentEntry> WalStorage<T> {
         if ops.is_empty() {
             return Ok(());
         }
+        self.check_index_room(&ops)?;
         self.bounds().validate_batch(&ops)?;
         self.encode_batch(&ops)?;
         let framed = align(self.buf.len());
@@ -98,6 +99,8 @@ impl<T: PersistentEntry> WalStorage<T> {
                 return Err(err);
             }
             self.must_roll = false;
+            // The checkpoint went out with the batch, in the same write.
+            self.counters.records += 1;
             self.active_entries = 0;
             self.sealing = self.options.durability == Durability::Immediate
                 && offset + framed + seal_record_bytes(new_entries) <= seg.len();
@@ -118,6 +121,29 @@ impl<T: PersistentEntry> WalStorage<T> {
         Ok(())
     }
 
+    /// Refuses, before anything is written, a batch after which the log would end past
+    /// `usize::MAX` (e.g. an append after `SetCompactedIdx(usize::MAX)`): its indices
+    /// cannot be represented. Run before the contract's validation, whose index sums
+    /// assume they fit.
+    fn check_index_room(&self, ops: &[StorageOp<T>]) -> StorageResult<()> {
+        let mut end = self.bounds().log_end;
+        for op in ops {
+            let (from, count) = match op {
+                StorageOp::AppendEntry(_) => (end, 1),
+                StorageOp::AppendEntries(es) => (end, es.len()),
+                StorageOp::AppendOnPrefix(from, es) => (*from, es.len()),
+                StorageOp::SetCompactedIdx(i) => (end.max(*i), 0),
+                _ => (end, 0),
+            };
+            end = from.checked_add(count).ok_or(StorageError::TooLarge {
+                what: "log: entries past index usize::MAX (entries that do not fit, limit: room left)",
+                bytes: count as u64,
+                limit: (usize::MAX - from) as u64,
+            })?;
+        }
+        Ok(())
+    }
+
     /// Writes `bytes` at `offset` of `seg` and, with `Immediate`, syncs them. On failure
     /// the bytes are zeroed again (best effort) so a later reopen does not find a batch
     /// that was refused; a failed sync, or a failed clean-up, poisons the instance.
@@ -127,26 +153,13 @@ impl<T: PersistentEntry> WalStorage<T> {
         offset: usize,
         bytes: &[u8],
     ) -> StorageResult<()> {
-        if self.options.durability == Durability::Immediate {
-            // Keep written zeros at least half a prefill ahead of the tail, so the synced
-            // record write lands on allocated, written blocks (FORMAT.md). The record's own
-            // bytes are never zeroed first (they are written now anyway), and a large
-            // record gets no zeros ahead: its sync is bandwidth-bound, and zeros would
-            // double the bytes written, while one extent change per large sync is cheap.
-            let end = offset + bytes.len();
-            if bytes.len() >= LARGE_RECORD {
-                seg.zeroed_to = seg.zeroed_to.max(end);
-            } else if end + ZERO_PREFILL / 2 > seg.zeroed_to {
-                seg.zeroed_to = seg.zeroed_to.max(end);
-                segment::zero_fill(&*self.io, seg, end + ZERO_PREFILL)?;
-            }
-        }
         if let Err(e) = self.io.write_at(&seg.file, offset as u64, bytes) {
             let err = io_err("writing to", &seg.path, e);
             self.undo_write(seg, offset, bytes.len());
             return Err(err);
         }
         if self.options.durability == Durability::Immediate {
+            self.zero_ahead(seg, offset + bytes.len(), bytes.len());
             if let Err(e) = self.io.sync_data(&seg.file) {
                 let err = io_err("syncing", &seg.path, e);
                 self.undo_write(seg, offset, bytes.len());
@@ -154,7 +167,27 @@ impl<T: PersistentEntry> WalStorage<T> {
                 return Err(err);
             }
         }
+        self.counters.records += 1;
+        self.counters.record_bytes += bytes.len() as u64;
         Ok(())
+    }
+
+    /// With `Immediate`, after a record of `len` bytes ending at `end` was written (and
+    /// before its sync): keeps written zeros at least half a prefill ahead of the tail, so
+    /// the next synced record writes land on allocated, written blocks (FORMAT.md). A large
+    /// record gets no zeros ahead: its sync is bandwidth-bound, zeros would double the
+    /// bytes written, and one extent change per large sync is cheap. Best effort: the zeros
+    /// are an optimisation, so a full disk only stops them (the record, written first, got
+    /// the space; what the zeros took is taken by the next records, which overwrite them).
+    fn zero_ahead(&mut self, seg: &mut Segment, end: usize, len: usize) {
+        if len >= LARGE_RECORD {
+            seg.zeroed_to = seg.zeroed_to.max(end);
+        } else if end + ZERO_PREFILL / 2 > seg.zeroed_to {
+            seg.zeroed_to = seg.zeroed_to.max(end);
+            // A failure leaves `zeroed_to` where the zeros reached; the next record tries
+            // again from there.
+            let _ = segment::zero_fill(&*self.io, seg, end + ZERO_PREFILL);
+        }
     }
 
     /// Zeroes a refused record's bytes again, best effort. A write that failed never
@@ -187,7 +220,9 @@ impl<T: PersistentEntry> WalStorage<T> {
         })?;
         let written = self.write_record(&mut active, self.tail, &seal);
         self.segments.push_back(active);
-        written
+        written?;
+        self.counters.seals += 1;
+        Ok(())
     }
 
     /// Applies a written batch to the in-memory state; `record_loc` is the location of
