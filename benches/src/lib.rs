@@ -3,16 +3,36 @@
 //! This crate owns the benchmark **harness** ([`workload`]: the storage workloads, and
 //! [`replica`]: a 3-replica cluster in one process driven in rounds, with [`omni`]:
 //! OmniPaxos 0.2.4 under the same driver), the disk's raw **ceiling**
-//! ([`ceiling`]), and the **report** (`src/bin/report.rs`, with its data model in
-//! [`report`] and its charts in [`charts`]). Criterion benches (`benches/storage.rs`,
-//! `benches/replica.rs`) and the `report` binary both drive the harness, so a figure in
-//! the report and a criterion figure measure the same code path.
+//! ([`ceiling`]), and the **report** (`src/bin/report.rs`, with its data model, tables,
+//! charts and page in [`report`], and the run of its matrix in [`runner`]). Criterion
+//! benches (`benches/storage.rs`, `benches/replica.rs`) and the `report` binary both drive
+//! the harness, so a figure in the report and a criterion figure measure the same code
+//! path.
 //!
 //! Everything is generic over [`paxstore_backends::BackendKind`]: a backend compiled into
 //! `paxstore-backends` shows up in every bench and in the report with no change here.
 //!
+//! [`floor`] is the least work a replicated log does under the same driver: the report
+//! shows its ratio to OmniPaxos beside paxstore's, cell by cell.
+//!
 //! [`tcp_cluster`] measures the cluster as users deploy it: three `paxstore-node`
 //! processes over TCP, each syncing on its own.
+//!
+//! ## Where things live
+//!
+//! | path | job | touch it to |
+//! |---|---|---|
+//! | [`workload`] | the storage workloads (append, read, trim, reopen) over any backend | add a storage workload |
+//! | [`replica`], [`omni`] | the in-process 3-replica clusters, paxstore's and OmniPaxos' | change the replica driver |
+//! | [`tcp_cluster`] | three `paxstore-node` processes over TCP, and its report section | |
+//! | [`ceiling`] | the disk's synced-write ceiling | |
+//! | [`stats`], [`machine`] | percentiles and summaries; the machine description | |
+//! | [`report`] (`src/report/`) | data model, conclusions, Markdown, charts, HTML, CI check | add a column, a table, a chart |
+//! | [`runner`] (`src/runner/`) | the report's matrix, plan, execution, rows, files | add a workload to the report |
+//! | `src/bin/` | the `report` and `check-report` binaries | a command-line flag |
+//! | `benches/` | the criterion benches | a criterion bench |
+//!
+//! A new backend needs no change in this crate.
 //!
 //! ## How figures are taken
 //!
@@ -27,9 +47,8 @@
 //!   sampled in every round of every durable comparison.
 
 pub mod ceiling;
-pub mod charts;
 pub mod error;
-pub mod html;
+pub mod floor;
 pub mod machine;
 pub mod omni;
 pub mod replica;

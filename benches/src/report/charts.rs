@@ -1,10 +1,20 @@
 //! The report's charts, drawn as SVG with plotters: log-log line charts of a figure
-//! against batch size, one line per backend, with the disk's ceiling as a reference.
+//! against batch size, one line per backend, with the disk's ceiling as a reference. Add a
+//! chart: an entry in [`CHARTS`], its drawing in [`all_charts`], and its place in
+//! `markdown.rs`.
 
 use plotters::prelude::*;
 
-use crate::report::{fmt_num, Report, HEADLINE_ENTRY_BYTES};
+use super::fmt::fmt_num;
+use super::model::{Report, HEADLINE_ENTRY_BYTES};
 use crate::BenchError;
+
+/// The charts a report refers to: file name (under `charts/`) and title.
+pub const CHARTS: [(&str, &str); 3] = [
+    ("appends-immediate.svg", "Durable (Immediate) appends of 128-byte entries"),
+    ("appends-buffered.svg", "Buffered and in-memory appends of 128-byte entries"),
+    ("replica.svg", "3-replica cluster, upfront appends: entries decided per second"),
+];
 
 /// One line of a chart.
 #[derive(Clone, Debug)]
@@ -24,6 +34,8 @@ fn color_of(backend: &str) -> RGBColor {
         "rocksdb" => RGBColor(31, 119, 180),
         "redb" => RGBColor(44, 160, 44),
         "sled" => RGBColor(255, 127, 14),
+        "fjall" => RGBColor(148, 103, 189),
+        "raft-engine" => RGBColor(140, 86, 75),
         "memory" => RGBColor(127, 127, 127),
         other => {
             let h = other.bytes().fold(0usize, |a, b| a.wrapping_mul(31).wrapping_add(b.into()));
@@ -160,12 +172,12 @@ fn append_series(report: &Report, durability: &str) -> Vec<Series> {
 }
 
 /// Every chart of the report, as `(file name, SVG)`, in the order of
-/// [`crate::report::CHARTS`]; a chart with nothing to draw is left out.
+/// [`CHARTS`]; a chart with nothing to draw is left out.
 pub fn all_charts(report: &Report) -> Result<Vec<(String, String)>, BenchError> {
     let ceiling = report.ceiling.sync_writes_per_s;
     let ceiling_label = format!("disk ceiling: {} synced 4 KiB writes/s", fmt_num(ceiling));
     let mut out = Vec::new();
-    let [(f0, t0), (f1, t1), (f2, t2)] = crate::report::CHARTS;
+    let [(f0, t0), (f1, t1), (f2, t2)] = CHARTS;
     let durable = append_series(report, "immediate");
     if !durable.is_empty() {
         out.push((
@@ -190,7 +202,8 @@ pub fn all_charts(report: &Report) -> Result<Vec<(String, String)>, BenchError> 
     }
     let mut replica = Vec::new();
     let mut keys: Vec<(&str, &str, &str)> = Vec::new();
-    for r in report.replica.iter().filter(|r| r.mode == "upfront") {
+    // The floor is a yardstick, not a replica: it stays in the tables.
+    for r in report.replica.iter().filter(|r| r.mode == "upfront" && r.replica != "floor") {
         let key = (r.replica.as_str(), r.backend.as_str(), r.durability.as_str());
         if !keys.contains(&key) {
             keys.push(key);

@@ -1,0 +1,287 @@
+//! The report's data model: what `report.json` holds, one struct per table, and the
+//! lookups the analysis and the tables use. Add a column: a field here (with
+//! `#[serde(default)]` so older reports still load), filled in `runner/record.rs`, shown in
+//! `markdown.rs` or `replica_tables.rs`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::machine::Machine;
+
+/// The version of this JSON layout; bumped when a field changes meaning. 3: OmniPaxos
+/// rows over each paxstore backend (not only its `MemoryStorage`), `vs_omnipaxos` against
+/// OmniPaxos over the same backend, and `wal_over_this`.
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// The entry size of the headline figures.
+pub const HEADLINE_ENTRY_BYTES: usize = 128;
+
+/// Everything one run of the `report` binary measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// `true` for a `--quick` run (fewer cells, shorter repetitions, smaller logs).
+    pub quick: bool,
+    /// The command line that produced the report.
+    pub command: String,
+    /// The machine it ran on.
+    pub machine: Machine,
+    /// The backends measured, in order.
+    pub backends: Vec<String>,
+    /// Wall time of the whole run, in seconds.
+    pub duration_s: f64,
+    /// The disk's raw ceiling.
+    pub ceiling: Ceiling,
+    /// The storage workloads.
+    pub storage: Vec<StorageRow>,
+    /// Reopen of a large log.
+    pub reopen: Vec<ReopenRow>,
+    /// The replicated cluster.
+    pub replica: Vec<ReplicaRow>,
+    /// Three node processes over TCP ([`crate::tcp_cluster`]).
+    #[serde(default)]
+    pub tcp_cluster: Vec<crate::tcp_cluster::TcpClusterRow>,
+    /// Which backend to pick for which need, from the rows above.
+    pub recommendations: Vec<Recommendation>,
+    /// Cells that failed, with their error; a complete run has none.
+    pub failures: Vec<Failure>,
+}
+
+/// The disk's raw synced-write rate: 4 KiB `pwrite` + `fdatasync` on a preallocated,
+/// already-written file in the directory the backends wrote to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ceiling {
+    /// Median over repetitions of synced writes per second.
+    pub sync_writes_per_s: f64,
+    /// Slowest repetition.
+    pub sync_writes_per_s_min: f64,
+    /// Fastest repetition.
+    pub sync_writes_per_s_max: f64,
+    /// Median write+sync latency, µs.
+    pub p50_us: f64,
+    /// 99th-percentile write+sync latency, µs.
+    pub p99_us: f64,
+    /// Bytes per write.
+    pub write_bytes: usize,
+    /// Size of the preallocated file the writes cycle through.
+    pub file_bytes: usize,
+    /// Repetitions.
+    pub reps: usize,
+}
+
+/// One cell of the storage workloads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StorageRow {
+    /// Backend name.
+    pub backend: String,
+    /// `immediate`, `buffered`, or `none` (memory).
+    pub durability: String,
+    /// `append`, `read_recent`, `read_old` or `trim`.
+    pub op: String,
+    /// Entries per call: appended per `write_atomically`, read per `get_entries`, or
+    /// dropped per `Trim`.
+    pub batch: usize,
+    /// Payload bytes per entry.
+    pub entry_bytes: usize,
+    /// Median over repetitions of entries per second.
+    pub entries_per_s: f64,
+    /// Median over repetitions of calls per second.
+    pub batches_per_s: f64,
+    /// Median call latency, µs.
+    pub p50_us: f64,
+    /// 99th-percentile call latency, µs.
+    pub p99_us: f64,
+    /// Slowest repetition's entries per second.
+    pub entries_per_s_min: f64,
+    /// Fastest repetition's entries per second.
+    pub entries_per_s_max: f64,
+    /// Repetitions.
+    pub reps: usize,
+    /// For durable (`immediate`) appends and trims: calls per second divided by the
+    /// ceiling's synced writes per second (each durable call needs at least one sync).
+    pub fraction_of_ceiling: Option<f64>,
+}
+
+/// Reopen of a log of `entries` entries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReopenRow {
+    /// Backend name.
+    pub backend: String,
+    /// Entries in the log reopened.
+    pub entries: usize,
+    /// Payload bytes per entry.
+    pub entry_bytes: usize,
+    /// Median over repetitions of the time from `open` until `get_log_len` answered, ms.
+    pub ms: f64,
+    /// Fastest repetition, ms.
+    pub ms_min: f64,
+    /// Slowest repetition, ms.
+    pub ms_max: f64,
+    /// Repetitions.
+    pub reps: usize,
+}
+
+/// One cell of the replicated cluster.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaRow {
+    /// `paxstore` or `omnipaxos` (0.2.4), driven the same way.
+    #[serde(default = "paxstore_replica")]
+    pub replica: String,
+    /// Backend name (every replica uses it): a paxstore backend (OmniPaxos reaches it
+    /// through `paxstore_omnipaxos::OmniStorage`), or `MemoryStorage`, OmniPaxos' own.
+    pub backend: String,
+    /// `immediate`, `buffered`, or `none` (memory).
+    pub durability: String,
+    /// How appends arrive: `upfront` (all, then delivery) or `stream` (one per round);
+    /// `window` in reports of schema 1.
+    #[serde(default = "window_mode")]
+    pub mode: String,
+    /// The replica's `batch_size`.
+    pub batch_size: usize,
+    /// Replicas in the cluster.
+    pub replicas: usize,
+    /// Median over repetitions of entries decided per second.
+    pub decided_per_s: f64,
+    /// Slowest repetition.
+    pub decided_per_s_min: f64,
+    /// Fastest repetition.
+    pub decided_per_s_max: f64,
+    /// Median latency from `append` on the leader until the entry is decided there, µs.
+    pub p50_us: f64,
+    /// 99th-percentile of that latency, µs.
+    pub p99_us: f64,
+    /// Repetitions.
+    pub reps: usize,
+    /// Storage writes per decided entry, per replica.
+    #[serde(default)]
+    pub writes_per_entry: f64,
+    /// Syncs (`fdatasync`-type calls) per decided entry, per replica, where the storage
+    /// counts them (the WAL does; memory has none).
+    #[serde(default)]
+    pub syncs_per_entry: Option<f64>,
+    /// For a paxstore cell: the median over repetitions of paxstore's decided/s over
+    /// OmniPaxos' over the same backend and durability, the two run back to back.
+    /// (Schema 2: over OmniPaxos' `MemoryStorage`, for the memory backend only.)
+    #[serde(default)]
+    pub vs_omnipaxos: Option<f64>,
+    /// The OmniPaxos cell `vs_omnipaxos` compares with, e.g. `omnipaxos over wal`.
+    #[serde(default)]
+    pub omnipaxos_pair: Option<String>,
+    /// For an OmniPaxos cell over a persistent backend other than the WAL: the median over
+    /// repetitions of OmniPaxos-over-the-WAL's decided/s over this cell's, the two run in
+    /// the same round with the same durability (what moving an OmniPaxos service onto
+    /// the WAL buys).
+    #[serde(default)]
+    pub wal_over_this: Option<f64>,
+    /// For paxstore's replica and the floor over memory or the WAL: the paired ratios of
+    /// this cell's decided/s to those of the OmniPaxos cell of the target comparison
+    /// (`target_pair`), in wall time and in the driving thread's CPU time.
+    #[serde(default)]
+    pub vs_target: Option<PairedRatios>,
+    /// The OmniPaxos cell `vs_target` compares with: `omnipaxos over MemoryStorage` for
+    /// memory, `omnipaxos over rocksdb` (same durability) for the WAL.
+    #[serde(default)]
+    pub target_pair: Option<String>,
+    /// For `immediate`: the share of the disk's sync budget the cell used, i.e. the
+    /// storage writes of the three replicas per second (each a synced commit) divided by
+    /// the ceiling's synced writes per second. (Schema 1: decided batches per second over
+    /// the ceiling.)
+    pub fraction_of_ceiling: Option<f64>,
+}
+
+/// Ratios of one cell's repetitions to those of the cell it ran beside, repetition by
+/// repetition.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairedRatios {
+    /// Of entries decided per second of wall time.
+    pub wall: RatioSpread,
+    /// Of entries decided per second of the driving thread's CPU time, where known.
+    pub cpu: Option<RatioSpread>,
+}
+
+/// The lowest, median and highest of some ratios.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RatioSpread {
+    /// Lowest.
+    pub min: f64,
+    /// Median.
+    pub median: f64,
+    /// Highest.
+    pub max: f64,
+}
+
+fn paxstore_replica() -> String {
+    "paxstore".to_owned()
+}
+
+fn window_mode() -> String {
+    "window".to_owned()
+}
+
+/// The name OmniPaxos' own in-memory storage has in the replica rows.
+pub const OMNI_MEMORY_NAME: &str = "MemoryStorage";
+
+/// A need and the backend the figures say to pick for it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    /// The need, e.g. "durable commits of single entries".
+    pub need: String,
+    /// The backend with the best figure.
+    pub pick: String,
+    /// Its figure, formatted with its unit.
+    pub figure: String,
+    /// How it compares: the runner-up and the ratio.
+    pub versus: String,
+}
+
+/// A cell that failed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The cell, as shown in the progress line.
+    pub cell: String,
+    /// The error.
+    pub error: String,
+}
+
+impl Report {
+    /// The storage row of one cell, if measured.
+    pub fn storage_row(
+        &self,
+        backend: &str,
+        durability: &str,
+        op: &str,
+        batch: usize,
+        entry_bytes: usize,
+    ) -> Option<&StorageRow> {
+        self.storage.iter().find(|r| {
+            r.backend == backend
+                && r.durability == durability
+                && r.op == op
+                && r.batch == batch
+                && r.entry_bytes == entry_bytes
+        })
+    }
+
+    /// The replica row of one cell, if measured.
+    pub fn replica_row(
+        &self,
+        replica: &str,
+        backend: &str,
+        durability: &str,
+        mode: &str,
+        batch: usize,
+    ) -> Option<&ReplicaRow> {
+        self.replica.iter().find(|r| {
+            r.replica == replica
+                && r.backend == backend
+                && r.durability == durability
+                && r.mode == mode
+                && r.batch_size == batch
+        })
+    }
+
+    /// The reopen row of a backend, if measured.
+    pub fn reopen_row(&self, backend: &str) -> Option<&ReopenRow> {
+        self.reopen.iter().find(|r| r.backend == backend)
+    }
+}
