@@ -34,6 +34,8 @@ fn color_of(backend: &str) -> RGBColor {
         "rocksdb" => RGBColor(31, 119, 180),
         "redb" => RGBColor(44, 160, 44),
         "sled" => RGBColor(255, 127, 14),
+        "fjall" => RGBColor(148, 103, 189),
+        "raft-engine" => RGBColor(140, 86, 75),
         "memory" => RGBColor(127, 127, 127),
         other => {
             let h = other.bytes().fold(0usize, |a, b| a.wrapping_mul(31).wrapping_add(b.into()));
