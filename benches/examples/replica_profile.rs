@@ -5,49 +5,37 @@
 use std::time::Duration;
 
 use paxstore_backends::BackendKind;
-use paxstore_benches::replica::{self, Mode, PaxstoreCluster};
+use paxstore_benches::floor::{self, FloorCluster};
+use paxstore_benches::replica::{Mode, PaxstoreCluster};
 use paxstore_benches::{omni, BenchError};
 
 fn main() -> Result<(), BenchError> {
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or_else(|| default.to_owned());
+    let bad = |detail: String| BenchError::Cluster { backend: "memory".to_owned(), detail };
     let which = arg(1, "paxstore");
-    let mode: Mode = arg(2, "stream")
-        .parse()
-        .map_err(|e| BenchError::Cluster { backend: "memory".to_owned(), detail: e })?;
-    let batch: usize = arg(3, "1").parse().unwrap_or(1);
-    let entries: usize = arg(4, "200000").parse().unwrap_or(200_000);
-    let dir = tempfile::tempdir()
-        .map_err(|e| BenchError::Cluster { backend: "memory".to_owned(), detail: e.to_string() })?;
-    let run = match which.as_str() {
-        "floor" => {
-            let mut rounds = paxstore_benches::floor::bare_cluster(batch)?;
-            rounds.run(mode, entries.max(batch), Duration::ZERO)?
-        }
-        "floor-memory" => {
-            let mut c = paxstore_benches::floor::FloorCluster::new(
-                BackendKind::Memory,
-                None,
-                dir.path(),
-                batch,
-            )?;
-            c.rounds.run(mode, entries.max(batch), Duration::ZERO)?
-        }
-        "omnipaxos" => {
-            let mut rounds = omni::memory_cluster(batch)?;
-            rounds.run(mode, entries.max(batch), Duration::ZERO)?
-        }
-        _ => {
-            let mut c = PaxstoreCluster::new(BackendKind::Memory, None, dir.path(), batch)?;
-            c.rounds.run(mode, entries.max(batch), Duration::ZERO)?
-        }
+    let mode: Mode = arg(2, "stream").parse().map_err(bad)?;
+    let number = |i: usize, default: &str| {
+        let text = arg(i, default);
+        text.parse::<usize>().map_err(|e| bad(format!("argument {i}: {text:?}: {e}")))
     };
-    let _ = replica::REPLICAS;
-    println!(
-        "{which} {} b{batch}: {} decided, {:.0}/s",
-        mode.name(),
-        run.decided,
-        run.decided_per_s()
-    );
+    let (batch, entries) = (number(3, "1")?, number(4, "200000")?);
+    let entries = entries.max(batch);
+    let dir = tempfile::tempdir().map_err(|e| bad(e.to_string()))?;
+    let run = match which.as_str() {
+        "paxstore" => {
+            let mut c = PaxstoreCluster::new(BackendKind::Memory, None, dir.path(), batch)?;
+            c.rounds.run(mode, entries, Duration::ZERO)?
+        }
+        "omnipaxos" => omni::memory_cluster(batch)?.run(mode, entries, Duration::ZERO)?,
+        "floor" => floor::bare_cluster(batch)?.run(mode, entries, Duration::ZERO)?,
+        "floor-memory" => {
+            let mut c = FloorCluster::new(BackendKind::Memory, None, dir.path(), batch)?;
+            c.rounds.run(mode, entries, Duration::ZERO)?
+        }
+        other => return Err(bad(format!("unknown replica {other:?}"))),
+    };
+    let name = mode.name();
+    println!("{which} {name} b{batch}: {} decided, {:.0}/s", run.decided, run.decided_per_s());
     Ok(())
 }

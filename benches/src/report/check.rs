@@ -57,6 +57,24 @@ pub fn missing(report: &Report, backends: &[(String, bool)], replica: bool) -> V
     {
         out.push(format!("replica: no omnipaxos row for {OMNI_MEMORY_NAME}"));
     }
+    // The floor, beside the cells of the target table: bare and through memory, and
+    // through the WAL.
+    for (backend, _) in backends.iter().filter(|_| replica) {
+        let floors: &[&str] = match backend.as_str() {
+            "memory" => &["bare", "memory"],
+            "wal" => &["wal"],
+            _ => &[],
+        };
+        for floor in floors {
+            if !report
+                .replica
+                .iter()
+                .any(|r| r.replica == "floor" && r.backend == *floor && r.decided_per_s > 0.0)
+            {
+                out.push(format!("replica: no floor row for {floor}"));
+            }
+        }
+    }
     out.extend(crate::tcp_cluster::missing(report, backends));
     for f in &report.failures {
         out.push(format!("failed cell {}: {}", f.cell, f.error));

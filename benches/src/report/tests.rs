@@ -73,6 +73,8 @@ fn the_omnipaxos_table_pairs_each_paxstore_cell_with_omnipaxos_on_the_same_backe
             row("paxstore", "memory", "upfront", 1, 3.0),
             row("omnipaxos", "memory", "upfront", 1, 2.0),
             row("omnipaxos", "MemoryStorage", "upfront", 1, 2.5),
+            row("floor", "bare", "upfront", 1, 4.0),
+            row("floor", "memory", "upfront", 1, 3.5),
         ],
     );
     let table = omnipaxos_table(&report);
@@ -95,10 +97,16 @@ fn the_omnipaxos_table_pairs_each_paxstore_cell_with_omnipaxos_on_the_same_backe
         ["replica: no omnipaxos row for MemoryStorage"]
     );
     let mut without = report.clone();
-    without.replica.retain(|r| r.replica == "paxstore" || r.backend != "memory");
+    without.replica.retain(|r| r.replica != "omnipaxos" || r.backend != "memory");
     assert_eq!(
         replica_lines(&without, &[("memory", false)]),
         ["replica: no omnipaxos row for memory"]
+    );
+    let mut without = report.clone();
+    without.replica.retain(|r| r.replica != "floor");
+    assert_eq!(
+        replica_lines(&without, &[("memory", false)]),
+        ["replica: no floor row for bare", "replica: no floor row for memory"]
     );
 }
 
@@ -112,6 +120,7 @@ fn the_wal_table_gives_omnipaxos_on_the_wal_over_omnipaxos_on_each_other_backend
             row("omnipaxos", "wal", "upfront", 100, 5000.0),
             row("paxstore", "rocksdb", "upfront", 100, 4000.0),
             row("omnipaxos", "rocksdb", "upfront", 100, 2000.0),
+            row("floor", "wal", "upfront", 100, 9500.0),
         ],
     );
     let table = omnipaxos_wal_table(&report);
@@ -122,6 +131,9 @@ fn the_wal_table_gives_omnipaxos_on_the_wal_over_omnipaxos_on_each_other_backend
     without.replica.retain(|r| !(r.replica == "omnipaxos" && r.backend == "rocksdb"));
     assert_eq!(replica_lines(&without, &backends), ["replica: no omnipaxos row for rocksdb"]);
     assert!(omnipaxos_wal_table(&without).is_empty());
+    let mut without = report.clone();
+    without.replica.retain(|r| r.replica != "floor");
+    assert_eq!(replica_lines(&without, &backends), ["replica: no floor row for wal"]);
 }
 
 #[test]
