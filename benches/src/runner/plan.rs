@@ -8,7 +8,7 @@ use paxstore_backends::BackendKind;
 use super::matrix::Matrix;
 use crate::replica::{self, Mode, REPLICAS};
 use crate::report::OMNI_MEMORY_NAME;
-use crate::workload::{durability_label, ReadRange};
+use crate::workload::{durability_label, read_durability, ReadRange};
 
 /// What a group of cells measures; every backend of the group runs it.
 #[derive(Clone, Copy, Debug)]
@@ -81,11 +81,6 @@ pub(super) struct Group {
     pub(super) cells: Vec<Cell>,
     /// Whether a ceiling sample joins each round.
     pub(super) with_ceiling: bool,
-}
-
-/// The durability of the read cells' store: what a replica serving reads runs with.
-pub(super) fn read_durability(kind: BackendKind) -> Option<Durability> {
-    kind.is_persistent().then_some(Durability::Immediate)
 }
 
 impl Group {
