@@ -29,10 +29,17 @@ pub enum BackendKind {
     /// `crate::wal` (feature `wal`).
     #[cfg(feature = "wal")]
     Wal,
+    /// `crate::fjall` (feature `fjall`).
+    #[cfg(feature = "fjall")]
+    Fjall,
+    /// `crate::raft_engine` (feature `raft-engine`).
+    #[cfg(feature = "raft-engine")]
+    RaftEngine,
 }
 
 /// Every backend name paxstore knows, compiled in or not.
-pub const ALL_BACKEND_NAMES: [&str; 5] = ["memory", "rocksdb", "sled", "redb", "wal"];
+pub const ALL_BACKEND_NAMES: [&str; 7] =
+    ["memory", "rocksdb", "sled", "redb", "wal", "fjall", "raft-engine"];
 
 impl BackendKind {
     /// Every backend compiled into this build, in a fixed order.
@@ -47,6 +54,10 @@ impl BackendKind {
             BackendKind::Redb,
             #[cfg(feature = "wal")]
             BackendKind::Wal,
+            #[cfg(feature = "fjall")]
+            BackendKind::Fjall,
+            #[cfg(feature = "raft-engine")]
+            BackendKind::RaftEngine,
         ]
     }
 
@@ -62,6 +73,10 @@ impl BackendKind {
             BackendKind::Redb => "redb",
             #[cfg(feature = "wal")]
             BackendKind::Wal => "wal",
+            #[cfg(feature = "fjall")]
+            BackendKind::Fjall => "fjall",
+            #[cfg(feature = "raft-engine")]
+            BackendKind::RaftEngine => "raft-engine",
         }
     }
 
@@ -90,6 +105,14 @@ impl BackendKind {
             BackendKind::Redb => Box::new(crate::redb::RedbStorage::<T>::open(path, durability)?),
             #[cfg(feature = "wal")]
             BackendKind::Wal => Box::new(crate::wal::WalStorage::<T>::open(path, durability)?),
+            #[cfg(feature = "fjall")]
+            BackendKind::Fjall => {
+                Box::new(crate::fjall::FjallStorage::<T>::open(path, durability)?)
+            }
+            #[cfg(feature = "raft-engine")]
+            BackendKind::RaftEngine => {
+                Box::new(crate::raft_engine::RaftEngineStorage::<T>::open(path, durability)?)
+            }
         })
     }
 }

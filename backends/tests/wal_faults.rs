@@ -624,7 +624,7 @@ fn extra_spare_segments_are_dropped_and_numbering_stays_consecutive() {
         let path = dir.path().join(paxstore_backends::wal::format::segment_file_name(seq));
         let f = std::fs::File::create(&path).unwrap();
         f.set_len(64 << 10).unwrap();
-        f.write_all_at(&paxstore_backends::wal::format::segment_header(seq), 0).unwrap();
+        f.write_all_at(&paxstore_backends::wal::format::segment_header(seq, 64 << 10), 0).unwrap();
     }
     let mut wal = Wal::open_with_options(dir.path(), options).unwrap();
     compare(&wal, &model).unwrap();

@@ -69,7 +69,7 @@ fn format_md_header_tables_match_the_sizes() {
     assert_eq!(SEAL_FIXED_BYTES, 12);
     assert_eq!(seal_record_bytes(0), align(RECORD_HEADER_BYTES + SEAL_FIXED_BYTES));
     assert_eq!(seal_record_bytes(3), RECORD_HEADER_BYTES + 12 + 12);
-    let h = segment_header(5);
+    let h = segment_header(5, 4096);
     assert_eq!(&h[..8], &SEGMENT_MAGIC);
     assert_eq!(parse_segment_header(&h), Ok(5));
     assert_eq!(segment_file_name(5), "0000000000000005.wal");

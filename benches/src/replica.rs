@@ -209,6 +209,11 @@ impl<N: RoundNode> Rounds<N> {
         Ok(rounds)
     }
 
+    /// The replicas, by pid (the first is pid 1).
+    pub fn nodes(&self) -> &[N] {
+        &self.nodes
+    }
+
     fn fail(&self, detail: String) -> BenchError {
         BenchError::Cluster { backend: self.label.clone(), detail }
     }

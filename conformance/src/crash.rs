@@ -95,7 +95,7 @@ impl fmt::Display for CrashReport {
 }
 
 /// The deterministic batch number `i` of a run seeded with `seed`, given the state the
-/// batches before it left. Keeps the log short (it trims as it goes) and mixes every op,
+/// batches before it left (the harness mixes in big batches: [`harness_batch`]). Keeps the log short (it trims as it goes) and mixes every op,
 /// entries up to 64 KiB, and now and then a batch that must be refused.
 pub fn batch(seed: u64, i: u64, model: &Model) -> Vec<StorageOp<TestEntry>> {
     let mut rng = SmallRng::seed_from_u64(seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
@@ -152,7 +152,9 @@ pub fn batch(seed: u64, i: u64, model: &Model) -> Vec<StorageOp<TestEntry>> {
 /// set, one batch in ten on average decides it (`SetDecidedIndex(log_end + 1)`), and
 /// while it is decided, one in four opens the log again; so kills also land on a decided
 /// stop sign (about a quarter of the batches once a stop sign is set), on batches refused
-/// because it closed the log, and on its undoing.
+/// because it closed the log, and on its undoing. While the log is open, one batch in 16
+/// is a big one (100 to 2,000 entries, up to 8 MiB, with metadata), and one kill in two
+/// is aimed at the next big batch.
 pub fn harness_batch(seed: u64, i: u64, model: &Model) -> Vec<StorageOp<TestEntry>> {
     let mut rng =
         SmallRng::seed_from_u64(seed.rotate_left(29) ^ i.wrapping_mul(0xD6E8_FEB8_6659_FD93));
@@ -163,8 +165,64 @@ pub fn harness_batch(seed: u64, i: u64, model: &Model) -> Vec<StorageOp<TestEntr
         }
     } else if model.stopsign.is_some() && rng.random_bool(0.1) {
         return vec![SetDecidedIndex(end + 1)];
+    } else if rng.random_ratio(1, BIG_BATCH_ONE_IN) {
+        return big_batch(&mut rng, i, model);
     }
     batch(seed, i, model)
+}
+
+/// While the log is open, one batch in this many (on average) is a [`big_batch`].
+const BIG_BATCH_ONE_IN: u32 = 16;
+
+/// The fewest entries of a [`big_batch`].
+pub const BIG_BATCH_ENTRIES: usize = 100;
+
+/// A big batch: a promise, 100 to 2,000 entries of 512 B to 4 KiB each (up to 8 MiB), a
+/// decided index in the middle of them and an accepted round, in one batch; so a kill
+/// lands in a batch that a backend may be tempted to commit in pieces.
+fn big_batch(rng: &mut SmallRng, i: u64, model: &Model) -> Vec<StorageOp<TestEntry>> {
+    let n = rng.random_range(BIG_BATCH_ENTRIES..=2000);
+    let len = rng.random_range(512..=4096);
+    // Ids apart from those of `batch` (`i * 1000 + k`).
+    let first = (1 << 40) + i * 4096;
+    let entries = (0..n as u64).map(|k| TestEntry::new(first + k, len)).collect();
+    vec![
+        SetPromise(ballot(i as u32)),
+        AppendEntries(entries),
+        SetDecidedIndex(model.log_end() + n / 2),
+        SetAcceptedRound(ballot(i as u32)),
+    ]
+}
+
+/// Whether `ops` is a [`big_batch`].
+fn is_big(ops: &[StorageOp<TestEntry>]) -> bool {
+    ops.iter().any(|op| matches!(op, AppendEntries(es) if es.len() >= BIG_BATCH_ENTRIES))
+}
+
+/// Where to kill, one round in two: the number of acks after which the next big batch
+/// is in flight (within `max_acks` batches of `start`), and a linger spread from 100 µs
+/// to 300 ms on a log scale, so the kill lands anywhere in a batch that takes a while.
+/// `None` when the round is not aimed or no big batch comes soon enough.
+fn aim_at_big_batch(
+    rng: &mut SmallRng,
+    seed: u64,
+    start: u64,
+    model: &Model,
+    max_acks: u32,
+) -> Option<(u32, Duration)> {
+    if !rng.random_bool(0.5) {
+        return None;
+    }
+    let mut m = model.clone();
+    for ahead in 0..u64::from(max_acks) {
+        let ops = harness_batch(seed, start + ahead, &m);
+        if is_big(&ops) && ahead > 0 {
+            let micros = 100.0 * 3000f64.powf(rng.random::<f64>());
+            return Some((ahead as u32, Duration::from_micros(micros as u64)));
+        }
+        let _ = m.apply_batch(&ops);
+    }
+    None
 }
 
 /// The test's name as libtest knows it: `module_path!()` of the test plus the function
@@ -227,8 +285,12 @@ fn run_with<F: Factory>(
             );
             let acks_path = dirs.path().join(format!("acks-{round}"));
             let stderr_path = dirs.path().join(format!("stderr-{round}"));
-            let target = rng.random_range(1..=config.max_acks_before_kill.max(1));
-            let linger = Duration::from_micros(rng.random_range(0..1500));
+            let max_acks = config.max_acks_before_kill.max(1);
+            let (target, linger) = aim_at_big_batch(&mut rng, seed, start, &model, max_acks)
+                .unwrap_or_else(|| {
+                    let target = rng.random_range(1..=max_acks);
+                    (target, Duration::from_micros(rng.random_range(0..1500)))
+                });
             let acks = run_child(
                 &exe,
                 name,

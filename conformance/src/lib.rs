@@ -54,12 +54,15 @@
 pub mod cases;
 pub mod check;
 pub mod crash;
+pub mod describe;
 mod entry;
 mod factory;
+pub mod faults;
+pub mod kill;
 mod model;
 pub mod power;
 
-pub use check::{compare, Fixture};
+pub use check::{compare, mismatches, Fixture, Mismatch};
 pub use entry::{TestEntry, TestSnapshot};
 pub use factory::{from_fn, Factory, FnFactory};
 pub use model::Model;
@@ -126,6 +129,14 @@ macro_rules! __storage_suite_power_cases {
                 $crate::__Durability::$durability,
             );
         }
+        #[test]
+        #[ignore = $why]
+        fn kill_at_each_io_call_leaves_the_batch_whole_or_absent() {
+            $crate::cases::kill_at_each_io_call_leaves_the_batch_whole_or_absent(
+                &$crate::from_fn($open),
+                $crate::__Durability::$durability,
+            );
+        }
     };
     (@power $durability:ident; $open:expr) => {
         #[test]
@@ -146,6 +157,13 @@ macro_rules! __storage_suite_power_cases {
                 $crate::__Durability::$durability,
             );
         }
+        #[test]
+        fn kill_at_each_io_call_leaves_the_batch_whole_or_absent() {
+            $crate::cases::kill_at_each_io_call_leaves_the_batch_whole_or_absent(
+                &$crate::from_fn($open),
+                $crate::__Durability::$durability,
+            );
+        }
     };
     (ignore; $open:expr) => {
         #[test]
@@ -154,6 +172,9 @@ macro_rules! __storage_suite_power_cases {
         #[test]
         #[ignore = "volatile backend: nothing survives a power cut or a reopen"]
         fn failed_write_changes_nothing() {}
+        #[test]
+        #[ignore = "volatile backend: nothing survives a power cut or a reopen"]
+        fn kill_at_each_io_call_leaves_the_batch_whole_or_absent() {}
     };
 }
 

@@ -8,6 +8,7 @@ use paxstore::StorageOp::{self, *};
 use paxstore::{Ballot, InvalidOp, LogBounds, StopSign, Storage, StorageError, StorageResult};
 use paxstore_backends::MemoryStorage;
 use paxstore_conformance::crash::{self, CrashConfig};
+use paxstore_conformance::faults;
 use paxstore_conformance::power::{self, PowerConfig};
 use paxstore_conformance::{cases, from_fn, Factory, TestEntry, TestSnapshot};
 
@@ -44,6 +45,9 @@ enum Defect {
     PromiseKeepsMax,
     /// Every `Trim` of a batch trims to the batch's highest trim.
     TrimsTakeMax,
+    /// [`Defect::ClampedReads`] and [`Defect::NoTruncate`] at once: a systematic difference
+    /// that every case meets, and one that only some do.
+    ClampedReadsNoTruncate,
 }
 
 struct Broken {
@@ -66,7 +70,7 @@ impl Storage<TestEntry> for Broken {
                 }
                 Ok(())
             }
-            Defect::NoTruncate => self.inner.write_atomically(
+            Defect::NoTruncate | Defect::ClampedReadsNoTruncate => self.inner.write_atomically(
                 ops.into_iter()
                     .map(|op| match op {
                         AppendOnPrefix(_, es) => AppendEntries(es),
@@ -150,7 +154,7 @@ impl Storage<TestEntry> for Broken {
                 let c = self.inner.get_compacted_idx()?;
                 self.inner.get_entries(from + c, to + c)
             }
-            Defect::ClampedReads => {
+            Defect::ClampedReads | Defect::ClampedReadsNoTruncate => {
                 let end = self.inner.get_log_end()?;
                 let to = to.min(end);
                 self.inner.get_entries(from.min(to), to)
@@ -318,6 +322,20 @@ enum DiskDefect {
     FlushDropsBuffered,
     /// The same buffering store with a correct `flush`: the control for the defect above.
     FlushPersistsBuffered,
+    /// Makes a batch of more than 64 entries durable op by op, its entries 64 at a time:
+    /// a crash in between leaves part of the batch.
+    CommitsBigBatchesOpByOp,
+}
+
+/// The entries a batch appends.
+fn entries_in(ops: &[StorageOp<TestEntry>]) -> usize {
+    ops.iter()
+        .map(|op| match op {
+            AppendEntries(es) | AppendOnPrefix(_, es) => es.len(),
+            AppendEntry(_) => 1,
+            _ => 0,
+        })
+        .sum()
 }
 
 /// `ops` with every `SetDecidedIndex` past the log end (as the ops before it leave it)
@@ -386,6 +404,21 @@ impl Storage<TestEntry> for BrokenDisk {
                 self.durable.write_atomically(clamp_decided_stopsign(bounds, ops))
             }
             DiskDefect::MemoryBeforeDisk => self.durable.write_atomically(ops),
+            DiskDefect::CommitsBigBatchesOpByOp if entries_in(&ops) > 64 => {
+                for op in ops {
+                    match op {
+                        AppendEntries(es) => {
+                            for chunk in es.chunks(64) {
+                                self.durable
+                                    .write_atomically(vec![AppendEntries(chunk.to_vec())])?;
+                            }
+                        }
+                        op => self.durable.write_atomically(vec![op])?,
+                    }
+                }
+                Ok(())
+            }
+            DiskDefect::CommitsBigBatchesOpByOp => self.durable.write_atomically(ops),
             DiskDefect::NarrowPid => {
                 let narrow = |b: Ballot| Ballot { pid: b.pid & u64::from(u32::MAX), ..b };
                 self.durable.write_atomically(
@@ -722,7 +755,7 @@ fn failed_writes_pass_a_correct_backend() {
     if !power::fuse_or_skip("failed_writes_pass_a_correct_backend") {
         return;
     }
-    let report = power::run_faults(&file_store(), paxstore::Durability::Immediate)
+    let report = faults::run_faults(&file_store(), paxstore::Durability::Immediate)
         .unwrap_or_else(|e| panic!("a correct backend failed: {e}"));
     assert!(report.calls >= 4 && report.failed == report.runs, "{report}");
 }
@@ -733,7 +766,7 @@ fn failed_write_catches_memory_updated_before_the_disk() {
         return;
     }
     let bad = from_fn(|dir: &Path| BrokenDisk::open(dir, DiskDefect::MemoryBeforeDisk));
-    let err = power::run_faults(&bad, paxstore::Durability::Immediate)
+    let err = faults::run_faults(&bad, paxstore::Durability::Immediate)
         .err()
         .unwrap_or_else(|| panic!("no failed write showed the change in memory"));
     assert!(err.contains("not the model before the batch"), "unexpected failure: {err}");
@@ -745,7 +778,7 @@ fn failed_write_catches_an_immediate_write_without_io() {
         return;
     }
     // Memory only: no I/O call to fail, which an Immediate backend cannot be.
-    let err = power::run_faults(&correct(), paxstore::Durability::Immediate)
+    let err = faults::run_faults(&correct(), paxstore::Durability::Immediate)
         .err()
         .unwrap_or_else(|| panic!("a write without I/O passed as Immediate"));
     assert!(err.contains("made no I/O call"), "unexpected failure: {err}");
@@ -757,7 +790,7 @@ fn failed_write_catches_a_swallowed_fsync_error() {
         return;
     }
     let bad = from_fn(|dir: &Path| BrokenDisk::open(dir, DiskDefect::SwallowsErrors));
-    let err = power::run_faults(&bad, paxstore::Durability::Immediate)
+    let err = faults::run_faults(&bad, paxstore::Durability::Immediate)
         .err()
         .unwrap_or_else(|| panic!("a swallowed I/O error passed"));
     assert!(err.contains("did not survive a power cut"), "unexpected failure: {err}");
@@ -803,4 +836,112 @@ fn behaviours_pinned_only_by_random_sequences_are_caught_by_named_cases() {
         cases::trims_apply_in_batch_order,
         &good,
     );
+}
+
+// ---- big batches and leftover temporary files: crashes at a chosen I/O call ----
+
+fn kill_case<F: Factory>(factory: &F) {
+    cases::kill_at_each_io_call_leaves_the_batch_whole_or_absent(
+        factory,
+        paxstore::Durability::Immediate,
+    );
+}
+
+#[test]
+fn a_big_batch_made_durable_op_by_op_is_caught_by_the_kill_case() {
+    if !power::fuse_or_skip("a_big_batch_made_durable_op_by_op_is_caught_by_the_kill_case") {
+        return;
+    }
+    let bad = from_fn(|dir: &Path| BrokenDisk::open(dir, DiskDefect::CommitsBigBatchesOpByOp));
+    // Small batches it makes durable whole: the SIGKILL-sized batches of the other cases
+    // never show it.
+    cases::reopen_after_many_writes(&bad);
+    assert_caught(kill_case, &bad, kill_case, &file_store());
+}
+
+#[test]
+fn a_big_batch_made_durable_op_by_op_is_caught_by_the_sigkill_harness() {
+    let bad = from_fn(|dir: &Path| BrokenDisk::open(dir, DiskDefect::CommitsBigBatchesOpByOp));
+    let outcome = crash::run(
+        &bad,
+        concat!(
+            module_path!(),
+            "::a_big_batch_made_durable_op_by_op_is_caught_by_the_sigkill_harness"
+        ),
+        &CrashConfig { iterations: 15, rounds: 2, seed: 7, max_acks_before_kill: 80 },
+    );
+    let err = outcome.err().unwrap_or_else(|| panic!("30 kills never found a torn big batch"));
+    assert!(err.contains("neither the model"), "unexpected failure: {err}");
+}
+
+/// The example store, opened by a factory that first adopts a leftover temporary file
+/// (renames `state.bin.tmp` over `state.bin`), as if the write that made it had finished.
+fn open_adopting_temp(dir: &Path) -> StorageResult<FileStore<TestEntry>> {
+    let temp = dir.join("state.bin.tmp");
+    if temp.exists() {
+        std::fs::rename(&temp, dir.join("state.bin")).map_err(io("adopting the temp file"))?;
+    }
+    FileStore::open(dir)
+}
+
+#[test]
+fn a_leftover_temp_file_adopted_on_open_is_caught_by_the_kill_case() {
+    if !power::fuse_or_skip("a_leftover_temp_file_adopted_on_open_is_caught_by_the_kill_case") {
+        return;
+    }
+    let bad = from_fn(open_adopting_temp);
+    // Reopens after clean writes never leave the file behind.
+    cases::reopen_after_many_writes(&bad);
+    assert_caught(kill_case, &bad, kill_case, &file_store());
+}
+
+// ---- how a failure reads ----
+
+/// Runs every case that needs no directory on `factory`, each on a thread named after it
+/// (as libtest names a test's thread), and returns the failures: `(case, message)`.
+fn failures<F: Factory + Sync>(factory: &F) -> Vec<(&'static str, String)> {
+    let (cases, _) = paxstore_conformance::all_cases::<F>();
+    let mut out = Vec::new();
+    for case in cases {
+        let run = case.run;
+        let outcome = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name(format!("demo::{}", case.name))
+                .spawn_scoped(scope, || run(factory))
+                .map(|handle| handle.join())
+        });
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(payload)) => {
+                let msg = paxstore_conformance::describe::panic_message(&*payload);
+                out.push((case.name, msg));
+            }
+            Err(e) => panic!("cannot start a thread: {e}"),
+        }
+    }
+    out
+}
+
+#[test]
+fn a_systematic_difference_is_described_once_and_hides_no_other_finding() {
+    let check = "get_entries past the log end";
+    let found = failures(&broken(Defect::ClampedReadsNoTruncate));
+    for (case, msg) in &found {
+        eprintln!("--- {case}: {msg}");
+    }
+    // Every case meets the clamped reads: each says so once, by the check's name.
+    assert!(found.len() > 40, "only {} cases failed", found.len());
+    for (case, msg) in &found {
+        assert_eq!(msg.matches(check).count(), 1, "{case}: {msg}");
+    }
+    // Described in full at most once in the process (another test may have been first).
+    let described = format!("{check}: get_entries(");
+    let full = found.iter().filter(|(_, m)| m.contains(&described)).count();
+    assert!(full <= 1, "the clamped reads were described in full {full} times");
+    // The other defect is not hidden behind it.
+    let (_, truncates) = found
+        .iter()
+        .find(|(case, _)| *case == "append_on_prefix_truncates")
+        .unwrap_or_else(|| panic!("append_on_prefix_truncates passed"));
+    assert!(truncates.contains("get_log_len()"), "the missing truncation is hidden: {truncates}");
 }

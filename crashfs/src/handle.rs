@@ -174,6 +174,16 @@ impl CrashFs {
         })
     }
 
+    /// Turns the power back on after a power-off fault fired, without a cut: every change
+    /// made before the fault fired stays, synced or not, and the call it fired on and
+    /// every later one are not done. This is what a process killed at that call leaves
+    /// (the page cache survives it), so a test can crash a writer at its n-th I/O call,
+    /// deterministically, and reopen what it left. Faults stay armed.
+    pub fn power_on(&self) -> Result<(), Error> {
+        self.session()?.lock().power = Power::On;
+        Ok(())
+    }
+
     /// Whether the mount is still there (an outside `umount` takes it away).
     pub fn is_mounted(&self) -> Result<bool, Error> {
         Ok(self.session.is_some() && mount::is_our_mount(&self.mountpoint)?)

@@ -170,6 +170,30 @@ fn a_power_off_fault_stops_everything_at_the_nth_call() {
     check_the_check(power_off_at_a_write, Broken::FaultsNeverFire);
 }
 
+/// A power-off fault, then `power_on` without a cut: what a process killed at that call
+/// leaves, unsynced writes included.
+fn kill_at_a_write(broken: Broken) -> Result<(), String> {
+    let fx = Fixture::broken(broken);
+    fx.write_synced("f", b"");
+    fx.sync_dir("");
+    let mut f = OpenOptions::new().write(true).open(fx.path("f")).unwrap();
+    fx.fs.arm(Fault::new(Op::Write, Effect::PowerOff).nth(3)).unwrap();
+    f.write_all(b"1").unwrap();
+    f.write_all(b"2").unwrap();
+    ensure(f.write_all(b"3").is_err(), "the write the power went at succeeded")?;
+    ensure(f.write_all(b"4").is_err(), "a write after the power went succeeded")?;
+    drop(f);
+    fx.fs.clear_faults().unwrap();
+    fx.fs.power_on().unwrap();
+    ensure(fx.fs.powered_off().unwrap().is_none(), "the power is still off")?;
+    ensure(fx.read("f").as_deref() == Some(b"12"), format!("f is {:?}", show(fx.read("f"))))
+}
+
+#[test]
+fn power_on_after_a_power_off_fault_keeps_what_a_killed_process_wrote() {
+    check_the_check(kill_at_a_write, Broken::FaultsNeverFire);
+}
+
 #[test]
 fn bad_faults_are_refused() {
     let fx = Fixture::new();

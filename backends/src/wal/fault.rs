@@ -52,6 +52,10 @@ struct State {
     paths: HashMap<(u64, u64), PathBuf>,
     writes: Vec<WriteEvent>,
     syncs: u64,
+    /// Bytes the disk has left, if limited ([`FaultIo::limit_space`]).
+    space_left: Option<u64>,
+    /// Per file, the end of the bytes written so far: writes below it need no new space.
+    allocated: HashMap<(u64, u64), u64>,
 }
 
 /// A fault-injecting, power-loss-simulating [`WalIo`]. Thread-safe; share it in an
@@ -105,6 +109,15 @@ impl FaultIo {
     /// Fails every call from number `n` on with `fault` (e.g. a disk that stays full).
     pub fn fail_from(&self, n: u64, fault: Fault) {
         self.lock().fail_from = Some((n, fault));
+    }
+
+    /// Models a disk with `bytes` free (`None`: unlimited). A write uses up the bytes it
+    /// writes past the end of what was written to that file before (sequential writers
+    /// like the WAL's; a file's holes below that end are counted as allocated). A write
+    /// that needs more than is left writes what fits, as a full disk does, and fails with
+    /// `StorageFull`. Calling it again frees (or takes) space.
+    pub fn limit_space(&self, bytes: Option<u64>) {
+        self.lock().space_left = bytes;
     }
 
     /// Stops injecting failures.
@@ -243,12 +256,30 @@ impl WalIo for FaultIo {
 
     fn write_at(&self, file: &File, offset: u64, data: &[u8]) -> io::Result<()> {
         let fault = self.next_call();
+        let id = file_id(file)?;
+        let mut full = false;
+        let mut fits = data.len();
+        {
+            let mut s = self.lock();
+            let end = offset + data.len() as u64;
+            let allocated = s.allocated.get(&id).copied().unwrap_or(0);
+            let need = end.saturating_sub(allocated.max(offset));
+            if let Some(left) = s.space_left {
+                if need > left {
+                    full = true;
+                    fits = (allocated.max(offset) + left - offset) as usize;
+                }
+                s.space_left = Some(left.saturating_sub(need));
+            }
+            let reached = offset + fits as u64;
+            s.allocated.insert(id, allocated.max(reached));
+        }
         let written = match fault {
+            None if full => fits,
             None => data.len(),
             Some(Fault::Tear(n)) => n.min(data.len()),
             Some(f @ Fault::Fail(_)) => return Err(Self::injected(f)),
         };
-        let id = file_id(file)?;
         let path = self.path_of(id)?;
         let old_len = file.metadata()?.len();
         let mut old = vec![0u8; data.len()];
@@ -260,6 +291,7 @@ impl WalIo for FaultIo {
         s.writes.push(WriteEvent { path, offset, len: written });
         match fault {
             Some(f) => Err(Self::injected(f)),
+            None if full => Err(io::Error::new(io::ErrorKind::StorageFull, "injected: disk full")),
             None => Ok(()),
         }
     }

@@ -90,16 +90,26 @@ pub fn align(n: usize) -> usize {
     n.div_ceil(RECORD_ALIGN) * RECORD_ALIGN
 }
 
-/// The segment header for segment `seq`.
-pub fn segment_header(seq: u64) -> [u8; SEGMENT_HEADER_BYTES] {
+/// The segment header for segment `seq`, made `len` bytes long (a multiple of
+/// [`RECORD_ALIGN`], at most [`MAX_SEGMENT_BYTES`]): bytes 24..28 hold `len / 8`, so
+/// `open` can tell a segment another program cut or extended ([`segment_header_len`]).
+pub fn segment_header(seq: u64, len: u64) -> [u8; SEGMENT_HEADER_BYTES] {
     let mut h = [0u8; SEGMENT_HEADER_BYTES];
     h[0..8].copy_from_slice(&SEGMENT_MAGIC);
     h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
     h[12..16].copy_from_slice(&(SEGMENT_HEADER_BYTES as u32).to_le_bytes());
     h[16..24].copy_from_slice(&seq.to_le_bytes());
+    let units = u32::try_from(len / RECORD_ALIGN as u64).unwrap_or(0);
+    h[24..28].copy_from_slice(&units.to_le_bytes());
     let crc = crc32fast::hash(&h[0..28]);
     h[28..32].copy_from_slice(&crc.to_le_bytes());
     h
+}
+
+/// The length a segment header that [`parse_segment_header`] accepted says its file was
+/// made with; `None` for segments written before lengths were recorded (the field is 0).
+pub fn segment_header_len(header: &[u8]) -> Option<u64> {
+    Some(u64::from(u32_at(header, 24)) * RECORD_ALIGN as u64).filter(|&l| l > 0)
 }
 
 /// Checks a segment header; returns its sequence number or what is wrong.
@@ -144,7 +154,7 @@ pub fn u64_at(b: &[u8], at: usize) -> u64 {
 /// Fills in the header of the record in `buf[..]` (whose first
 /// [`RECORD_HEADER_BYTES`] were reserved and whose payload follows), pads `buf` with
 /// zeros to [`RECORD_ALIGN`], and returns the framed length.
-pub fn seal_record(buf: &mut Vec<u8>, lsn: u64, record_type: u8) -> usize {
+pub fn frame_record(buf: &mut Vec<u8>, lsn: u64, record_type: u8) -> usize {
     let payload_len = buf.len() - RECORD_HEADER_BYTES;
     buf[4..8].copy_from_slice(&(payload_len as u32).to_le_bytes());
     buf[8..16].copy_from_slice(&lsn.to_le_bytes());
@@ -273,7 +283,7 @@ pub fn find_next_record(seg: &[u8], from: usize, to: usize) -> Option<(usize, u6
 /// The seal offset a checkpoint payload names ([`OP_PREV_SEAL`] right after its
 /// [`OP_BASE`]), if any.
 pub fn checkpoint_prev_seal(payload: &[u8]) -> Option<u32> {
-    let mut inp = In::new(payload);
+    let mut inp = LeReader::new(payload);
     if inp.u8().ok()? != OP_BASE {
         return None;
     }
@@ -287,7 +297,7 @@ pub fn checkpoint_prev_seal(payload: &[u8]) -> Option<u32> {
 /// A seal payload: the absolute index of the first entry it lists, and its table: one
 /// little-endian `u32` per listed entry, the segment offset of the entry's length prefix.
 pub fn parse_seal(payload: &[u8]) -> Result<(u64, &[u8]), String> {
-    let mut inp = In::new(payload);
+    let mut inp = LeReader::new(payload);
     let start = inp.u64()?;
     let count = inp.u32()? as usize;
     let table = inp.take(count.checked_mul(4).ok_or("seal entry count overflows")?)?;
@@ -301,9 +311,9 @@ pub fn parse_seal(payload: &[u8]) -> Result<(u64, &[u8]), String> {
 }
 
 /// A little-endian writer over a `Vec<u8>`.
-pub struct Out<'a>(pub &'a mut Vec<u8>);
+pub struct LeWriter<'a>(pub &'a mut Vec<u8>);
 
-impl Out<'_> {
+impl LeWriter<'_> {
     /// Appends a byte.
     pub fn u8(&mut self, v: u8) {
         self.0.push(v);
@@ -334,15 +344,15 @@ impl Out<'_> {
 }
 
 /// A little-endian reader over a payload; every read is bounds-checked.
-pub struct In<'a> {
+pub struct LeReader<'a> {
     bytes: &'a [u8],
     pos: usize,
 }
 
-impl<'a> In<'a> {
+impl<'a> LeReader<'a> {
     /// Reads `bytes` from the start.
     pub fn new(bytes: &'a [u8]) -> Self {
-        In { bytes, pos: 0 }
+        LeReader { bytes, pos: 0 }
     }
     /// The offset of the next read.
     pub fn pos(&self) -> usize {
@@ -378,7 +388,7 @@ impl<'a> In<'a> {
     pub fn u64(&mut self) -> Result<u64, String> {
         Ok(u64_at(self.take(8)?, 0))
     }
-    /// The next optional length-prefixed value written by [`Out::opt_bytes`].
+    /// The next optional length-prefixed value written by [`LeWriter::opt_bytes`].
     pub fn opt_bytes(&mut self) -> Result<Option<&'a [u8]>, String> {
         match self.u8()? {
             0 => Ok(None),
@@ -407,7 +417,7 @@ mod tests {
     fn records_round_trip_and_detect_damage() {
         let mut buf = vec![0u8; RECORD_HEADER_BYTES];
         buf.extend_from_slice(b"hello");
-        let n = seal_record(&mut buf, 7, RECORD_BATCH);
+        let n = frame_record(&mut buf, 7, RECORD_BATCH);
         assert_eq!(n % RECORD_ALIGN, 0);
         let mut seg = vec![0u8; 64];
         seg[8..8 + n].copy_from_slice(&buf);
@@ -423,7 +433,7 @@ mod tests {
 
     #[test]
     fn segment_headers_round_trip() {
-        let h = segment_header(42);
+        let h = segment_header(42, 4096);
         assert_eq!(parse_segment_header(&h), Ok(42));
         let mut bad = h;
         bad[20] ^= 1;

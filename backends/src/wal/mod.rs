@@ -126,7 +126,7 @@ use format::seal_record_bytes;
 use index::Index;
 use lockfile::lock_dir;
 use segment::{io_err, Segment, FIRST_RECORD};
-use stats::CountingIo;
+use stats::{Counters, CountingIo};
 
 /// The index location of byte `offset` of segment `seq`.
 fn location(seq: u64, offset: usize) -> u64 {
@@ -153,6 +153,8 @@ pub struct WalStorage<T: PersistentEntry> {
     io: Arc<dyn WalIo>,
     /// `io`, counting what goes through it.
     counted: Arc<CountingIo>,
+    /// What the WAL counts itself (records, segments, seals) for [`WalStorage::stats`].
+    counters: Counters,
     /// Held (locked) for the life of the storage.
     _lock: File,
     /// The live segments, oldest first; the last one is the active one.
@@ -175,14 +177,14 @@ pub struct WalStorage<T: PersistentEntry> {
     /// Scratch: the record being built, the checkpoint being built, entry offsets in it,
     /// and the ranges of encoded stop signs / snapshots in it.
     buf: Vec<u8>,
-    ckpt: Vec<u8>,
+    checkpoint: Vec<u8>,
     entry_offsets: Vec<u32>,
     meta_ranges: Vec<(usize, usize)>,
     /// Set when a rollover failed once its seal may have been written: the next write rolls
     /// over again (rewriting the same seal and checkpoint), so no record ever follows a
     /// seal that a leftover checkpoint in the spare may name. Also set at open when the
     /// active segment has an older format version, so no record is added to it.
-    must_roll: bool,
+    roll_on_next_write: bool,
     /// Set when a sync failed: what is durable is unknown until a reopen.
     poisoned: Option<StorageError>,
     /// Trimmed segments not yet deleted or recycled (a previous attempt failed).
@@ -220,7 +222,11 @@ impl<T: PersistentEntry> WalStorage<T> {
                     detail: "a file, not a directory".to_owned(),
                 })
             }
-            Ok(_) => {}
+            // Refuse a foreign directory before anything in it changes (the lock file, the
+            // leftover `.tmp` files recovery deletes).
+            Ok(_) => {
+                recovery::list(&dir)?;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 io.create_dir_all(&dir).map_err(|e| io_err("creating directory", &dir, e))?;
                 if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -239,6 +245,7 @@ impl<T: PersistentEntry> WalStorage<T> {
             options,
             io,
             counted,
+            counters: Counters::default(),
             _lock: lock,
             segments: VecDeque::new(),
             spare: None,
@@ -250,10 +257,10 @@ impl<T: PersistentEntry> WalStorage<T> {
             meta: Meta::default(),
             index: Index::default(),
             buf: Vec::new(),
-            ckpt: Vec::new(),
+            checkpoint: Vec::new(),
             entry_offsets: Vec::new(),
             meta_ranges: Vec::new(),
-            must_roll: false,
+            roll_on_next_write: false,
             poisoned: None,
             reclaim_pending: true,
             unflushed_from: 0,
@@ -266,17 +273,9 @@ impl<T: PersistentEntry> WalStorage<T> {
                 wal.tail = r.tail;
                 wal.next_lsn = r.next_lsn;
                 wal.next_seq = r.next_seq;
-                wal.must_roll = r.older_active;
-                let s = r.state;
-                wal.meta = Meta {
-                    compacted: s.compacted,
-                    decided: s.decided,
-                    promise: s.promise,
-                    accepted: s.accepted,
-                    stopsign: s.stopsign,
-                    snapshot: s.snapshot,
-                };
-                wal.index = s.index;
+                wal.roll_on_next_write = r.older_active;
+                wal.meta = r.state.meta;
+                wal.index = r.state.index;
                 let seq = wal.active().seq;
                 wal.active_entries = wal.index.last_in_segment(seq).count();
                 wal.sealing = wal.options.durability == Durability::Immediate
@@ -337,10 +336,11 @@ impl<T: PersistentEntry> WalStorage<T> {
             .count()
     }
 
-    /// What this instance did to the disk since it was opened: its syncs and bytes
-    /// written, counted by the WAL itself.
+    /// What this instance did to the disk since it was opened: syncs, bytes written,
+    /// records, segments created and recycled, seals (counted by the WAL itself, so bytes
+    /// and syncs per operation can be read without `/proc`).
     pub fn stats(&self) -> WalStats {
-        self.counted.stats()
+        self.counted.stats(self.counters)
     }
 
     /// `Some(reason)` if an earlier sync failure poisoned this instance.

@@ -3,14 +3,15 @@
 //! is not a torn tail. The policy is written out in FORMAT.md, "Recovery".
 
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use paxstore::{StorageError, StorageResult};
 
 use super::format::{
     checkpoint_prev_seal, expect_lsn, find_next_record, parse_segment_file_name,
-    parse_segment_header, read_record, segment_header_version, Found, FORMAT_VERSION,
-    MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, RECORD_ALIGN, RECORD_CHECKPOINT, RECORD_SEAL,
+    parse_segment_header, read_record, segment_header_len, segment_header_version, Found,
+    FORMAT_VERSION, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, RECORD_ALIGN, RECORD_CHECKPOINT,
+    RECORD_SEAL,
 };
 use super::io::WalIo;
 use super::record::Replayed;
@@ -37,11 +38,13 @@ fn corruption(seg: &Segment, offset: usize, detail: impl Into<String>) -> Storag
     }
 }
 
-/// Lists the directory: segment sequence numbers (sorted), after deleting leftover
-/// `.tmp` files. Anything else is not ours.
-fn list(dir: &Path, io: &dyn WalIo) -> StorageResult<Vec<u64>> {
+/// What a WAL directory holds: its segments' sequence numbers (sorted) and the
+/// leftover `.tmp` files of segments being made. Changes nothing; anything that is not
+/// ours is [`StorageError::Unrecognized`], so `open` refuses a foreign directory before
+/// it locks, deletes or creates anything in it.
+pub(crate) fn list(dir: &Path) -> StorageResult<(Vec<u64>, Vec<PathBuf>)> {
     let mut seqs = Vec::new();
-    let mut removed = false;
+    let mut tmps = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(|e| io_err("listing", dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| io_err("listing", dir, e))?;
@@ -53,8 +56,7 @@ fn list(dir: &Path, io: &dyn WalIo) -> StorageResult<Vec<u64>> {
         if let Some(seq) = parse_segment_file_name(&name) {
             seqs.push(seq);
         } else if name.strip_suffix(".tmp").and_then(parse_segment_file_name).is_some() {
-            io.remove_file(&entry.path()).map_err(|e| io_err("removing", &entry.path(), e))?;
-            removed = true;
+            tmps.push(entry.path());
         } else {
             return Err(StorageError::Unrecognized {
                 path: dir.to_path_buf(),
@@ -63,10 +65,19 @@ fn list(dir: &Path, io: &dyn WalIo) -> StorageResult<Vec<u64>> {
             });
         }
     }
-    if removed {
+    seqs.sort_unstable();
+    Ok((seqs, tmps))
+}
+
+/// [`list`], then deletes the leftover `.tmp` files (the directory is locked by now).
+fn list_and_clean(dir: &Path, io: &dyn WalIo) -> StorageResult<Vec<u64>> {
+    let (seqs, tmps) = list(dir)?;
+    for tmp in &tmps {
+        io.remove_file(tmp).map_err(|e| io_err("removing", tmp, e))?;
+    }
+    if !tmps.is_empty() {
         io.sync_dir(dir).map_err(|e| io_err("syncing directory", dir, e))?;
     }
-    seqs.sort_unstable();
     Ok(seqs)
 }
 
@@ -84,9 +95,13 @@ fn open_segment(dir: &Path, io: &dyn WalIo, seq: u64) -> StorageResult<Segment> 
         });
     }
     let seg = Segment::map(seq, path.clone(), file)?;
-    match parse_segment_header(seg.bytes()) {
-        Ok(s) if s == seq => Ok(seg),
-        Ok(s) => Err(corruption(&seg, 0, format!("header names segment {s}"))),
+    let header = seg.readable(0);
+    match parse_segment_header(header) {
+        Ok(s) if s != seq => Err(corruption(&seg, 0, format!("header names segment {s}"))),
+        Ok(_) => match segment_header_len(header) {
+            Some(made) if made != len => Err(corruption(&seg, 0, format!("segment is {len} bytes but was made {made} bytes long: another program cut or extended it"))),
+            _ => Ok(seg),
+        },
         Err(detail) => Err(corruption(&seg, 0, detail)),
     }
 }
@@ -103,7 +118,7 @@ fn prev_seal(seg: &Segment, first: &Found) -> Option<(usize, u64)> {
 }
 
 /// A checkpoint or seal record found: where the next record starts, and its payload.
-type Taken = (usize, std::ops::Range<usize>);
+type RecordEnd = (usize, std::ops::Range<usize>);
 
 /// Checks that `seg` can be taken from its seal: its checkpoint (`first`, its first
 /// record read with any LSN) is the record expected next, and the seal the next segment's
@@ -114,8 +129,7 @@ fn take_sealed(
     first: &Found,
     expected: Option<u64>,
     (seal_at, next_lsn): (usize, u64),
-) -> Option<(Taken, Taken, Sealed)> {
-    let bytes = seg.bytes();
+) -> Option<(RecordEnd, RecordEnd, Sealed)> {
     let Found::Record { record_type: RECORD_CHECKPOINT, lsn: first_lsn, payload, next } =
         expect_lsn(first.clone(), expected)
     else {
@@ -126,7 +140,7 @@ fn take_sealed(
         return None;
     }
     let Found::Record { record_type: RECORD_SEAL, payload: seal, next: end, .. } =
-        read_record(bytes, seal_at, Some(seal_lsn))
+        read_record(seg.readable(seal_at), seal_at, Some(seal_lsn))
     else {
         return None;
     };
@@ -168,7 +182,7 @@ fn zero(io: &dyn WalIo, seg: &Segment, from: usize, to: usize) -> StorageResult<
 /// lies before it (a segment is written from its start, with no gaps).
 fn later_record(seg: &Segment, from: usize, min_lsn: u64) -> Option<(usize, u64)> {
     for range in seg.data_ranges(from) {
-        match find_next_record(seg.bytes(), range.start.max(from), range.end) {
+        match find_next_record(&seg.bytes()[..range.end], range.start.max(from), range.end) {
             Some((at, lsn)) if lsn >= min_lsn => return Some((at, lsn)),
             Some(_) => return None,
             None => {}
@@ -195,7 +209,7 @@ fn check_end(
         Found::End | Found::Stale | Found::Invalid { .. }
             if accept_lost_tail && later(pos).is_some() =>
         {
-            zero(io, seg, pos, seg.len())
+            seg.data_ranges(pos).into_iter().try_for_each(|r| zero(io, seg, r.start.max(pos), r.end))
         }
         Found::End | Found::Stale => match later(pos) {
             Some((at, lsn)) => Err(corruption(seg, pos, format!("the records end here but a valid record with LSN {lsn} (expected at most {expected}) follows at offset {at}: records in between are lost"))),
@@ -210,6 +224,37 @@ fn check_end(
     }
 }
 
+/// A spare segment whose first record (`claimed_end`: where it claims to end) is
+/// invalid: a rollover write that did not finish. That one `pwrite` held the checkpoint
+/// (LSN `expected`) and the first batch (LSN `expected + 1`); a power cut may land the
+/// batch's sectors and not all of the checkpoint's (FORMAT.md assumes no order within a
+/// write), so a valid record with LSN `expected + 1` right after is that batch, never
+/// acknowledged, and is cut with the checkpoint. Any other valid record is corruption.
+/// Returns where the torn write ends.
+fn torn_rollover_end(seg: &Segment, claimed_end: usize, expected: u64) -> StorageResult<usize> {
+    let mut end = super::format::align(claimed_end).min(seg.len());
+    let mut from = FIRST_RECORD + RECORD_ALIGN;
+    let mut batch_seen = false;
+    while let Some((at, lsn)) = later_record(seg, from, expected) {
+        let batch_end = match read_record(seg.readable(at), at, Some(lsn)) {
+            Found::Record { next, .. } if lsn == expected + 1 && !batch_seen => next,
+            _ => {
+                return Err(corruption(
+                    seg,
+                    at,
+                    format!(
+                        "valid record with LSN {lsn} in a segment after the end of the records"
+                    ),
+                ))
+            }
+        };
+        batch_seen = true;
+        end = end.max(batch_end);
+        from = batch_end;
+    }
+    Ok(end)
+}
+
 /// Opens the segments in `dir` and replays them (see FORMAT.md, "Recovery"). Returns
 /// `Ok(None)` if the directory holds no records at all (a new WAL).
 /// `accept_lost_tail`: see [`check_end`].
@@ -218,7 +263,7 @@ pub(crate) fn recover(
     io: &dyn WalIo,
     accept_lost_tail: bool,
 ) -> StorageResult<Option<Recovered>> {
-    let seqs = list(dir, io)?;
+    let seqs = list_and_clean(dir, io)?;
     if seqs.is_empty() {
         return Ok(None);
     }
@@ -241,8 +286,10 @@ pub(crate) fn recover(
     // entries come from the seal's table and its records are verified later, on first
     // read (FORMAT.md, "Seals").
     // Each segment's first record is read (and its CRC checked) once, here.
-    let firsts: Vec<Found> =
-        segs.iter().map(|seg| read_record(seg.bytes(), FIRST_RECORD, None)).collect();
+    let firsts: Vec<Found> = segs
+        .iter()
+        .map(|seg| read_record(seg.readable(FIRST_RECORD), FIRST_RECORD, None))
+        .collect();
     let seal_ptrs: Vec<Option<(usize, u64)>> = (0..segs.len())
         .map(|i| segs.get(i + 1).and_then(|next| prev_seal(next, &firsts[i + 1])))
         .collect();
@@ -258,9 +305,13 @@ pub(crate) fn recover(
                     format!("segment holds no records but the later segment {} does", seg.name()),
                 ));
             }
-            let (ckpt, seal, info) = taken;
+            let (checkpoint, seal, info) = taken;
             state
-                .apply(&bytes[ckpt.1.clone()], location(seg.seq, ckpt.1.start), RECORD_CHECKPOINT)
+                .apply(
+                    &bytes[checkpoint.1.clone()],
+                    location(seg.seq, checkpoint.1.start),
+                    RECORD_CHECKPOINT,
+                )
                 .and_then(|()| state.apply_seal(seg, seal.1.start, &bytes[seal.1.clone()]))
                 .map_err(|detail| corruption(seg, info.seal_at, detail))?;
             expected = Some(info.seal_lsn + 1);
@@ -274,7 +325,7 @@ pub(crate) fn recover(
             let found = if pos == FIRST_RECORD {
                 expect_lsn(firsts[i].clone(), expected)
             } else {
-                read_record(bytes, pos, expected)
+                read_record(seg.readable(pos), pos, expected)
             };
             match found {
                 Found::Record { record_type, lsn, payload, next } => {
@@ -347,16 +398,8 @@ pub(crate) fn recover(
             }
             // Spare segments: only their first record slot is checked (see FORMAT.md).
             (std::cmp::Ordering::Greater, Found::Invalid { claimed_end, .. }) => {
-                if let Some((at, lsn)) = later_record(seg, FIRST_RECORD + RECORD_ALIGN, expected) {
-                    return Err(corruption(
-                        seg,
-                        at,
-                        format!(
-                            "valid record with LSN {lsn} in a segment after the end of the records"
-                        ),
-                    ));
-                }
-                zero(io, seg, FIRST_RECORD, super::format::align(*claimed_end).min(seg.len()))?;
+                let cut_to = torn_rollover_end(seg, *claimed_end, expected)?;
+                zero(io, seg, FIRST_RECORD, cut_to)?;
             }
             (std::cmp::Ordering::Greater, Found::Ahead(lsn)) => {
                 return Err(corruption(
@@ -368,12 +411,12 @@ pub(crate) fn recover(
             (std::cmp::Ordering::Greater, _) => {}
         }
     }
-    if state.index_start != state.compacted {
+    if state.index_start != state.meta.compacted {
         return Err(StorageError::Corruption {
             location: format!("segment {}", segs[0].name()),
             detail: format!(
                 "entries [{}, {}) are live but no remaining segment holds them",
-                state.compacted, state.index_start
+                state.meta.compacted, state.index_start
             ),
         });
     }

@@ -34,6 +34,9 @@ pub(crate) struct Segment {
     /// Set for a segment recovery took from its seal without reading its records: they
     /// are verified before the first entry is read from it ([`Segment::check_sealed`]).
     pub(crate) sealed: Option<Box<Sealed>>,
+    /// The data regions from offset 0 ([`Segment::data_ranges`]), found the first time
+    /// [`Segment::readable`] is asked: by recovery, before anything is written to it.
+    written: OnceLock<Vec<Range<usize>>>,
 }
 
 /// What recovery learned of a sealed segment, and whether its records were verified.
@@ -69,7 +72,15 @@ impl Segment {
         // sealed segment is never written while a run points into it (it is only
         // recycled or deleted once no live entry is in it, and its run is gone by then).
         let map = unsafe { Mmap::map(&file) }.map_err(|e| io_err("mapping", &path, e))?;
-        Ok(Segment { seq, path, file, map: Arc::new(map), zeroed_to: 0, sealed: None })
+        Ok(Segment {
+            seq,
+            path,
+            file,
+            map: Arc::new(map),
+            zeroed_to: 0,
+            sealed: None,
+            written: OnceLock::new(),
+        })
     }
 
     /// For a segment recovery took from its seal: verifies its records once (every record
@@ -95,6 +106,16 @@ impl Segment {
     /// The whole segment, as mapped.
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.map
+    }
+
+    /// The segment's bytes up to the end of the data region holding `at` (up to `at` if
+    /// `at` is in a hole): what recovery may read there. A read of a hole through the map
+    /// would fault in a page; on a full tmpfs that fault is a SIGBUS (FORMAT.md, "What an
+    /// mmap reader cannot defend against").
+    pub(crate) fn readable(&self, at: usize) -> &[u8] {
+        let ranges = self.written.get_or_init(|| self.data_ranges(0));
+        let end = ranges.iter().find(|r| r.contains(&at)).map_or(at.min(self.len()), |r| r.end);
+        &self.bytes()[..end]
     }
 
     /// The segment's length in bytes.
@@ -182,7 +203,7 @@ pub(crate) fn create(io: &dyn WalIo, dir: &Path, seq: u64, size: u64) -> Storage
     let made = (|| {
         let file = io.create_new(&tmp).map_err(|e| io_err("creating", &tmp, e))?;
         io.set_len(&file, size).map_err(|e| io_err("sizing", &tmp, e))?;
-        io.write_at(&file, 0, &segment_header(seq))
+        io.write_at(&file, 0, &segment_header(seq, size))
             .map_err(|e| io_err("writing header of", &tmp, e))?;
         io.sync_data(&file).map_err(|e| io_err("syncing", &tmp, e))?;
         Ok::<File, StorageError>(file)
@@ -253,10 +274,11 @@ pub(crate) fn recycle(
         return Err(Some(old));
     }
     let Segment { file, map, .. } = old;
+    let len = map.len();
     let redone = (|| {
         // The old name must be gone for good before the header says it is another segment.
         io.sync_dir(dir).map_err(|e| io_err("syncing directory", dir, e))?;
-        io.write_at(&file, 0, &segment_header(seq))
+        io.write_at(&file, 0, &segment_header(seq, len as u64))
             .map_err(|e| io_err("writing header of", &tmp, e))?;
         io.sync_data(&file).map_err(|e| io_err("syncing", &tmp, e))
     })();
@@ -264,7 +286,6 @@ pub(crate) fn recycle(
         let _ = io.remove_file(&tmp);
         return Err(None);
     }
-    let len = map.len();
     drop(map);
     // A recycled segment's blocks are all allocated and written already.
     install(io, dir, seq, &tmp, file, len).map_err(|_| None)

@@ -15,9 +15,30 @@ use super::WalIo;
 pub struct WalStats {
     /// `fdatasync` calls on segment files plus `fsync` calls on directories.
     pub syncs: u64,
-    /// Bytes written with `pwrite` (records, seals, checkpoints and the zeros written
-    /// ahead of the tail).
+    /// Bytes written with `pwrite`: records, segment headers, the zeros written ahead of
+    /// the tail (with `Immediate`) and the zeros that undo a refused record.
     pub bytes_written: u64,
+    /// Records written and acknowledged: batches, checkpoints (one per segment) and seals.
+    pub records: u64,
+    /// The bytes of those records, framed (header, payload, padding): `bytes_written`
+    /// minus this is what the WAL wrote besides its records.
+    pub record_bytes: u64,
+    /// Segment files created.
+    pub segments_created: u64,
+    /// Trimmed segments recycled as the next spare (renamed, new header, no zeros written).
+    pub segments_recycled: u64,
+    /// Seals written (one per rollover with `Immediate`).
+    pub seals: u64,
+}
+
+/// The counts [`WalStats`] takes from the WAL itself rather than from its I/O seam.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Counters {
+    pub(super) records: u64,
+    pub(super) record_bytes: u64,
+    pub(super) segments_created: u64,
+    pub(super) segments_recycled: u64,
+    pub(super) seals: u64,
 }
 
 /// The seam the WAL does its I/O through, counting syncs and bytes on the way.
@@ -33,10 +54,15 @@ impl CountingIo {
         CountingIo { inner, syncs: AtomicU64::new(0), bytes_written: AtomicU64::new(0) }
     }
 
-    pub(super) fn stats(&self) -> WalStats {
+    pub(super) fn stats(&self, c: Counters) -> WalStats {
         WalStats {
             syncs: self.syncs.load(Ordering::Relaxed),
             bytes_written: self.bytes_written.load(Ordering::Relaxed),
+            records: c.records,
+            record_bytes: c.record_bytes,
+            segments_created: c.segments_created,
+            segments_recycled: c.segments_recycled,
+            seals: c.seals,
         }
     }
 }
@@ -112,6 +138,29 @@ mod tests {
         assert!(before.syncs > 0, "creating a WAL syncs its first segment and directory");
         assert_eq!(after.syncs - before.syncs, 3);
         assert!(after.bytes_written > before.bytes_written + 3 * 16);
+    }
+
+    #[test]
+    fn records_seals_and_segments_are_counted() {
+        let (before, after) = three_writes(Durability::Immediate);
+        assert_eq!(before.records, 1, "the first checkpoint");
+        assert_eq!(after.records, 4);
+        assert_eq!(before.segments_created, 1);
+        assert!(after.record_bytes > before.record_bytes + 3 * 24);
+        assert!(after.bytes_written >= after.record_bytes);
+        // Rollovers: a seal, a checkpoint and a new (or recycled) segment each.
+        let dir = tempfile::tempdir().unwrap();
+        let options = super::super::WalOptions::new(Durability::Immediate).segment_bytes(4096);
+        let mut wal = WalStorage::<E>::open_with_options(&dir.path().join("wal"), options).unwrap();
+        for i in 0..200 {
+            wal.append_entry(E(i)).unwrap();
+            wal.trim(i as usize).unwrap();
+        }
+        let s = wal.stats();
+        assert!(s.seals > 2, "{s:?}");
+        assert!(s.segments_recycled > 0, "{s:?}");
+        assert_eq!(s.segments_created + s.segments_recycled, s.seals + 2, "{s:?}");
+        assert_eq!(s.records, 1 + 400 + 2 * s.seals, "{s:?}");
     }
 
     #[test]

@@ -36,7 +36,26 @@ pub fn failed_write_changes_nothing<F: Factory>(factory: &F, durability: Durabil
     if !power::fuse_or_skip("failed_write_changes_nothing") {
         return;
     }
-    match power::run_faults(factory, durability) {
+    match crate::faults::run_faults(factory, durability) {
+        Ok(report) => eprintln!("{report}"),
+        Err(err) => panic!("{err}"),
+    }
+}
+
+/// Kills the writer at each I/O call of a big batch in turn (the call and every later one
+/// not done, unsynced writes kept, as a killed process leaves them): the reopened store
+/// is the model before the batch or after it, whole (after it, if an `Immediate` write was
+/// acknowledged), and takes a write after it. Deterministic where the SIGKILL case is
+/// not: a torn temporary file adopted on open, or a batch made durable in pieces, fails it
+/// on every run. Where FUSE cannot be mounted: see [`power::fuse_or_skip`].
+pub fn kill_at_each_io_call_leaves_the_batch_whole_or_absent<F: Factory>(
+    factory: &F,
+    durability: Durability,
+) {
+    if !power::fuse_or_skip("kill_at_each_io_call_leaves_the_batch_whole_or_absent") {
+        return;
+    }
+    match crate::kill::run(factory, durability) {
         Ok(report) => eprintln!("{report}"),
         Err(err) => panic!("{err}"),
     }

@@ -1,0 +1,332 @@
+//! The WAL's defects found from outside (issue 14), each pinned by a test that failed
+//! before its fix: a torn rollover write, index arithmetic at `usize::MAX`, holes and
+//! shrunk segments under the map, a foreign directory left unchanged, and a full disk
+//! that recovers once space is freed.
+#![cfg(feature = "fault-injection")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::io::ErrorKind;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use paxstore::StorageOp::{self, *};
+use paxstore::{ClusterConfig, Durability, StopSign, Storage, StorageError};
+use paxstore_backends::wal::{FaultIo, WalOptions, WalStorage};
+use paxstore_conformance::{compare, Model, TestEntry};
+
+type Wal = WalStorage<TestEntry>;
+
+const SECTOR: u64 = 512;
+
+fn write(wal: &mut Wal, model: &mut Model, ops: Vec<StorageOp<TestEntry>>) {
+    model.apply_batch(&ops).unwrap();
+    wal.write_atomically(ops).unwrap();
+}
+
+/// A rollover writes the new segment's checkpoint and the first batch in one `pwrite`.
+/// A power cut may land any subset of its sectors: for every sector boundary inside it,
+/// the sectors before it lost and those after it landed, the other way round, and one
+/// sector lost alone, with the lost bytes zero or garbage. Every such state opens, without
+/// the batch (it was never acknowledged).
+#[test]
+fn torn_rollover_at_every_sector_boundary_opens_without_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = WalOptions::new(Durability::Immediate).segment_bytes(64 << 10);
+    let io = Arc::new(FaultIo::new());
+    let mut wal = Wal::open_with(dir.path(), options, io.clone()).unwrap();
+    let mut model = Model::default();
+    // A stop sign with 2 KiB of metadata: the checkpoint spans several sectors.
+    let stopsign = StopSign {
+        next_config: ClusterConfig {
+            configuration_id: 2,
+            nodes: vec![1, 2, 3],
+            flexible_quorum: None,
+        },
+        metadata: Some(vec![0xAB; 2048]),
+    };
+    write(&mut wal, &mut model, vec![SetStopsign(Some(stopsign))]);
+    let mut id = 0;
+    let (before, rollover) = loop {
+        let live = wal.segment_paths().0.len();
+        let before = model.clone();
+        id += 1;
+        write(&mut wal, &mut model, vec![AppendEntry(TestEntry::new(id, 700))]);
+        if wal.segment_paths().0.len() > live {
+            // The rollover write is the last at the first record's offset (zeros ahead of
+            // the tail may follow it).
+            break (before, io.writes().into_iter().rev().find(|w| w.offset == 32).unwrap());
+        }
+    };
+    drop(wal);
+    assert_eq!(rollover.offset, 32, "the rollover write starts at the first record");
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(&rollover.path).unwrap();
+    let mut written = vec![0u8; rollover.len];
+    file.read_exact_at(&mut written, rollover.offset).unwrap();
+    let (start, end) = (rollover.offset, rollover.offset + rollover.len as u64);
+    let boundaries: Vec<u64> = (1..).map(|k| k * SECTOR).take_while(|&b| b < end).collect();
+    assert!(boundaries.len() >= 5, "the checkpoint and the batch span sectors");
+    let mut states = 0;
+    for &b in &boundaries {
+        let at = (b - start) as usize;
+        let next = (at + SECTOR as usize).min(written.len());
+        for lost_byte in [0x00, 0x5A] {
+            let prefix_landed: Vec<bool> = (0..written.len()).map(|i| i < at).collect();
+            let suffix_landed: Vec<bool> = (0..written.len()).map(|i| i >= at).collect();
+            let one_lost: Vec<bool> = (0..written.len()).map(|i| i < at || i >= next).collect();
+            for landed in [prefix_landed, suffix_landed, one_lost] {
+                let torn: Vec<u8> = (written.iter().zip(&landed))
+                    .map(|(&w, &l)| if l { w } else { lost_byte })
+                    .collect();
+                file.write_all_at(&torn, start).unwrap();
+                let wal = Wal::open_with_options(dir.path(), options).unwrap_or_else(|e| {
+                    panic!("boundary {b}, lost bytes {lost_byte:#x}: {e}");
+                });
+                compare(&wal, &before).unwrap();
+                states += 1;
+            }
+        }
+    }
+    assert_eq!(states, boundaries.len() * 6);
+    // The log goes on from there.
+    let mut wal = Wal::open_with_options(dir.path(), options).unwrap();
+    let mut model = before;
+    for k in 0..100 {
+        write(&mut wal, &mut model, vec![AppendEntry(TestEntry::new(10_000 + k, 700))]);
+    }
+    drop(wal);
+    compare(&Wal::open_with_options(dir.path(), options).unwrap(), &model).unwrap();
+}
+
+/// The log end a batch would leave, computed without overflow; `None` if it cannot be
+/// represented.
+fn end_after(mut compacted: usize, mut end: usize, ops: &[StorageOp<TestEntry>]) -> Option<usize> {
+    for op in ops {
+        match op {
+            AppendEntry(_) => end = end.checked_add(1)?,
+            AppendEntries(es) => end = end.checked_add(es.len())?,
+            AppendOnPrefix(from, es) => end = from.checked_add(es.len())?,
+            SetCompactedIdx(i) => {
+                compacted = *i;
+                end = end.max(*i);
+            }
+            Trim(i) => compacted = *i,
+            _ => {}
+        }
+    }
+    let _ = compacted;
+    Some(end)
+}
+
+/// At the `usize::MAX` edges, every op either succeeds with a representable log (the
+/// entries it appended read back, reopen agrees) or is refused with a typed error before
+/// anything is written.
+#[test]
+fn every_op_at_the_usize_max_edges_succeeds_or_is_refused_before_writing() {
+    let e = |id| TestEntry::new(id, 10);
+    let ops: Vec<(&str, Vec<StorageOp<TestEntry>>)> = vec![
+        ("AppendEntry", vec![AppendEntry(e(1))]),
+        ("AppendEntries", vec![AppendEntries(vec![e(1), e(2)])]),
+        ("AppendEntries empty", vec![AppendEntries(vec![])]),
+        ("AppendOnPrefix at the end", vec![AppendOnPrefix(usize::MAX, vec![e(1)])]),
+        ("AppendOnPrefix empty", vec![AppendOnPrefix(usize::MAX, vec![])]),
+        ("SetDecidedIndex", vec![SetDecidedIndex(usize::MAX)]),
+        ("Trim", vec![Trim(usize::MAX)]),
+        ("SetCompactedIdx", vec![SetCompactedIdx(usize::MAX)]),
+        ("two appends", vec![AppendEntry(e(1)), AppendEntry(e(2))]),
+    ];
+    for start in [usize::MAX, usize::MAX - 2] {
+        for (name, batch) in &ops {
+            let dir = tempfile::tempdir().unwrap();
+            let mut wal = Wal::open(dir.path(), Durability::Immediate).unwrap();
+            wal.set_compacted_idx(start).unwrap();
+            assert_eq!(wal.get_log_end().unwrap(), start);
+            let bytes = wal.stats().bytes_written;
+            let expected = end_after(start, start, batch);
+            let got = wal.write_atomically(batch.clone());
+            let what = format!("{name} at compacted {start}: {got:?}");
+            let end = match (got, expected) {
+                (Ok(()), Some(end)) => end,
+                (Err(StorageError::InvalidOp { .. } | StorageError::TooLarge { .. }), _) => {
+                    assert_eq!(wal.stats().bytes_written, bytes, "{what}: refused after writing");
+                    assert_eq!(wal.get_log_end().unwrap(), start, "{what}");
+                    start
+                }
+                _ => panic!("{what}, expected a log end of {expected:?}"),
+            };
+            assert_eq!(wal.get_log_end().unwrap(), end, "{what}");
+            let from = wal.get_compacted_idx().unwrap();
+            let len = wal.get_log_len().unwrap();
+            assert_eq!(wal.get_suffix(from).unwrap().len(), len, "{what}");
+            drop(wal);
+            let wal = Wal::open(dir.path(), Durability::Immediate).unwrap();
+            assert_eq!(wal.get_log_end().unwrap(), end, "{what}, reopened");
+            assert_eq!(wal.get_suffix(from).unwrap().len(), len, "{what}, reopened");
+        }
+    }
+    // From `MAX - 2`, appends fill the log up to `MAX` and the next one is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(dir.path(), Durability::Immediate).unwrap();
+    wal.set_compacted_idx(usize::MAX - 2).unwrap();
+    wal.append_entry(e(1)).unwrap();
+    wal.append_entry(e(2)).unwrap();
+    assert_eq!(wal.get_log_end().unwrap(), usize::MAX);
+    assert!(wal.append_entry(e(3)).is_err());
+    assert_eq!(wal.get_entries(usize::MAX - 2, usize::MAX).unwrap(), vec![e(1), e(2)]);
+}
+
+/// Whether byte `at` of `path` lies in a hole (never written, no block behind it).
+fn in_hole(path: &Path, at: u64) -> bool {
+    use rustix::fs::{seek, SeekFrom};
+    let f = std::fs::File::open(path).unwrap();
+    match seek(&f, SeekFrom::Data(at)) {
+        Ok(data) => data > at,
+        Err(e) => e == rustix::io::Errno::NXIO,
+    }
+}
+
+/// On tmpfs a read through the map of a never-written page allocates it (and on a full
+/// tmpfs the read faults with SIGBUS). A torn record whose length runs into the holes of
+/// a sparse (`Buffered`) segment is cut at open without reading or writing those holes.
+#[test]
+fn open_never_reads_a_hole_under_the_map() {
+    let shm = Path::new("/dev/shm");
+    assert!(shm.is_dir(), "this test needs a tmpfs at /dev/shm");
+    let dir = tempfile::tempdir_in(shm).unwrap();
+    let options = WalOptions::new(Durability::Buffered).segment_bytes(1 << 20);
+    let io = Arc::new(FaultIo::new());
+    let mut wal = Wal::open_with(dir.path(), options, io.clone()).unwrap();
+    let mut model = Model::default();
+    for k in 0..3 {
+        write(&mut wal, &mut model, vec![AppendEntry(TestEntry::new(k, 100))]);
+    }
+    let last = io.writes().pop().unwrap();
+    drop(wal);
+    let tail = (last.offset + last.len as u64).next_multiple_of(8);
+    assert!(tail + 24 < 4096, "the tail is in the segment's first page");
+    assert!(in_hole(&last.path, 4096) && in_hole(&last.path, 64 << 10), "the segment is sparse");
+    // A record header at the tail whose payload would run 64 KiB into the holes.
+    let mut header = [0u8; 24];
+    header[0..4].copy_from_slice(&0xDEAD_BEEFu32.to_le_bytes());
+    header[4..8].copy_from_slice(&(64u32 << 10).to_le_bytes());
+    header[8..16].copy_from_slice(&5u64.to_le_bytes());
+    header[16] = 1;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&last.path)
+        .unwrap()
+        .write_all_at(&header, tail)
+        .unwrap();
+    let wal = Wal::open_with_options(dir.path(), options).unwrap();
+    compare(&wal, &model).unwrap();
+    for page in [4096, 32 << 10, 64 << 10] {
+        assert!(in_hole(&last.path, page), "open read or wrote the hole at {page}");
+    }
+}
+
+/// A segment shortened by another program while the WAL was closed: `open` refuses it
+/// (`Corruption` naming the length) instead of reading the cut as a torn tail and
+/// dropping acknowledged batches.
+#[test]
+fn a_shrunk_segment_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = WalOptions::new(Durability::Immediate).segment_bytes(64 << 10);
+    let mut wal = Wal::open_with_options(dir.path(), options).unwrap();
+    for k in 0..40 {
+        wal.append_entry(TestEntry::new(k, 400)).unwrap();
+    }
+    let (live, _) = wal.segment_paths();
+    drop(wal);
+    let active = live.last().unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(active).unwrap();
+    file.set_len(8192).unwrap();
+    match Wal::open_with_options(dir.path(), options) {
+        Err(StorageError::Corruption { detail, .. }) => {
+            assert!(detail.contains("8192"), "{detail}");
+        }
+        other => panic!("a segment cut to 8192 bytes opened: {:?}", other.map(|w| w.get_log_len())),
+    }
+}
+
+/// Every file of `dir` (recursively) with its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            for (k, v) in snapshot(&path) {
+                out.insert(format!("{name}/{k}"), v);
+            }
+        } else {
+            out.insert(name, std::fs::read(&path).unwrap());
+        }
+    }
+    out
+}
+
+/// `open` of a directory that is not a WAL changes nothing in it: no leftover `.wal.tmp`
+/// deleted, no lock file created.
+#[test]
+fn an_unrecognized_directory_is_left_byte_for_byte_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("0000000000000001.wal.tmp"), b"half-made segment").unwrap();
+    std::fs::write(dir.path().join("0000000000000002.wal.tmp"), b"").unwrap();
+    std::fs::write(dir.path().join("CURRENT"), b"MANIFEST-000001\n").unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::write(dir.path().join("sub/x"), b"x").unwrap();
+    let before = snapshot(dir.path());
+    for durability in [Durability::Immediate, Durability::Buffered] {
+        match Wal::open(dir.path(), durability) {
+            Err(StorageError::Unrecognized { .. }) => {}
+            other => panic!("expected Unrecognized, got {:?}", other.map(|_| ())),
+        }
+        assert_eq!(snapshot(dir.path()), before);
+    }
+}
+
+/// A disk that fills up, then gets space back: writes fail with `StorageFull` while it is
+/// full, and succeed again once there is room for the records, whatever the zeros written
+/// ahead of the tail would want. The model disk has 300 KiB free before each write; each
+/// batch is ~100 KiB, so the zeros written ahead (up to 4 MiB) never fit.
+#[test]
+fn a_full_disk_recovers_once_space_is_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let io = Arc::new(FaultIo::new());
+    let mut wal =
+        Wal::open_with(dir.path(), WalOptions::new(Durability::Immediate), io.clone()).unwrap();
+    let mut model = Model::default();
+    // The disk fills up: writes go on into the zeros written ahead of the tail (blocks
+    // the log already holds), then fail with `StorageFull`, changing nothing.
+    io.limit_space(Some(0));
+    let mut k = 0;
+    let full = loop {
+        k += 1;
+        assert!(k < 200, "a full disk took 200 batches of 100 KiB");
+        let e = TestEntry::new(k, 100 << 10);
+        match wal.append_entry(e.clone()) {
+            Ok(()) => model.apply_batch(&[AppendEntry(e)]).unwrap(),
+            Err(err) => break err,
+        }
+    };
+    match &full {
+        StorageError::Io { source, .. } => assert_eq!(source.kind(), ErrorKind::StorageFull),
+        other => panic!("expected StorageFull, got {other:?}"),
+    }
+    compare(&wal, &model).unwrap();
+    let rolled = wal.segment_paths().0.len();
+    for k in k + 1..=k + 120 {
+        io.limit_space(Some(300 << 10));
+        let e = TestEntry::new(k, 100 << 10);
+        if let Err(err) = wal.append_entry(e.clone()) {
+            panic!("batch {k} with 300 KiB free: {err}");
+        }
+        model.apply_batch(&[AppendEntry(e)]).unwrap();
+    }
+    assert!(wal.segment_paths().0.len() > rolled, "the batches rolled over");
+    compare(&wal, &model).unwrap();
+    drop(wal);
+    io.limit_space(None);
+    compare(&Wal::open(dir.path(), Durability::Immediate).unwrap(), &model).unwrap();
+}
