@@ -1,5 +1,6 @@
 //! Criterion benches of a 3-replica cluster in one process, driven in rounds
-//! (`paxstore_benches::replica`, the report's driver): paxstore's replica over every
+//! (`paxstore_benches::replica`, the report's driver, at the batch sizes of the report's
+//! full matrix): paxstore's replica over every
 //! compiled-in backend, and OmniPaxos 0.2.4 over its `MemoryStorage`, in the `upfront`
 //! and `stream` modes at several batch sizes.
 //!
@@ -7,27 +8,17 @@
 //! cargo bench -p paxstore-benches --bench replica -- 'replica/paxstore/memory/upfront'
 //! ```
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::Duration;
 
+use common::{bench_dir, ok};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use paxstore_backends::BackendKind;
+use paxstore_benches::omni;
 use paxstore_benches::replica::{upfront_entries, Mode, PaxstoreCluster, RoundNode, Rounds};
+use paxstore_benches::runner::Matrix;
 use paxstore_benches::workload::{durabilities, durability_label};
-use paxstore_benches::{omni, BenchError};
-
-/// Where the benches put their stores (a real disk, not a tmpfs).
-fn bench_dir() -> PathBuf {
-    std::env::var_os("PAXSTORE_BENCH_DIR").map_or_else(|| PathBuf::from("/var/tmp"), PathBuf::from)
-}
-
-/// A bench cannot return an error from inside criterion's timing loop: it stops with the
-/// error message.
-fn ok<T>(r: Result<T, BenchError>) -> T {
-    r.unwrap_or_else(|e| panic!("benchmark failed: {e}"))
-}
-
-const BATCHES: [usize; 4] = [1, 10, 100, 1000];
 
 /// Times `iters` runs of `mode` (one upfront run, or one streamed batch, per iteration).
 fn time_runs<N: RoundNode>(
@@ -44,8 +35,8 @@ fn time_runs<N: RoundNode>(
 }
 
 fn replica(c: &mut Criterion) {
-    let parent = bench_dir();
-    for mode in Mode::ALL {
+    let (parent, m) = (bench_dir(), Matrix::full());
+    for &mode in &m.replica_modes {
         for kind in BackendKind::compiled_in() {
             // Immediate is the replica's durable setting; memory has none.
             let durability = durabilities(kind)[0];
@@ -53,7 +44,7 @@ fn replica(c: &mut Criterion) {
                 format!("replica/paxstore/{kind}/{}/{}", durability_label(durability), mode.name());
             let mut group = c.benchmark_group(name);
             group.sample_size(10).measurement_time(Duration::from_secs(3));
-            for batch in BATCHES {
+            for &batch in &m.replica_batches {
                 let per_iter = if mode == Mode::Upfront { upfront_entries(batch) } else { batch };
                 group.throughput(Throughput::Elements(per_iter as u64));
                 group.bench_function(BenchmarkId::new("batch_size", batch), |b| {
@@ -66,7 +57,7 @@ fn replica(c: &mut Criterion) {
         let mut group =
             c.benchmark_group(format!("replica/omnipaxos/MemoryStorage/{}", mode.name()));
         group.sample_size(10).measurement_time(Duration::from_secs(3));
-        for batch in BATCHES {
+        for &batch in &m.replica_batches {
             let per_iter = if mode == Mode::Upfront { upfront_entries(batch) } else { batch };
             group.throughput(Throughput::Elements(per_iter as u64));
             group.bench_function(BenchmarkId::new("batch_size", batch), |b| {

@@ -97,6 +97,12 @@ pub fn durabilities(kind: BackendKind) -> Vec<Option<Durability>> {
     }
 }
 
+/// The durability of the read workloads' store: what a replica serving reads runs with
+/// (`Immediate`; none for the memory backend).
+pub fn read_durability(kind: BackendKind) -> Option<Durability> {
+    kind.is_persistent().then_some(Durability::Immediate)
+}
+
 /// The name of a durability setting in reports: `immediate`, `buffered` or `none`.
 pub fn durability_label(durability: Option<Durability>) -> &'static str {
     durability.map_or("none", Durability::as_str)
@@ -119,6 +125,11 @@ impl Budget {
     /// A budget of `time` with generous call and byte caps.
     pub fn time(time: Duration) -> Self {
         Budget { time, min_calls: 5, max_calls: 200_000, max_bytes: 256 << 20 }
+    }
+
+    /// Exactly `calls` timed calls, however long they take (a criterion iteration count).
+    pub fn calls(calls: usize) -> Self {
+        Budget { time: Duration::ZERO, min_calls: calls, max_calls: calls, max_bytes: u64::MAX }
     }
 
     fn go_on(&self, started: Instant, calls: usize, bytes: u64) -> bool {

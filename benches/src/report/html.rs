@@ -1,131 +1,85 @@
-//! The report's HTML page, rendered from its Markdown so the two never disagree: headings,
-//! tables, lists and paragraphs, with each chart's SVG embedded inline.
+//! The report's HTML page, rendered from its Markdown so the two never disagree.
+//!
+//! `pulldown-cmark` turns the Markdown into HTML (headings, tables with their column
+//! alignment, lists, inline markup). Our code does what it does not: a paragraph that is
+//! only a chart (`![title](charts/<name>.svg)`) becomes a `<figure>` with the chart's SVG
+//! inline, so `index.html` is one self-contained file; a chart that was not drawn becomes a
+//! note saying so.
 
-use std::fmt::Write as _;
+use pulldown_cmark::{html, Event, Options, Parser, Tag, TagEnd};
 
 /// Escapes text for HTML.
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// Inline Markdown: `code`, **bold** and *italic*, on escaped text.
-fn inline(s: &str) -> String {
-    let mut out = String::new();
-    let mut code = false;
-    for (i, part) in escape(s).split('`').enumerate() {
-        if i > 0 {
-            out.push_str(if code { "</code>" } else { "<code>" });
-            code = !code;
-        }
-        if code {
-            out.push_str(part);
-        } else {
-            out.push_str(&emphasis(part));
-        }
-    }
-    out
-}
-
-fn emphasis(s: &str) -> String {
-    let mut out = String::new();
-    for (i, part) in s.split("**").enumerate() {
-        if i > 0 {
-            out.push_str(if i % 2 == 1 { "<b>" } else { "</b>" });
-        }
-        for (j, p) in part.split('*').enumerate() {
-            if j > 0 {
-                out.push_str(if j % 2 == 1 { "<i>" } else { "</i>" });
-            }
-            out.push_str(p);
-        }
-    }
-    out
-}
-
-fn cells(line: &str) -> Vec<&str> {
-    line.trim().trim_start_matches('|').trim_end_matches('|').split('|').map(str::trim).collect()
-}
+const HEAD: &str = "<meta charset=\"utf-8\">\n<style>\
+body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}\
+table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;padding:3px 8px}\
+th{background:#f3f3f3}code{background:#f6f6f6;padding:0 3px}figure{margin:1em 0}</style>\n";
 
 /// The page for `markdown`; `chart(name)` returns the SVG of `charts/<name>` if drawn.
 pub fn to_html(title: &str, markdown: &str, chart: &dyn Fn(&str) -> Option<String>) -> String {
-    let mut h = String::new();
-    let _ = writeln!(
-        h,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n\
-         <style>body{{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}}\
-         table{{border-collapse:collapse;margin:1em 0;font-size:14px}}td,th{{border:1px solid #ccc;padding:3px 8px}}\
-         td{{text-align:right}}td:first-child,td:nth-child(2),td:nth-child(3){{text-align:left}}\
-         th{{background:#f3f3f3}}code{{background:#f6f6f6;padding:0 3px}}figure{{margin:1em 0}}</style>\n\
-         </head><body>",
+    let events: Vec<Event> = Parser::new_ext(markdown, Options::ENABLE_TABLES).collect();
+    let mut body = String::new();
+    html::push_html(&mut body, inline_charts(events, chart).into_iter());
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><title>{}</title>\n{HEAD}</head><body>\n\
+         {body}</body></html>\n",
         escape(title)
-    );
-    let lines: Vec<&str> = markdown.lines().collect();
+    )
+}
+
+/// Replaces each paragraph that holds only an image of `charts/<name>` with a figure: the
+/// chart's SVG and the image's text as its caption.
+fn inline_charts<'a>(
+    events: Vec<Event<'a>>,
+    chart: &dyn Fn(&str) -> Option<String>,
+) -> Vec<Event<'a>> {
+    let mut out = Vec::with_capacity(events.len());
     let mut i = 0;
-    let mut in_list = false;
-    while i < lines.len() {
-        let line = lines[i];
-        if in_list && !line.starts_with("- ") && !line.starts_with("  ") {
-            h.push_str("</ul>\n");
-            in_list = false;
+    while i < events.len() {
+        if let Some((figure, used)) = chart_paragraph(&events[i..], chart) {
+            out.push(Event::Html(figure.into()));
+            i += used;
+        } else {
+            out.push(events[i].clone());
+            i += 1;
         }
-        if let Some(t) = line.strip_prefix("## ") {
-            let _ = writeln!(h, "<h2>{}</h2>", inline(t));
-        } else if let Some(t) = line.strip_prefix("# ") {
-            let _ = writeln!(h, "<h1>{}</h1>", inline(t));
-        } else if line.starts_with('|') {
-            h.push_str("<table>\n");
-            let header = cells(line);
-            h.push_str("<tr>");
-            for c in header {
-                let _ = write!(h, "<th>{}</th>", inline(c));
-            }
-            h.push_str("</tr>\n");
-            i += 1; // the |---| line
-            while i + 1 < lines.len() && lines[i + 1].starts_with('|') {
-                i += 1;
-                h.push_str("<tr>");
-                for c in cells(lines[i]) {
-                    let _ = write!(h, "<td>{}</td>", inline(c));
-                }
-                h.push_str("</tr>\n");
-            }
-            h.push_str("</table>\n");
-        } else if let Some(rest) = line.strip_prefix("![") {
-            let (alt, target) = rest.split_once("](").unwrap_or((rest, ""));
-            let name = target.trim_end_matches(')').trim_start_matches("charts/");
-            match chart(name) {
-                Some(svg) => {
-                    let _ = writeln!(
-                        h,
-                        "<figure>{svg}<figcaption>{}</figcaption></figure>",
-                        inline(alt)
-                    );
-                }
-                None => {
-                    let _ = writeln!(h, "<p>(chart {} not drawn)</p>", escape(name));
-                }
-            }
-        } else if let Some(item) = line.strip_prefix("- ") {
-            if !in_list {
-                h.push_str("<ul>\n");
-                in_list = true;
-            }
-            let _ = write!(h, "<li>{}", inline(item));
-            while i + 1 < lines.len() && lines[i + 1].starts_with("  ") {
-                i += 1;
-                let _ = write!(h, " {}", inline(lines[i].trim()));
-            }
-            h.push_str("</li>\n");
-        } else if !line.trim().is_empty() {
-            let _ = writeln!(h, "<p>{}</p>", inline(line.trim_end_matches("  ")));
+    }
+    out
+}
+
+/// If `events` start with a paragraph holding one image and nothing else: its figure and
+/// the number of events it spans.
+fn chart_paragraph(
+    events: &[Event<'_>],
+    chart: &dyn Fn(&str) -> Option<String>,
+) -> Option<(String, usize)> {
+    let [Event::Start(Tag::Paragraph), Event::Start(Tag::Image { dest_url, .. }), rest @ ..] =
+        events
+    else {
+        return None;
+    };
+    let end = rest.iter().position(|e| matches!(e, Event::End(TagEnd::Image)))?;
+    if !matches!(rest.get(end + 1), Some(Event::End(TagEnd::Paragraph))) {
+        return None;
+    }
+    let caption: String = rest[..end]
+        .iter()
+        .filter_map(|e| match e {
+            Event::Text(t) | Event::Code(t) => Some(t.as_ref()),
+            _ => None,
+        })
+        .collect();
+    let name = dest_url.trim_start_matches("charts/");
+    let figure = match chart(name) {
+        Some(svg) => {
+            format!("<figure>{svg}<figcaption>{}</figcaption></figure>\n", escape(&caption))
         }
-        i += 1;
-    }
-    if in_list {
-        h.push_str("</ul>\n");
-    }
-    h.push_str("</body></html>\n");
-    h
+        None => format!("<p>(chart {} not drawn)</p>\n", escape(name)),
+    };
+    Some((figure, end + 4))
 }
 
 #[cfg(test)]
@@ -134,11 +88,25 @@ mod tests {
 
     #[test]
     fn renders_tables_charts_and_inline_markup() {
-        let md =
-            "# T\n\n| a | b |\n|---|---:|\n| **x** | `1` |\n\n![c](charts/c.svg)\n- one\n- two\n";
+        let md = "# T\n\n| a | b |\n|---|---:|\n| **x** | `1` |\n\n![c](charts/c.svg)\n\n\
+                  ![gone](charts/gone.svg)\n\n- one\n- two\n\n### Sub\n";
         let html = to_html("t", md, &|n| (n == "c.svg").then(|| "<svg/>".to_owned()));
-        assert!(html.contains("<td><b>x</b></td><td><code>1</code></td>"), "{html}");
-        assert!(html.contains("<figure><svg/>"), "{html}");
+        assert!(
+            html.contains("<td><strong>x</strong></td>")
+                && html.contains("<td style=\"text-align: right\"><code>1</code></td>"),
+            "{html}"
+        );
+        assert!(html.contains("<figure><svg/><figcaption>c</figcaption></figure>"), "{html}");
+        assert!(html.contains("<p>(chart gone.svg not drawn)</p>"), "{html}");
+        assert!(!html.contains("<img"), "every chart is inlined or noted: {html}");
         assert!(html.contains("<li>two</li>\n</ul>"), "{html}");
+        assert!(html.contains("<h3>Sub</h3>"), "{html}");
+    }
+
+    #[test]
+    fn an_image_inside_text_is_left_to_the_markdown_renderer() {
+        let md = "see ![c](charts/c.svg) here\n";
+        let html = to_html("t", md, &|_| Some("<svg/>".to_owned()));
+        assert!(!html.contains("<figure>") && html.contains("<img"), "{html}");
     }
 }

@@ -8,10 +8,10 @@ use paxstore_backends::BackendKind;
 use super::matrix::Matrix;
 use crate::replica::{self, Mode, REPLICAS};
 use crate::report::OMNI_MEMORY_NAME;
+use crate::workload::{durability_label, read_durability, ReadRange};
 
 /// The backend name of the floor over bare `Vec`s.
 pub(super) const FLOOR_BARE: &str = "bare";
-use crate::workload::{durability_label, ReadRange};
 
 /// What a group of cells measures; every backend of the group runs it.
 #[derive(Clone, Copy, Debug)]
@@ -103,11 +103,6 @@ pub(super) struct Group {
     pub(super) cells: Vec<Cell>,
     /// Whether a ceiling sample joins each round.
     pub(super) with_ceiling: bool,
-}
-
-/// The durability of the read cells' store: what a replica serving reads runs with.
-pub(super) fn read_durability(kind: BackendKind) -> Option<Durability> {
-    kind.is_persistent().then_some(Durability::Immediate)
 }
 
 impl Group {
