@@ -39,7 +39,7 @@ fi
 # RocksDB's C++ (the long part of a first build) is not built at all.
 features=()
 if [[ -n "$backends" ]]; then
-    known="memory wal redb sled rocksdb"
+    known="memory wal redb sled rocksdb fjall raft-engine"
     for b in ${backends//,/ }; do
         if [[ " $known " != *" $b "* ]]; then
             echo "report.sh: unknown backend '$b' in --backends (known: ${known// /, })" >&2

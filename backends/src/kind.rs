@@ -32,10 +32,14 @@ pub enum BackendKind {
     /// `crate::fjall` (feature `fjall`).
     #[cfg(feature = "fjall")]
     Fjall,
+    /// `crate::raft_engine` (feature `raft-engine`).
+    #[cfg(feature = "raft-engine")]
+    RaftEngine,
 }
 
 /// Every backend name paxstore knows, compiled in or not.
-pub const ALL_BACKEND_NAMES: [&str; 6] = ["memory", "rocksdb", "sled", "redb", "wal", "fjall"];
+pub const ALL_BACKEND_NAMES: [&str; 7] =
+    ["memory", "rocksdb", "sled", "redb", "wal", "fjall", "raft-engine"];
 
 impl BackendKind {
     /// Every backend compiled into this build, in a fixed order.
@@ -52,6 +56,8 @@ impl BackendKind {
             BackendKind::Wal,
             #[cfg(feature = "fjall")]
             BackendKind::Fjall,
+            #[cfg(feature = "raft-engine")]
+            BackendKind::RaftEngine,
         ]
     }
 
@@ -69,6 +75,8 @@ impl BackendKind {
             BackendKind::Wal => "wal",
             #[cfg(feature = "fjall")]
             BackendKind::Fjall => "fjall",
+            #[cfg(feature = "raft-engine")]
+            BackendKind::RaftEngine => "raft-engine",
         }
     }
 
@@ -100,6 +108,10 @@ impl BackendKind {
             #[cfg(feature = "fjall")]
             BackendKind::Fjall => {
                 Box::new(crate::fjall::FjallStorage::<T>::open(path, durability)?)
+            }
+            #[cfg(feature = "raft-engine")]
+            BackendKind::RaftEngine => {
+                Box::new(crate::raft_engine::RaftEngineStorage::<T>::open(path, durability)?)
             }
         })
     }

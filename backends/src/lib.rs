@@ -9,11 +9,13 @@
 //! | `rocksdb` | `rocksdb` | RocksDB, one `WriteBatch` per batch | synced WAL write / WAL written, not synced |
 //! | `sled` | `sled` | sled 0.34, one `Batch` per batch | `flush` + this backend's fdatasync of sled's files / `flush` only |
 //! | `redb` | `redb` | redb 4, one write transaction per batch | `Immediate` commit / the same (redb has no process-crash-safe cheaper mode) |
+//! | `fjall` | `fjall` | fjall 3, one `WriteBatch` per batch | `PersistMode::SyncData` / `PersistMode::Buffer` |
+//! | `raft-engine` | `raft_engine` | TiKV's raft-engine 0.4, one Raft group, one `LogBatch` per batch | `write(batch, true)` (fdatasync) / `write(batch, false)` |
 //! | `wal` | `wal` | paxstore's own memory-mapped write-ahead log | see its module docs |
 //! | `all` | | every one of the above | |
 //! | `fault-injection` | `wal` | test tooling, not for production: `wal::FaultIo`, `wal::Fault`, `wal::WriteEvent`, `wal::format` | |
 //!
-//! RocksDB, sled and redb are thin adapters (`kv::KvEngine`) under one log over a
+//! RocksDB, sled, redb, fjall and raft-engine are thin adapters (`kv::KvEngine`) under one log over a
 //! sorted key-value store, `kv::KvStorage`: the key layout, the open sequence, batch
 //! staging and poisoning are written once in `kv`, whose docs also say how to add an
 //! engine. The module map:
@@ -22,7 +24,8 @@
 //! |---|---|
 //! | [`memory`] | the volatile backend |
 //! | `kv` | the log over a sorted key-value store: engine trait, core, key layout, directory checks |
-//! | `rocksdb`, `sled`, `redb` | one engine adapter each: open quirks, reads, the atomic and durable commit |
+//! | `rocksdb`, `sled`, `redb`, `fjall` | one engine adapter each: open quirks, reads, the atomic and durable commit |
+//! | `raft_engine` | the adapter for raft-engine, a Raft log engine rather than a sorted store: how the log maps onto one Raft group |
 //! | `wal` | paxstore's own write-ahead log |
 //! | `codec` | how values are encoded on disk (postcard; fixed-width ballots and indices) |
 //! | [`kind`] | [`BackendKind`]: every compiled-in backend by name |
@@ -91,9 +94,12 @@ pub mod kind;
 #[cfg(feature = "kv")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kv")))]
 pub mod kv;
-#[cfg(any(feature = "wal", feature = "sled"))]
+#[cfg(any(feature = "wal", feature = "sled", feature = "raft-engine"))]
 mod lock;
 pub mod memory;
+#[cfg(feature = "raft-engine")]
+#[cfg_attr(docsrs, doc(cfg(feature = "raft-engine")))]
+pub mod raft_engine;
 #[cfg(feature = "redb")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
 pub mod redb;

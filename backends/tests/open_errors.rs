@@ -1,9 +1,16 @@
 //! Opening a path that holds something other than the backend's own store gives a typed
-//! error — never a panic, never a silent wipe — for the RocksDB, sled and redb backends.
+//! error — never a panic, never a silent wipe — for the RocksDB, sled, redb, fjall and
+//! raft-engine backends.
 //!
 //! Each case leaves the foreign bytes as they were and, where another backend's store was
 //! there, checks that it still opens with its data.
-#![cfg(any(feature = "rocksdb", feature = "sled", feature = "redb"))]
+#![cfg(any(
+    feature = "rocksdb",
+    feature = "sled",
+    feature = "redb",
+    feature = "fjall",
+    feature = "raft-engine"
+))]
 // Test setup helpers: a failed setup step is a failed test, so they unwrap.
 #![allow(clippy::unwrap_used)]
 
@@ -86,7 +93,7 @@ fn assert_store_intact(kind: BackendKind, dir: &Path) {
 fn mine() -> Vec<BackendKind> {
     BackendKind::compiled_in()
         .into_iter()
-        .filter(|k| ["rocksdb", "sled", "redb"].contains(&k.name()))
+        .filter(|k| ["rocksdb", "sled", "redb", "fjall", "raft-engine"].contains(&k.name()))
         .collect()
 }
 
@@ -166,6 +173,8 @@ fn plant_garbage_engine_files(kind: BackendKind, dir: &Path) {
             fs::write(dir.join("db"), garbage(1 << 20)).unwrap();
         }
         "redb" => fs::write(dir.join("paxstore.redb"), garbage(1 << 20)).unwrap(),
+        "fjall" => fs::write(dir.join("version"), garbage(64)).unwrap(),
+        "raft-engine" => fs::write(dir.join("0000000000000001.raftlog"), garbage(8192)).unwrap(),
         other => unreachable!("not one of ours: {other}"),
     }
 }
@@ -367,12 +376,14 @@ fn read_only_directory_child() {
 }
 
 /// A store another handle has open is `Locked`, naming the path, once the wait for the
-/// other handle ran out (sled's and the WAL's, redb's at once); after that handle is
+/// other handle ran out (sled's and the WAL's; redb's, fjall's and raft-engine's at
+/// once); after that handle is
 /// dropped the store opens again. RocksDB reports it as an engine error (see its docs).
 #[test]
 fn a_store_open_elsewhere_is_locked() {
     let kinds = BackendKind::compiled_in();
-    for kind in kinds.into_iter().filter(|k| ["sled", "redb", "wal"].contains(&k.name())) {
+    let locking = ["sled", "redb", "wal", "fjall", "raft-engine"];
+    for kind in kinds.into_iter().filter(|k| locking.contains(&k.name())) {
         let tmp = tempfile::tempdir().unwrap();
         let first = open(kind, tmp.path()).unwrap();
         match open_err(kind, tmp.path()) {

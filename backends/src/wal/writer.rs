@@ -1,15 +1,12 @@
 //! The commit path: writing and syncing a record, undoing a refused one, writing a
 //! segment's seal, and applying a committed batch to the in-memory state.
 
-use std::mem;
-
-use paxstore::{Durability, StorageError, StorageOp, StorageResult};
+use paxstore::{BatchPlan, Durability, StorageError, StorageOp, StorageResult};
 
 use super::format::{
     align, frame_record, seal_record_bytes, LeWriter, RECORD_BATCH, RECORD_HEADER_BYTES,
     RECORD_SEAL,
 };
-use super::index::Index;
 use super::io::WalIo;
 use super::record::checkpoint_record_bytes;
 use super::segment::{self, io_err, Segment, FIRST_RECORD};
@@ -35,7 +32,7 @@ impl<T: PersistentEntry> WalStorage<T> {
             return Ok(());
         }
         self.check_index_room(&ops)?;
-        self.bounds().validate_batch(&ops)?;
+        let plan = self.bounds().validate_batch(&ops)?;
         self.encode_batch(&ops)?;
         let framed = align(self.buf.len());
         let active_len = self.active().len();
@@ -111,7 +108,7 @@ impl<T: PersistentEntry> WalStorage<T> {
         self.next_lsn = lsn + 1;
         self.active_entries += new_entries;
         let compacted = self.meta.compacted;
-        self.apply(ops, record_loc);
+        self.apply(&plan, &ops, record_loc);
         if self.meta.compacted != compacted || self.reclaim_pending {
             self.reclaim();
         }
@@ -170,44 +167,48 @@ impl<T: PersistentEntry> WalStorage<T> {
         Ok(())
     }
 
-    /// Applies a written batch to the in-memory state; `record_loc` is the location of
-    /// its record's first byte.
-    pub(super) fn apply(&mut self, ops: Vec<StorageOp<T>>, record_loc: u64) {
-        let offsets = mem::take(&mut self.entry_offsets);
-        let mut offsets_iter = offsets.iter();
-        let mut meta_ranges = self.meta_ranges.iter();
-        let mut push = |index: &mut Index, n: usize| {
-            for off in offsets_iter.by_ref().take(n) {
-                index.push(record_loc + u64::from(*off));
+    /// Applies a written batch to the in-memory state by its `plan`; `record_loc` is the
+    /// location of its record's first byte. The encoder wrote every entry of the batch in
+    /// op order (`entry_offsets`) and every stop sign and snapshot value it sets
+    /// (`meta_ranges`); this finds in them the ones the plan keeps.
+    pub(super) fn apply(&mut self, plan: &BatchPlan, ops: &[StorageOp<T>], record_loc: u64) {
+        let kept = plan.kept();
+        self.index.truncate(kept.end - self.meta.compacted);
+        self.index.drain_front(kept.start - self.meta.compacted);
+        let mut sources = plan.appended.iter().peekable();
+        let (mut entries_before, mut values_before) = (0, 0);
+        for (position, op) in ops.iter().enumerate() {
+            if let Some(source) = sources.next_if(|source| source.op == position) {
+                let offsets = self.entry_offsets.iter().skip(entries_before + source.entries.start);
+                for offset in offsets.take(source.entries.len()) {
+                    self.index.push(record_loc + u64::from(*offset));
+                }
             }
-        };
-        for op in ops {
+            let value = |is_some: bool| {
+                let range = self.meta_ranges.get(values_before).filter(|_| is_some);
+                range.map(|&(a, b)| self.buf[a..b].to_vec())
+            };
             match op {
-                StorageOp::AppendEntry(_) => push(&mut self.index, 1),
-                StorageOp::AppendEntries(es) => push(&mut self.index, es.len()),
-                StorageOp::AppendOnPrefix(from, es) => {
-                    self.index.truncate(from - self.meta.compacted);
-                    push(&mut self.index, es.len());
+                StorageOp::AppendEntry(_) => entries_before += 1,
+                StorageOp::AppendEntries(es) | StorageOp::AppendOnPrefix(_, es) => {
+                    entries_before += es.len();
                 }
-                StorageOp::SetPromise(b) => self.meta.promise = Some(b),
-                StorageOp::SetDecidedIndex(i) => self.meta.decided = i,
-                StorageOp::SetAcceptedRound(b) => self.meta.accepted = Some(b),
-                StorageOp::SetCompactedIdx(i) | StorageOp::Trim(i) => {
-                    let n = (i - self.meta.compacted).min(self.index.len());
-                    self.index.drain_front(n);
-                    self.meta.compacted = i;
+                StorageOp::SetStopsign(s) if plan.stopsign_op == Some(position) => {
+                    self.meta.stopsign = value(s.is_some());
                 }
-                StorageOp::SetStopsign(s) => {
-                    self.meta.stopsign =
-                        s.and_then(|_| meta_ranges.next()).map(|&(a, b)| self.buf[a..b].to_vec());
+                StorageOp::SetSnapshot(s) if plan.snapshot_op == Some(position) => {
+                    self.meta.snapshot = value(s.is_some());
                 }
-                StorageOp::SetSnapshot(s) => {
-                    self.meta.snapshot =
-                        s.and_then(|_| meta_ranges.next()).map(|&(a, b)| self.buf[a..b].to_vec());
-                }
+                _ => {}
+            }
+            if matches!(op, StorageOp::SetStopsign(Some(_)) | StorageOp::SetSnapshot(Some(_))) {
+                values_before += 1;
             }
         }
-        self.entry_offsets = offsets;
+        self.meta.compacted = plan.after.compacted_idx;
+        self.meta.decided = plan.after.decided_idx;
+        self.meta.promise = plan.promise.or(self.meta.promise);
+        self.meta.accepted = plan.accepted_round.or(self.meta.accepted);
     }
 }
 

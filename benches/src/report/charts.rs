@@ -34,6 +34,8 @@ fn color_of(backend: &str) -> RGBColor {
         "rocksdb" => RGBColor(31, 119, 180),
         "redb" => RGBColor(44, 160, 44),
         "sled" => RGBColor(255, 127, 14),
+        "fjall" => RGBColor(148, 103, 189),
+        "raft-engine" => RGBColor(140, 86, 75),
         "memory" => RGBColor(127, 127, 127),
         other => {
             let h = other.bytes().fold(0usize, |a, b| a.wrapping_mul(31).wrapping_add(b.into()));
@@ -200,7 +202,8 @@ pub fn all_charts(report: &Report) -> Result<Vec<(String, String)>, BenchError> 
     }
     let mut replica = Vec::new();
     let mut keys: Vec<(&str, &str, &str)> = Vec::new();
-    for r in report.replica.iter().filter(|r| r.mode == "upfront") {
+    // The floor is a yardstick, not a replica: it stays in the tables.
+    for r in report.replica.iter().filter(|r| r.mode == "upfront" && r.replica != "floor") {
         let key = (r.replica.as_str(), r.backend.as_str(), r.durability.as_str());
         if !keys.contains(&key) {
             keys.push(key);
