@@ -1,5 +1,6 @@
-//! The mmap WAL against its issue-4 targets, side by side in one run with the disk's raw
-//! ceiling and RocksDB (sync writes), 128-byte entries.
+//! The mmap WAL against its targets (issues 4 and 14), side by side in one run with the
+//! disk's raw ceiling, RocksDB (sync writes), redb (reopen) and the memory backend (reads),
+//! 128-byte entries.
 //!
 //! ```text
 //! CARGO_TARGET_DIR=$HOME/.cache/paxstore-target cargo bench -p paxstore-benches --bench wal_targets
@@ -8,7 +9,7 @@
 //! Environment: `WAL_TARGETS_DIR` (directory on the disk under test, default `/var/tmp`),
 //! `WAL_TARGETS_REPS` (repetitions per cell, default 3), `WAL_TARGETS_REOPEN_ENTRIES`
 //! (default 1,000,000), `WAL_TARGETS_ONLY` (comma-separated groups: `ceiling`, `append`,
-//! `reopen`; default all). Each cell reports the median over the repetitions and the
+//! `wear`, `reopen`; default all). Each cell reports the median over the repetitions and the
 //! spread (min-max). The timer covers only the storage calls: batches are built before.
 //!
 //! Entries are the report's [`BenchEntry`] (a 128-byte payload serialized as one byte
@@ -16,6 +17,12 @@
 //! write a fresh log per repetition (`Immediate`, 1,000 entries per batch, as the report
 //! does), close it, and time its first reopen and then a second one; a last row times a
 //! log written with `Buffered`, which the WAL does not seal (FORMAT.md, "Seals").
+//!
+//! Issue 14's rows: the WAL's syncs per commit and bytes per sync at 100 entries per batch
+//! (from `WalStorage::stats`), the bytes each engine sent to the device per payload byte
+//! (`/proc/self/io`), reopen against redb and RocksDB, recent reads against the memory
+//! backend, and the cost of the map's guards at open (one `SEEK_DATA`/`SEEK_HOLE` pass
+//! per segment).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs::OpenOptions;
@@ -25,16 +32,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use paxstore::{Durability, Storage, StorageOp};
-#[cfg(feature = "rocksdb")]
-use paxstore_backends::rocksdb::RocksDbStorage;
 use paxstore_backends::wal::WalStorage;
+use paxstore_backends::BackendKind;
 use paxstore_benches::BenchEntry;
 
 const ENTRY: usize = 128;
-
-/// Without the `rocksdb` feature (e.g. `--no-default-features --features wal`) the
-/// RocksDB cells are skipped and show as NaN.
-const HAVE_ROCKSDB: bool = cfg!(feature = "rocksdb");
 
 type Store = Box<dyn Storage<BenchEntry>>;
 
@@ -50,6 +52,8 @@ fn env_usize(name: &str, default: usize) -> usize {
 enum Engine {
     Wal,
     Rocks,
+    Redb,
+    Memory,
 }
 
 impl Engine {
@@ -57,22 +61,34 @@ impl Engine {
         match self {
             Engine::Wal => "wal",
             Engine::Rocks => "rocksdb",
+            Engine::Redb => "redb",
+            Engine::Memory => "memory",
         }
+    }
+
+    /// Whether this engine is compiled in (RocksDB and redb are features).
+    fn built(self) -> bool {
+        self.name().parse::<BackendKind>().is_ok()
     }
 
     fn open(self, dir: &Path, d: Durability) -> Store {
-        match self {
-            Engine::Wal => Box::new(WalStorage::<BenchEntry>::open(dir, d).unwrap()),
-            #[cfg(feature = "rocksdb")]
-            Engine::Rocks => Box::new(RocksDbStorage::<BenchEntry>::open(dir, d).unwrap()),
-            #[cfg(not(feature = "rocksdb"))]
-            Engine::Rocks => unreachable!("rocksdb cells are skipped without the feature"),
-        }
+        let kind: BackendKind =
+            self.name().parse().expect("cells of engines not built are skipped");
+        kind.open(dir, d).unwrap()
     }
 }
 
+/// The bytes this process has sent to storage devices so far (`/proc/self/io`).
+fn device_write_bytes() -> u64 {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// Whether cell group `name` runs: all of them unless `WAL_TARGETS_ONLY` lists some
-/// (comma-separated: `ceiling`, `append`, `reopen`; reads run with `reopen`).
+/// (comma-separated: `ceiling`, `append`, `wear`, `reopen`; reads run with `reopen`).
 fn wanted(name: &str) -> bool {
     match std::env::var("WAL_TARGETS_ONLY") {
         Ok(list) => list.split(',').any(|w| w.trim() == name),
@@ -94,6 +110,14 @@ fn stat(mut v: Vec<f64>) -> Stat {
     }
     v.sort_by(|a, b| a.total_cmp(b));
     Stat { median: v[v.len() / 2], min: v[0], max: v[v.len() - 1] }
+}
+
+/// [`show`] with `decimals` decimals.
+fn show_f(label: &str, unit: &str, s: Stat, decimals: usize) {
+    println!(
+        "{label:<52} {:>12.decimals$} {unit:<10} (spread {:.decimals$}-{:.decimals$})",
+        s.median, s.min, s.max
+    );
 }
 
 fn show(label: &str, unit: &str, s: Stat) {
@@ -204,7 +228,8 @@ fn append_cell(
     per: usize,
     reps: usize,
 ) -> Stat {
-    let reps = if engine == Engine::Rocks && !HAVE_ROCKSDB { 0 } else { reps };
+    // Engines not compiled in are skipped: their cells show as NaN.
+    let reps = if engine.built() { reps } else { 0 };
     stat(
         (0..reps)
             .map(|_| {
@@ -349,15 +374,56 @@ fn main() {
         show("rocksdb no-sync, 1000 entries/batch", "entries/s", rb);
     }
 
+    // Issue 14: where a durable 100-entry commit's syncs and bytes go, and what each
+    // engine sends to the device per payload byte.
+    let (mut syncs_per_commit, mut bytes_per_sync) = (none, none);
+    let mut wear = Vec::new();
+    if wanted("wear") {
+        let (mut syncs, mut bytes) = (Vec::new(), Vec::new());
+        for _ in 0..reps {
+            let dir = tempfile::tempdir_in(root).unwrap();
+            let mut w =
+                WalStorage::<BenchEntry>::open(&dir.path().join("wal"), Durability::Immediate)
+                    .unwrap();
+            let before = w.stats();
+            for b in 0..1000 {
+                w.write_atomically(batch(b * 100, 100)).unwrap();
+            }
+            let after = w.stats();
+            let n = (after.syncs - before.syncs) as f64;
+            syncs.push(n / 1000.0);
+            bytes.push((after.bytes_written - before.bytes_written) as f64 / n);
+        }
+        syncs_per_commit = stat(syncs);
+        bytes_per_sync = stat(bytes);
+        show_f("wal immediate 100/batch: syncs per commit", "syncs", syncs_per_commit, 3);
+        show("wal immediate 100/batch: bytes written per sync", "bytes", bytes_per_sync);
+        for engine in [Engine::Wal, Engine::Rocks, Engine::Redb] {
+            if !engine.built() {
+                continue;
+            }
+            let amp = stat((0..reps).map(|_| device_bytes_per_payload(root, engine)).collect());
+            show_f(
+                &format!("{} immediate 100/batch: device B / payload B", engine.name()),
+                "",
+                amp,
+                2,
+            );
+            wear.push((engine, amp));
+        }
+    }
+
     // Reopen and recent reads of a 1,000,000-entry log, written afresh for every
     // repetition; the engines alternate within a repetition.
-    let (mut first, mut again, mut reads) = ([vec![], vec![]], [vec![], vec![]], [vec![], vec![]]);
-    let mut unsealed = Vec::new();
-    let (mut full_wal, mut full_rocks, mut full_n) = (Vec::new(), Vec::new(), 0);
+    let engines = [Engine::Wal, Engine::Rocks, Engine::Redb];
+    let (mut first, mut again, mut reads) =
+        ([vec![], vec![], vec![]], [vec![], vec![], vec![]], [vec![], vec![], vec![]]);
+    let (mut memory_reads, mut guard_us, mut segments) = (Vec::new(), Vec::new(), 0);
+    let (mut full_wal, mut full_n) = (Vec::new(), 0);
     if wanted("reopen") {
         for _ in 0..reps {
-            for (k, engine) in [Engine::Wal, Engine::Rocks].into_iter().enumerate() {
-                if engine == Engine::Rocks && !HAVE_ROCKSDB {
+            for (k, engine) in engines.into_iter().enumerate() {
+                if !engine.built() {
                     continue;
                 }
                 let dir = tempfile::tempdir_in(root).unwrap();
@@ -369,41 +435,57 @@ fn main() {
                 let (ms, s) = reopen_ms(&path, engine, reopen_n);
                 again[k].push(ms);
                 reads[k].push(recent_reads(&s, reopen_n));
+                if engine == Engine::Wal {
+                    drop(s);
+                    let (us, n) = guard_pass_us(&path);
+                    guard_us.push(us);
+                    segments = n;
+                }
             }
-            let dir = tempfile::tempdir_in(root).unwrap();
-            let path = dir.path().join("wal-buffered");
-            fill(&path, Engine::Wal, reopen_n, Durability::Buffered);
-            unsealed.push(reopen_ms(&path, Engine::Wal, reopen_n).0);
-            // The worst case: the active segment nearly full; RocksDB with as many entries.
+            // The worst case: the active segment (replayed record by record) nearly full.
             let dir = tempfile::tempdir_in(root).unwrap();
             let path = dir.path().join("wal-full");
             full_n = fill_wal_active_full(&path, reopen_n);
             drop(reopen_ms(&path, Engine::Wal, full_n));
             full_wal.push(reopen_ms(&path, Engine::Wal, full_n).0);
-            if HAVE_ROCKSDB {
-                let path = dir.path().join("rocksdb-full");
-                fill(&path, Engine::Rocks, full_n, Durability::Immediate);
-                drop(reopen_ms(&path, Engine::Rocks, full_n));
-                full_rocks.push(reopen_ms(&path, Engine::Rocks, full_n).0);
+            let dir = tempfile::tempdir_in(root).unwrap();
+            let mut memory = Engine::Memory.open(dir.path(), Durability::Immediate);
+            for b in 0..reopen_n / 1000 {
+                memory.write_atomically(batch((b * 1000) as u64, 1000)).unwrap();
             }
+            memory_reads.push(recent_reads(&memory, reopen_n));
         }
-        show(&format!("wal first reopen of {reopen_n} entries"), "ms", stat(first[0].clone()));
-        show(&format!("rocksdb first reopen of {reopen_n} entries"), "ms", stat(first[1].clone()));
-        show("wal second reopen", "ms", stat(again[0].clone()));
-        show("rocksdb second reopen", "ms", stat(again[1].clone()));
-        show("  wal reopen, log written Buffered (not sealed)", "ms", stat(unsealed));
+        for (k, engine) in engines.into_iter().enumerate() {
+            show(
+                &format!("{} first reopen of {reopen_n} entries", engine.name()),
+                "ms",
+                stat(first[k].clone()),
+            );
+            show(&format!("{} second reopen", engine.name()), "ms", stat(again[k].clone()));
+        }
         show(
             &format!("wal second reopen, {full_n} entries, active segment full"),
             "ms",
             stat(full_wal.clone()),
         );
-        show(&format!("rocksdb second reopen, {full_n} entries"), "ms", stat(full_rocks.clone()));
-        show("wal get_entries(100 recent)", "entries/s", stat(reads[0].clone()));
-        show("rocksdb get_entries(100 recent)", "entries/s", stat(reads[1].clone()));
+        show(
+            &format!("wal open's hole guard: SEEK_DATA/SEEK_HOLE over {segments} segments"),
+            "us",
+            stat(guard_us.clone()),
+        );
+        for (k, engine) in engines.into_iter().enumerate() {
+            show(
+                &format!("{} get_entries(100 recent)", engine.name()),
+                "entries/s",
+                stat(reads[k].clone()),
+            );
+        }
+        show("memory get_entries(100 recent)", "entries/s", stat(memory_reads.clone()));
     }
-    let [wf, rf] = first.map(stat);
-    let [wa, ra] = again.map(stat);
-    let [wr, rr] = reads.map(stat);
+    let [wf, rf, df] = first.map(stat);
+    let [wa, ra, da] = again.map(stat);
+    let [wr, rr, _] = reads.map(stat);
+    let mr = stat(memory_reads);
 
     println!("\ntargets (medians):");
     let r = w1.median / ceiling.median;
@@ -412,25 +494,81 @@ fn main() {
         r * 100.0,
         verdict(r, r >= 0.9)
     );
-    ratio_line("immediate 100/batch vs rocksdb, entries/s", w100.median / r100.median, 2.0);
+    ratio_line("immediate 100/batch vs rocksdb, entries/s", w100.median / r100.median, 2.5);
+    println!(
+        "    at the disk's ceiling: {:.3} syncs per commit, {:.0} bytes per sync, ceiling {:.0} syncs/s -> at most {:.0} entries/s",
+        syncs_per_commit.median,
+        bytes_per_sync.median,
+        ceiling.median,
+        ceiling.median / syncs_per_commit.median * 100.0
+    );
     println!(
         "  buffered 1000/batch >= 3M entries/s: {:.2}M -> {}",
         wb.median / 1e6,
         verdict(wb.median, wb.median >= 3e6)
     );
-    println!(
-        "  reopen <= 1 s: first {:.1} ms, second {:.1} ms -> {}",
-        wf.median,
-        wa.median,
-        verdict(wf.median, wf.median.max(wa.median) <= 1000.0)
-    );
-    ratio_line("first reopen vs rocksdb (rocksdb ms / wal ms)", rf.median / wf.median, 3.0);
-    ratio_line("second reopen vs rocksdb (rocksdb ms / wal ms)", ra.median / wa.median, 3.0);
-    let (fw, fr) = (stat(full_wal), stat(full_rocks));
+    let best_other = |w: Stat, others: [Stat; 2]| {
+        others.iter().map(|s| s.median).fold(f64::INFINITY, f64::min) / w.median
+    };
     ratio_line(
-        "worst case (active segment full) vs rocksdb, second reopen",
-        fr.median / fw.median,
-        3.0,
+        "first reopen: fastest of redb/rocksdb ms / wal ms (wal first)",
+        best_other(wf, [rf, df]),
+        1.0,
+    );
+    ratio_line(
+        "second reopen: fastest of redb/rocksdb ms / wal ms (wal first)",
+        best_other(wa, [ra, da]),
+        1.0,
+    );
+    ratio_line(
+        "worst case (active segment full): fastest other second reopen / wal ms",
+        best_other(stat(full_wal), [ra, da]),
+        1.0,
     );
     ratio_line("get_entries(100 recent) vs rocksdb, entries/s", wr.median / rr.median, 5.0);
+    ratio_line("get_entries(100 recent) vs memory, entries/s", wr.median / mr.median, 0.9);
+    let wal_wear = wear.iter().find(|(e, _)| *e == Engine::Wal).map_or(f64::NAN, |(_, s)| s.median);
+    let lowest = wear.iter().all(|(_, s)| s.median >= wal_wear);
+    println!(
+        "  device bytes per payload byte, 100/batch: wal {wal_wear:.2}, lowest of the durable engines -> {}",
+        verdict(wal_wear, lowest)
+    );
+}
+
+/// Device bytes (`/proc/self/io`) per payload byte over 1,000 durable commits of 100
+/// entries, after 20 warm-up commits.
+fn device_bytes_per_payload(root: &Path, engine: Engine) -> f64 {
+    let dir = tempfile::tempdir_in(root).unwrap();
+    let mut s = engine.open(&dir.path().join(engine.name()), Durability::Immediate);
+    appends(&mut s, 20, 100);
+    let before = device_write_bytes();
+    appends(&mut s, 1000, 100);
+    (device_write_bytes() - before) as f64 / (1000 * 100 * ENTRY) as f64
+}
+
+/// The hole guard `open` adds: one `SEEK_DATA`/`SEEK_HOLE` pass over each segment of the
+/// WAL in `dir` (what `Segment::readable` asks once per segment). Microseconds for all
+/// segments, and their number.
+fn guard_pass_us(dir: &Path) -> (f64, usize) {
+    let files: Vec<std::fs::File> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wal"))
+        .map(|p| std::fs::File::open(p).unwrap())
+        .collect();
+    let t = Instant::now();
+    for f in &files {
+        let len = f.metadata().unwrap().len() as i64;
+        let mut at = 0;
+        while at < len {
+            // SAFETY: lseek on an open descriptor owned by `f`; no memory is passed.
+            let data = unsafe { libc::lseek(f.as_raw_fd(), at, libc::SEEK_DATA) };
+            if data < 0 {
+                break;
+            }
+            // SAFETY: as above.
+            at = unsafe { libc::lseek(f.as_raw_fd(), data, libc::SEEK_HOLE) }.max(data + 1);
+        }
+    }
+    (t.elapsed().as_secs_f64() * 1e6, files.len())
 }

@@ -100,6 +100,13 @@ pub struct StorageRow {
     /// For durable (`immediate`) appends and trims: calls per second divided by the
     /// ceiling's synced writes per second (each durable call needs at least one sync).
     pub fraction_of_ceiling: Option<f64>,
+    /// For appends to a persistent backend: the bytes the process sent to the storage
+    /// device (`/proc/self/io` `write_bytes`, counted when a page is dirtied, by every
+    /// thread of the process) per byte of entry payload appended, median over
+    /// repetitions: the write amplification an SSD sees. Journal writes the filesystem
+    /// makes on the process' behalf, and background work after the cell, are not counted.
+    #[serde(default)]
+    pub device_bytes_per_payload_byte: Option<f64>,
 }
 
 /// Reopen of a log of `entries` entries.

@@ -21,7 +21,9 @@ use crate::BenchError;
 
 /// What one repetition of one cell produced.
 pub(super) enum Rep {
-    Storage(Samples),
+    /// A storage cell's calls, and for appends to a persistent backend the bytes sent to
+    /// the device per payload byte.
+    Storage(Samples, Option<f64>),
     Reopen(Duration),
     Replica(replica::ClusterRun),
 }
@@ -88,12 +90,18 @@ impl Runner<'_> {
         Ok(match work {
             Work::Append { batch, bytes } => {
                 let mut store = BenchStore::create_in(kind, durability, &self.work)?;
-                Rep::Storage(store.append_run(
-                    batch,
-                    bytes,
-                    3,
-                    Budget::time(self.m().append_time),
-                )?)
+                let warmup = 3;
+                let before = device_write_bytes();
+                let samples =
+                    store.append_run(batch, bytes, warmup, Budget::time(self.m().append_time))?;
+                let payload = ((samples.latencies.len() + warmup) * batch * bytes) as f64;
+                let amplification = match (before, device_write_bytes()) {
+                    (Some(a), Some(b)) if kind.is_persistent() && payload > 0.0 => {
+                        Some(b.saturating_sub(a) as f64 / payload)
+                    }
+                    _ => None,
+                };
+                Rep::Storage(samples, amplification)
             }
             Work::Read { range, batch } => {
                 let budget = Budget::time(self.m().read_time);
@@ -103,13 +111,13 @@ impl Runner<'_> {
                         detail: "its read store was not filled".to_owned(),
                     });
                 };
-                Rep::Storage(store.read_run(range, batch, &mut self.rng, budget)?)
+                Rep::Storage(store.read_run(range, batch, &mut self.rng, budget)?, None)
             }
             Work::Trim { per_trim } => {
                 let budget = Budget { min_calls: 1, ..Budget::time(self.m().append_time) };
                 let mut store = BenchStore::create_in(kind, durability, &self.work)?;
                 store.fill(self.m().trim_fill, bytes)?;
-                Rep::Storage(store.trim_run(per_trim, budget)?)
+                Rep::Storage(store.trim_run(per_trim, budget)?, None)
             }
             Work::Reopen => {
                 let Some(store) = self.reopen_stores.iter_mut().find(|s| s.kind() == kind) else {
@@ -146,5 +154,32 @@ impl Runner<'_> {
                 })
             }
         })
+    }
+}
+
+/// The bytes this process has sent to storage devices so far (`write_bytes` of
+/// `/proc/self/io`), if the kernel reports it.
+fn device_write_bytes() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines().find_map(|l| l.strip_prefix("write_bytes:")).and_then(|v| v.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    /// The counter the write-amplification column reads grows by at least what a synced
+    /// 1 MiB write to a disk-backed file sent (and not at all without the write).
+    #[test]
+    fn device_write_bytes_counts_a_synced_write() {
+        let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+        let idle = (super::device_write_bytes().unwrap(), super::device_write_bytes().unwrap());
+        assert_eq!(idle.0, idle.1, "nothing written, yet the counter moved");
+        let before = super::device_write_bytes().unwrap();
+        let mut f = std::fs::File::create(dir.path().join("x")).unwrap();
+        f.write_all(&vec![7u8; 1 << 20]).unwrap();
+        f.sync_all().unwrap();
+        let after = super::device_write_bytes().unwrap();
+        assert!(after - before >= 1 << 20, "{} bytes counted for 1 MiB", after - before);
     }
 }

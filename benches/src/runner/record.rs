@@ -27,11 +27,15 @@ impl Runner<'_> {
     ) -> String {
         let (kind, durability) = (cell.kind, cell.durability);
         let mut samples = Vec::new();
+        let mut amplification = Vec::new();
         let mut ms = Vec::new();
         let mut runs = Vec::new();
         for r in reps {
             match r {
-                Rep::Storage(s) => samples.push(s),
+                Rep::Storage(s, amp) => {
+                    samples.push(s);
+                    amplification.extend(amp);
+                }
                 Rep::Reopen(d) => ms.push(d.as_secs_f64() * 1e3),
                 Rep::Replica(c) => runs.push(c),
             }
@@ -39,7 +43,15 @@ impl Runner<'_> {
         let bytes = report::HEADLINE_ENTRY_BYTES;
         match work {
             Work::Append { batch, bytes } => {
-                self.push_storage(kind, durability, "append", batch, bytes, &samples)
+                let amp = (!amplification.is_empty()).then(|| stats::median(&mut amplification));
+                let line = self.push_storage(kind, durability, "append", batch, bytes, &samples);
+                if let Some(row) = self.storage.last_mut() {
+                    row.device_bytes_per_payload_byte = amp;
+                }
+                match amp {
+                    Some(a) => format!("{line}, {a:.2} device B per payload B"),
+                    None => line,
+                }
             }
             Work::Read { range, batch } => {
                 self.push_storage(kind, durability, range.op_name(), batch, bytes, &samples)
@@ -101,6 +113,7 @@ impl Runner<'_> {
             reps: s.reps,
             // Filled in at the end, against the ceiling of the whole run.
             fraction_of_ceiling: durable.then_some(0.0),
+            device_bytes_per_payload_byte: None,
         });
         format!(
             "{} entries/s ({}–{}), {} calls/s, p50 {:.0} µs, p99 {:.0} µs",
