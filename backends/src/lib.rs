@@ -110,7 +110,8 @@
 //!   whole in 2 of them, as after a crash during the call). In the other 3 runs
 //!   raft-engine completed the call and acknowledged the batch, which then survived a
 //!   power cut. Dropping a store whose engine hit a failed sync panics again inside
-//!   raft-engine (on its reader thread, where it is caught).
+//!   raft-engine as it closes its file; the engine is dropped on the store's reader
+//!   thread, so the panic ends that thread only.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
