@@ -1,9 +1,12 @@
 //! The memory backend: the whole state in process memory, lost when it is dropped.
 //!
-//! Atomicity: a batch is validated with [`LogBounds::validate_batch`] before any op is
-//! applied, and applying a valid op cannot fail, so a refused batch leaves no trace.
+//! Atomicity: a batch is validated with [`LogBounds::validate_batch`] before anything
+//! changes, and applying the [`BatchPlan`] it returns cannot fail, so a refused batch
+//! leaves no trace.
 
-use paxstore::{Ballot, Entry, LogBounds, StopSign, Storage, StorageOp, StorageResult};
+use paxstore::{
+    Ballot, BatchPlan, BatchValues, Entry, LogBounds, StopSign, Storage, StorageOp, StorageResult,
+};
 
 /// A volatile [`Storage`]: fast, exact, and empty again after a restart.
 #[derive(Clone, Debug)]
@@ -47,39 +50,31 @@ impl<T: Entry> MemoryStorage<T> {
         }
     }
 
-    /// Drops the entries below absolute index `idx`; if `idx` is past the end, the log
-    /// becomes empty and starts at `idx`. The caller has validated `idx`.
-    fn compact_to(&mut self, idx: usize) {
-        let drop = (idx - self.compacted_idx).min(self.log.len());
-        self.log.drain(..drop);
-        self.compacted_idx = idx;
-    }
-
-    /// Applies one op that [`LogBounds::apply`] accepted.
-    fn apply(&mut self, op: StorageOp<T>) {
-        match op {
-            StorageOp::AppendEntry(entry) => self.log.push(entry),
-            StorageOp::AppendEntries(mut entries) => self.log.append(&mut entries),
-            StorageOp::AppendOnPrefix(from_idx, mut entries) => {
-                self.log.truncate(from_idx - self.compacted_idx);
-                self.log.append(&mut entries);
-            }
-            StorageOp::SetPromise(ballot) => self.promise = Some(ballot),
-            StorageOp::SetDecidedIndex(idx) => self.decided_idx = idx,
-            StorageOp::SetAcceptedRound(ballot) => self.accepted_round = Some(ballot),
-            StorageOp::SetCompactedIdx(idx) | StorageOp::Trim(idx) => self.compact_to(idx),
-            StorageOp::SetStopsign(stopsign) => self.stopsign = stopsign,
-            StorageOp::SetSnapshot(snapshot) => self.snapshot = snapshot,
+    /// Applies a plan [`LogBounds::validate_batch`] returned for this store, with the
+    /// values of its batch.
+    fn apply(&mut self, plan: &BatchPlan, values: BatchValues<T>) {
+        let kept = plan.kept();
+        self.log.truncate(kept.end - self.compacted_idx);
+        self.log.drain(..kept.start - self.compacted_idx);
+        self.log.extend(values.entries);
+        self.compacted_idx = plan.after.compacted_idx;
+        self.decided_idx = plan.after.decided_idx;
+        self.promise = plan.promise.or(self.promise);
+        self.accepted_round = plan.accepted_round.or(self.accepted_round);
+        if let Some(stopsign) = values.stopsign {
+            self.stopsign = stopsign;
+        }
+        if let Some(snapshot) = values.snapshot {
+            self.snapshot = snapshot;
         }
     }
 }
 
 impl<T: Entry> Storage<T> for MemoryStorage<T> {
     fn write_atomically(&mut self, ops: Vec<StorageOp<T>>) -> StorageResult<()> {
-        self.bounds().validate_batch(&ops)?;
-        for op in ops {
-            self.apply(op);
-        }
+        let plan = self.bounds().validate_batch(&ops)?;
+        let values = plan.into_values(ops);
+        self.apply(&plan, values);
         Ok(())
     }
 

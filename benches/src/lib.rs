@@ -12,6 +12,9 @@
 //! Everything is generic over [`paxstore_backends::BackendKind`]: a backend compiled into
 //! `paxstore-backends` shows up in every bench and in the report with no change here.
 //!
+//! [`floor`] is the least work a replicated log does under the same driver: the report
+//! shows its ratio to OmniPaxos beside paxstore's, cell by cell.
+//!
 //! [`tcp_cluster`] measures the cluster as users deploy it: three `paxstore-node`
 //! processes over TCP, each syncing on its own.
 //!
@@ -45,6 +48,7 @@
 
 pub mod ceiling;
 pub mod error;
+pub mod floor;
 pub mod machine;
 pub mod omni;
 pub mod replica;

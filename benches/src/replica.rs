@@ -22,19 +22,21 @@
 //! Each replica's storage counts its writes; the WAL also counts its own syncs
 //! ([`paxstore_backends::wal::WalStorage::stats`]). Figures are per decided entry and per
 //! replica.
+//!
+//! This file holds the driver ([`RoundNode`], [`Rounds`], [`timed_run`]);
+//! `replica/storage.rs` the counted storage ([`BenchStorage`]) and
+//! `replica/paxstore_node.rs` paxstore's replica as a node ([`PaxstoreCluster`]).
 
-use std::path::Path;
 use std::time::{Duration, Instant};
-
-use paxstore::{Ballot, ClusterConfig, Durability, Entry, StopSign, Storage, StorageOp};
-use paxstore_backends::BackendKind;
-use paxstore_paxos::{Message, Replica, ReplicaConfig};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-use tempfile::TempDir;
 
 use crate::workload::BenchEntry;
 use crate::BenchError;
+
+mod paxstore_node;
+mod storage;
+
+pub use paxstore_node::{PaxstoreCluster, PaxstoreNode};
+pub use storage::{BenchStorage, StoredEntry};
 
 /// Replicas in the cluster.
 pub const REPLICAS: usize = 3;
@@ -207,6 +209,11 @@ impl<N: RoundNode> Rounds<N> {
         Ok(rounds)
     }
 
+    /// The replicas, by pid (the first is pid 1).
+    pub fn nodes(&self) -> &[N] {
+        &self.nodes
+    }
+
     fn fail(&self, detail: String) -> BenchError {
         BenchError::Cluster { backend: self.label.clone(), detail }
     }
@@ -368,239 +375,10 @@ pub fn timed_run<N: RoundNode>(
     }
 }
 
-// ---- paxstore's replica ----
-
-/// An entry type the benches store on every backend: serde for the persistent ones.
-/// [`BenchEntry`] for paxstore's replica, `OmniEntry<BenchEntry>` for OmniPaxos over a
-/// paxstore backend.
-pub trait StoredEntry:
-    Entry<Snapshot: Serialize + DeserializeOwned> + Serialize + DeserializeOwned
-{
-}
-
-impl<T> StoredEntry for T where
-    T: Entry<Snapshot: Serialize + DeserializeOwned> + Serialize + DeserializeOwned
-{
-}
-
-/// A replica's storage in the benches: a backend, with its writes counted (and the WAL's
-/// own syncs).
-pub struct BenchStorage<E: StoredEntry = BenchEntry> {
-    inner: Inner<E>,
-    kind: BackendKind,
-    writes: u64,
-}
-
-/// The memory backend is held as itself, not behind `dyn`, as OmniPaxos' `MemoryStorage`
-/// is on its side of the comparison: neither pays a virtual call per write.
-enum Inner<E: StoredEntry> {
-    Memory(paxstore_backends::MemoryStorage<E>),
-    Any(Box<dyn Storage<E>>),
-    #[cfg(feature = "wal")]
-    Wal(Box<paxstore_backends::wal::WalStorage<E>>),
-}
-
-impl<E: StoredEntry> BenchStorage<E> {
-    /// A fresh store of `kind` at `path` (ignored by the memory backend).
-    pub fn open(
-        kind: BackendKind,
-        durability: Durability,
-        path: &Path,
-    ) -> Result<Self, BenchError> {
-        let inner = match kind {
-            #[cfg(feature = "wal")]
-            BackendKind::Wal => Inner::Wal(Box::new(
-                paxstore_backends::wal::WalStorage::open(path, durability)
-                    .map_err(BenchError::storage(kind.name()))?,
-            )),
-            BackendKind::Memory => Inner::Memory(paxstore_backends::MemoryStorage::new()),
-            _ => Inner::Any(kind.open(path, durability).map_err(BenchError::storage(kind.name()))?),
-        };
-        Ok(BenchStorage { inner, kind, writes: 0 })
-    }
-
-    /// A fresh store of `kind` for replica `pid`: in its own directory under `parent`
-    /// (returned, to be kept while the store is open) for a persistent backend.
-    pub fn for_replica(
-        kind: BackendKind,
-        durability: Option<Durability>,
-        parent: &Path,
-        pid: u64,
-    ) -> Result<(Self, Option<TempDir>), BenchError> {
-        let durability = durability.unwrap_or_default();
-        if !kind.is_persistent() {
-            return Ok((BenchStorage::open(kind, durability, parent)?, None));
-        }
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("{}-replica{pid}-", kind.name()))
-            .tempdir_in(parent)
-            .map_err(BenchError::io("creating a replica directory", parent))?;
-        let store = BenchStorage::open(kind, durability, &dir.path().join("store"))?;
-        Ok((store, Some(dir)))
-    }
-
-    /// Successful `write_atomically` calls.
-    pub fn writes(&self) -> u64 {
-        self.writes
-    }
-
-    /// Syncs: counted by the WAL; none for the memory backend; unknown for the others.
-    pub fn syncs(&self) -> Option<u64> {
-        match &self.inner {
-            #[cfg(feature = "wal")]
-            Inner::Wal(w) => Some(w.stats().syncs),
-            Inner::Memory(_) => Some(0),
-            Inner::Any(_) => (!self.kind.is_persistent()).then_some(0),
-        }
-    }
-
-    fn get(&self) -> &dyn Storage<E> {
-        match &self.inner {
-            Inner::Memory(m) => m,
-            Inner::Any(s) => s.as_ref(),
-            #[cfg(feature = "wal")]
-            Inner::Wal(w) => w,
-        }
-    }
-}
-
-impl<E: StoredEntry> Storage<E> for BenchStorage<E> {
-    fn write_atomically(&mut self, ops: Vec<StorageOp<E>>) -> paxstore::StorageResult<()> {
-        match &mut self.inner {
-            Inner::Memory(m) => m.write_atomically(ops)?,
-            Inner::Any(s) => s.write_atomically(ops)?,
-            #[cfg(feature = "wal")]
-            Inner::Wal(w) => w.write_atomically(ops)?,
-        }
-        self.writes += 1;
-        Ok(())
-    }
-    fn get_entries(&self, from: usize, to: usize) -> paxstore::StorageResult<Vec<E>> {
-        self.get().get_entries(from, to)
-    }
-    fn get_suffix(&self, from: usize) -> paxstore::StorageResult<Vec<E>> {
-        self.get().get_suffix(from)
-    }
-    fn get_log_len(&self) -> paxstore::StorageResult<usize> {
-        self.get().get_log_len()
-    }
-    fn get_decided_idx(&self) -> paxstore::StorageResult<usize> {
-        self.get().get_decided_idx()
-    }
-    fn get_promise(&self) -> paxstore::StorageResult<Option<Ballot>> {
-        self.get().get_promise()
-    }
-    fn get_accepted_round(&self) -> paxstore::StorageResult<Option<Ballot>> {
-        self.get().get_accepted_round()
-    }
-    fn get_compacted_idx(&self) -> paxstore::StorageResult<usize> {
-        self.get().get_compacted_idx()
-    }
-    fn get_stopsign(&self) -> paxstore::StorageResult<Option<StopSign>> {
-        self.get().get_stopsign()
-    }
-    fn get_snapshot(&self) -> paxstore::StorageResult<Option<<E as Entry>::Snapshot>> {
-        self.get().get_snapshot()
-    }
-}
-
-/// paxstore's replica, as a [`RoundNode`].
-pub struct PaxstoreNode {
-    replica: Replica<BenchEntry, BenchStorage>,
-    kind: BackendKind,
-}
-
-impl PaxstoreNode {
-    fn err(&self, e: paxstore_paxos::PaxosError) -> BenchError {
-        BenchError::Cluster { backend: self.kind.name().to_owned(), detail: e.to_string() }
-    }
-}
-
-impl RoundNode for PaxstoreNode {
-    type Msg = Message<BenchEntry>;
-
-    fn append(&mut self, entry: BenchEntry) -> Result<(), BenchError> {
-        self.replica.append(entry).map_err(|e| self.err(e))
-    }
-    fn tick(&mut self) -> Result<(), BenchError> {
-        self.replica.tick().map_err(|e| self.err(e))
-    }
-    fn take(&mut self, out: &mut Vec<Self::Msg>) -> Result<(), BenchError> {
-        self.replica.drain_outgoing_into(out).map_err(|e| self.err(e))
-    }
-    fn receiver(msg: &Self::Msg) -> u64 {
-        msg.to
-    }
-    fn handle(&mut self, msg: Self::Msg) -> Result<(), BenchError> {
-        self.replica.handle_incoming(msg).map_err(|e| self.err(e))
-    }
-    fn decided_idx(&self) -> usize {
-        self.replica.decided_idx()
-    }
-    fn is_leader(&self) -> bool {
-        self.replica.is_leader()
-    }
-    fn trim(&mut self) -> Result<(), BenchError> {
-        let r = &mut self.replica;
-        let idx = r.decided_idx();
-        let result = match r.trim(idx) {
-            Err(paxstore_paxos::PaxosError::NotDecided { decided, .. }) => r.trim(decided),
-            other => other,
-        };
-        match result {
-            Ok(()) | Err(paxstore_paxos::PaxosError::AlreadyCompacted { .. }) => Ok(()),
-            Err(e) => Err(self.err(e)),
-        }
-    }
-    fn writes(&self) -> u64 {
-        self.replica.storage().writes()
-    }
-    fn syncs(&self) -> Option<u64> {
-        self.replica.storage().syncs()
-    }
-}
-
-/// [`REPLICAS`] paxstore replicas over fresh stores of `kind` in directories under
-/// `parent` (kept until the cluster is dropped), with `batch_size`, leader elected.
-pub struct PaxstoreCluster {
-    // The replicas (and their stores) drop before their directories.
-    /// The replicas, driven in rounds.
-    pub rounds: Rounds<PaxstoreNode>,
-    _dirs: Vec<TempDir>,
-}
-
-impl PaxstoreCluster {
-    /// Builds the cluster and elects a leader.
-    pub fn new(
-        kind: BackendKind,
-        durability: Option<Durability>,
-        parent: &Path,
-        batch_size: usize,
-    ) -> Result<Self, BenchError> {
-        let cluster = ClusterConfig {
-            configuration_id: 1,
-            nodes: (1..=REPLICAS as u64).collect(),
-            flexible_quorum: None,
-        };
-        let mut nodes = Vec::new();
-        let mut dirs = Vec::new();
-        for pid in 1..=REPLICAS as u64 {
-            let (storage, dir) = BenchStorage::for_replica(kind, durability, parent, pid)?;
-            dirs.extend(dir);
-            let config = ReplicaConfig::new(pid, cluster.clone()).with_batch_size(batch_size);
-            let replica = Replica::new(config, storage).map_err(|(e, _)| BenchError::Cluster {
-                backend: kind.name().to_owned(),
-                detail: format!("building replica {pid}: {e}"),
-            })?;
-            nodes.push(PaxstoreNode { replica, kind });
-        }
-        let label = format!("paxstore over {}", kind.name());
-        Ok(PaxstoreCluster { rounds: Rounds::new(nodes, label)?, _dirs: dirs })
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use paxstore_backends::BackendKind;
+
     use super::*;
 
     #[test]

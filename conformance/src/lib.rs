@@ -54,6 +54,7 @@
 pub mod cases;
 pub mod check;
 pub mod crash;
+pub mod describe;
 mod entry;
 mod factory;
 pub mod faults;
@@ -61,7 +62,7 @@ pub mod kill;
 mod model;
 pub mod power;
 
-pub use check::{compare, Fixture};
+pub use check::{compare, mismatches, Fixture, Mismatch};
 pub use entry::{TestEntry, TestSnapshot};
 pub use factory::{from_fn, Factory, FnFactory};
 pub use model::Model;

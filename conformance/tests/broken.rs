@@ -45,6 +45,9 @@ enum Defect {
     PromiseKeepsMax,
     /// Every `Trim` of a batch trims to the batch's highest trim.
     TrimsTakeMax,
+    /// [`Defect::ClampedReads`] and [`Defect::NoTruncate`] at once: a systematic difference
+    /// that every case meets, and one that only some do.
+    ClampedReadsNoTruncate,
 }
 
 struct Broken {
@@ -67,7 +70,7 @@ impl Storage<TestEntry> for Broken {
                 }
                 Ok(())
             }
-            Defect::NoTruncate => self.inner.write_atomically(
+            Defect::NoTruncate | Defect::ClampedReadsNoTruncate => self.inner.write_atomically(
                 ops.into_iter()
                     .map(|op| match op {
                         AppendOnPrefix(_, es) => AppendEntries(es),
@@ -151,7 +154,7 @@ impl Storage<TestEntry> for Broken {
                 let c = self.inner.get_compacted_idx()?;
                 self.inner.get_entries(from + c, to + c)
             }
-            Defect::ClampedReads => {
+            Defect::ClampedReads | Defect::ClampedReadsNoTruncate => {
                 let end = self.inner.get_log_end()?;
                 let to = to.min(end);
                 self.inner.get_entries(from.min(to), to)
@@ -890,4 +893,55 @@ fn a_leftover_temp_file_adopted_on_open_is_caught_by_the_kill_case() {
     // Reopens after clean writes never leave the file behind.
     cases::reopen_after_many_writes(&bad);
     assert_caught(kill_case, &bad, kill_case, &file_store());
+}
+
+// ---- how a failure reads ----
+
+/// Runs every case that needs no directory on `factory`, each on a thread named after it
+/// (as libtest names a test's thread), and returns the failures: `(case, message)`.
+fn failures<F: Factory + Sync>(factory: &F) -> Vec<(&'static str, String)> {
+    let (cases, _) = paxstore_conformance::all_cases::<F>();
+    let mut out = Vec::new();
+    for case in cases {
+        let run = case.run;
+        let outcome = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name(format!("demo::{}", case.name))
+                .spawn_scoped(scope, || run(factory))
+                .map(|handle| handle.join())
+        });
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(payload)) => {
+                let msg = paxstore_conformance::describe::panic_message(&*payload);
+                out.push((case.name, msg));
+            }
+            Err(e) => panic!("cannot start a thread: {e}"),
+        }
+    }
+    out
+}
+
+#[test]
+fn a_systematic_difference_is_described_once_and_hides_no_other_finding() {
+    let check = "get_entries past the log end";
+    let found = failures(&broken(Defect::ClampedReadsNoTruncate));
+    for (case, msg) in &found {
+        eprintln!("--- {case}: {msg}");
+    }
+    // Every case meets the clamped reads: each says so once, by the check's name.
+    assert!(found.len() > 40, "only {} cases failed", found.len());
+    for (case, msg) in &found {
+        assert_eq!(msg.matches(check).count(), 1, "{case}: {msg}");
+    }
+    // Described in full at most once in the process (another test may have been first).
+    let described = format!("{check}: get_entries(");
+    let full = found.iter().filter(|(_, m)| m.contains(&described)).count();
+    assert!(full <= 1, "the clamped reads were described in full {full} times");
+    // The other defect is not hidden behind it.
+    let (_, truncates) = found
+        .iter()
+        .find(|(case, _)| *case == "append_on_prefix_truncates")
+        .unwrap_or_else(|| panic!("append_on_prefix_truncates passed"));
+    assert!(truncates.contains("get_log_len()"), "the missing truncation is hidden: {truncates}");
 }

@@ -276,7 +276,7 @@ mod tests {
         assert_eq!(names(&batch), ["SetAcceptedRound", "AppendOnPrefix", "SetDecidedIndex"]);
         assert_eq!(batch.origin, [0, 2, 1]);
         assert_eq!(batch.applied, [(Rule::DecidedLast, 1)]);
-        assert_eq!(b.validate_batch(&batch.ops).map(|b| b.decided_idx).ok(), Some(8));
+        assert_eq!(b.validate_batch(&batch.ops).map(|plan| plan.after.decided_idx).ok(), Some(8));
         let without = refusal(b, follower_sync(), &[Rule::TrimThenCompact, Rule::EmptySuffixAtEnd]);
         assert_eq!(without, Some(InvalidOp::DecidedPastEnd { idx: 8, log_end: 5 }));
     }

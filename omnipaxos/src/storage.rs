@@ -78,7 +78,7 @@ impl<S> OmniStorage<S> {
             },
             err => err,
         };
-        let after = self.bounds.validate_batch(&batch.ops).map_err(at_origin)?;
+        let after = self.bounds.validate_batch(&batch.ops).map_err(at_origin)?.after;
         self.inner.write_atomically(batch.ops).map_err(at_origin)?;
         self.bounds = after;
         for (rule, _) in &batch.applied {

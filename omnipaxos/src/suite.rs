@@ -223,7 +223,7 @@ impl<O: OpStorage<SuiteEntry>> Storage<TestEntry> for OmniContract<O> {
         // What the contract says of the batch, on the bounds the storage reports.
         let before = self.bounds()?;
         let verdict: Result<LogBounds, (usize, InvalidOp)> = match before.validate_batch(&ops) {
-            Ok(bounds) => Ok(bounds),
+            Ok(plan) => Ok(plan.after),
             Err(StorageError::InvalidOp { position, reason }) => Err((position, reason)),
             Err(other) => return Err(other),
         };

@@ -3,9 +3,14 @@
 //!
 //! Backends validate a whole batch with [`LogBounds::validate_batch`] before they write
 //! anything, so a batch with an invalid op anywhere is refused before any op of it takes
-//! effect, and every backend refuses exactly the same batches.
+//! effect, and every backend refuses exactly the same batches. What a valid batch does
+//! comes back with it, as a [`BatchPlan`].
+//!
+//! Every index computation is checked: a log end past `usize::MAX` cannot be
+//! represented, so an append that would need one is refused
+//! ([`InvalidOp::IndexOverflow`]), and no comparison wraps around.
 
-use crate::{Entry, InvalidOp, StorageError, StorageOp, StorageResult};
+use crate::{BatchPlan, Entry, InvalidOp, StorageError, StorageOp, StorageResult};
 
 /// The indices that decide whether an op or a read is valid, and whether a stop sign is
 /// set (which allows `decided_idx = log_end + 1`: the stop sign is decided).
@@ -23,16 +28,29 @@ pub struct LogBounds {
 }
 
 impl LogBounds {
-    /// The number of entries stored.
+    /// The number of entries stored (0 for bounds that are not
+    /// [consistent](LogBounds::is_consistent)).
     pub fn log_len(&self) -> usize {
-        self.log_end - self.compacted_idx
+        self.log_end.saturating_sub(self.compacted_idx)
     }
 
     /// Whether the stop sign is decided: a stop sign is set and `decided_idx = log_end + 1`
     /// (the stop sign takes the slot at `log_end`). The log is then closed: nothing may
-    /// move `log_end` or clear the stop sign until `decided_idx` moves back.
+    /// move `log_end` or clear the stop sign until `decided_idx` moves back. A log that
+    /// ends at `usize::MAX` has no slot left for a decided stop sign.
     pub fn stopsign_decided(&self) -> bool {
-        self.has_stopsign && self.decided_idx == self.log_end + 1
+        self.has_stopsign && self.is_slot_after_end(self.decided_idx)
+    }
+
+    /// Whether `idx` is `log_end + 1`, the slot a decided stop sign takes.
+    fn is_slot_after_end(&self, idx: usize) -> bool {
+        self.log_end.checked_add(1) == Some(idx)
+    }
+
+    /// The log end after `op` writes `entries` entries from `from`, or
+    /// [`InvalidOp::IndexOverflow`] if it would pass `usize::MAX`.
+    fn end_after(op: &'static str, from: usize, entries: usize) -> Result<usize, InvalidOp> {
+        from.checked_add(entries).ok_or(InvalidOp::IndexOverflow { op, from, entries })
     }
 
     /// Whether these bounds are a state the contract allows: `compacted_idx <= log_end`,
@@ -48,13 +66,13 @@ impl LogBounds {
         match op {
             StorageOp::AppendEntry(_) => {
                 self.check_log_open("AppendEntry")?;
-                self.log_end += 1;
+                self.log_end = Self::end_after("AppendEntry", self.log_end, 1)?;
             }
             StorageOp::AppendEntries(entries) => {
                 if !entries.is_empty() {
                     self.check_log_open("AppendEntries")?;
                 }
-                self.log_end += entries.len();
+                self.log_end = Self::end_after("AppendEntries", self.log_end, entries.len())?;
             }
             StorageOp::AppendOnPrefix(from_idx, entries) => {
                 let from_idx = *from_idx;
@@ -76,10 +94,10 @@ impl LogBounds {
                         decided_idx: self.decided_idx,
                     });
                 }
-                self.log_end = from_idx + entries.len();
+                self.log_end = Self::end_after("AppendOnPrefix", from_idx, entries.len())?;
             }
             StorageOp::SetDecidedIndex(idx) => {
-                let decides_stopsign = self.has_stopsign && *idx == self.log_end + 1;
+                let decides_stopsign = self.has_stopsign && self.is_slot_after_end(*idx);
                 if *idx > self.log_end && !decides_stopsign {
                     return Err(InvalidOp::DecidedPastEnd { idx: *idx, log_end: self.log_end });
                 }
@@ -138,12 +156,17 @@ impl LogBounds {
         Ok(())
     }
 
-    /// The bounds after the whole batch, or the first invalid op with its position.
-    pub fn validate_batch<T: Entry>(mut self, ops: &[StorageOp<T>]) -> StorageResult<LogBounds> {
+    /// Checks the whole batch against these bounds, each op against the state the ops
+    /// before it left, and returns what it does: its [`BatchPlan`] (whose `after` are the
+    /// bounds after it). Refuses the batch at its first invalid op, with its position.
+    pub fn validate_batch<T: Entry>(self, ops: &[StorageOp<T>]) -> StorageResult<BatchPlan> {
+        let mut plan = BatchPlan::new(self);
         for (position, op) in ops.iter().enumerate() {
-            self.apply(op).map_err(|reason| StorageError::InvalidOp { position, reason })?;
+            let before = plan.after;
+            plan.after.apply(op).map_err(|reason| StorageError::InvalidOp { position, reason })?;
+            plan.add(position, op, before);
         }
-        Ok(self)
+        Ok(plan)
     }
 
     /// Checks a read of `[from, to)` by `getter`: `compacted_idx <= from <= to <= log_end`.

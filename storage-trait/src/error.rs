@@ -311,6 +311,21 @@ pub enum InvalidOp {
         /// One past the last stored index, where the decided stop sign sits.
         log_end: usize,
     },
+    /// An append whose entries would end the log past `usize::MAX`, the largest index
+    /// a log end can hold.
+    #[error(
+        "{op} of {entries} entries at {from} would end the log past the largest index, \
+         usize::MAX = {}",
+        usize::MAX
+    )]
+    IndexOverflow {
+        /// The op: `"AppendEntry"`, `"AppendEntries"` or `"AppendOnPrefix"`.
+        op: &'static str,
+        /// The index its first entry would take.
+        from: usize,
+        /// The number of entries it appends.
+        entries: usize,
+    },
     /// `SetStopsign(None)` while the stop sign is decided.
     #[error(
         "SetStopsign(None) but the stop sign is decided (decided_idx {decided_idx} = log end \

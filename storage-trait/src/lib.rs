@@ -37,9 +37,9 @@
 //!
 //! | op | effect | error ([`InvalidOp`]) when |
 //! |---|---|---|
-//! | `AppendEntry(e)` | `log` gets `e` at `log_end`; `log_len += 1` | the stop sign is decided (`AppendAfterDecidedStopsign`) |
-//! | `AppendEntries(es)` | `log` gets `es` at `log_end..`; `log_len += es.len()` | `es` is not empty and the stop sign is decided (`AppendAfterDecidedStopsign`) |
-//! | `AppendOnPrefix(i, es)` | entries at `>= i` are removed, then `es` is written at `i..`; `log_end = i + es.len()` | `i > log_end` (`AppendOnPrefixPastEnd`); `i < compacted_idx` (`AppendOnPrefixBelowCompacted`); `i < decided_idx` (`AppendOnPrefixOverwritesDecided`: decided entries are immutable) |
+//! | `AppendEntry(e)` | `log` gets `e` at `log_end`; `log_len += 1` | the stop sign is decided (`AppendAfterDecidedStopsign`); `log_end = usize::MAX` (`IndexOverflow`) |
+//! | `AppendEntries(es)` | `log` gets `es` at `log_end..`; `log_len += es.len()` | `es` is not empty and the stop sign is decided (`AppendAfterDecidedStopsign`); `log_end + es.len() > usize::MAX` (`IndexOverflow`) |
+//! | `AppendOnPrefix(i, es)` | entries at `>= i` are removed, then `es` is written at `i..`; `log_end = i + es.len()` | `i > log_end` (`AppendOnPrefixPastEnd`); `i < compacted_idx` (`AppendOnPrefixBelowCompacted`); `i < decided_idx` (`AppendOnPrefixOverwritesDecided`: decided entries are immutable); `i + es.len() > usize::MAX` (`IndexOverflow`) |
 //! | `SetPromise(b)` | `promise = Some(b)` | never |
 //! | `SetAcceptedRound(b)` | `accepted_round = Some(b)` | never |
 //! | `SetDecidedIndex(i)` | `decided_idx = i` (it may move backwards) | `i > log_end`, except `i = log_end + 1` while a stop sign is set, which decides it (`DecidedPastEnd`) |
@@ -55,6 +55,13 @@
 //! `AppendOnPrefix` is already refused as it would overwrite decided entries) or clear
 //! the stop sign. `Trim` and `SetCompactedIdx` up to `log_end` stay valid, and moving
 //! `decided_idx` back to `log_end` or below opens the log again.
+//!
+//! **Index limits.** Every index is a `usize`, and so is `log_end`: the last entry a log
+//! can hold sits at `usize::MAX - 1`. An append that would end the log past `usize::MAX`
+//! is refused (`IndexOverflow`) before anything is written; `SetCompactedIdx(usize::MAX)`
+//! is valid and leaves an empty log that takes no more entries. A log that ends at
+//! `usize::MAX` has no slot left for a decided stop sign (`decided_idx` would be
+//! `usize::MAX + 1`): a stop sign set there stays undecided.
 //!
 //! `Trim` and `SetCompactedIdx` both move `compacted_idx` and both keep every surviving
 //! entry at its absolute index; they differ only past the end of the log, where `Trim` is
@@ -91,9 +98,63 @@
 //! ## Writing a backend
 //!
 //! Validate the whole batch with [`LogBounds::validate_batch`] before writing anything:
-//! it is the one implementation of every bound in the tables above. Then apply it with
-//! one engine-level atomic write, and update in-memory caches only after that write
-//! succeeded. Hold the result to the contract with `paxstore-conformance`.
+//! it is the one implementation of every bound in the tables above, and it returns what
+//! the batch means, a [`BatchPlan`]: which stored entries it removes, which of its own
+//! entries it writes and from which index, and which metadata it sets. Apply the plan,
+//! not the ops (a later op of a batch may undo part of an earlier one; the plan has
+//! already worked that out), with one engine-level atomic write, and update in-memory
+//! caches only after that write succeeded. Hold the result to the contract with
+//! `paxstore-conformance`.
+//!
+//! ```
+//! use paxstore::{Entry, LogBounds, NoSnapshot, StorageOp, StorageResult};
+//!
+//! #[derive(Clone, Debug, PartialEq)]
+//! struct Cmd(u32);
+//! impl Entry for Cmd {
+//!     type Snapshot = NoSnapshot;
+//! }
+//!
+//! /// A log kept in a `Vec`, its first entry at absolute index `compacted_idx`.
+//! struct Log {
+//!     entries: Vec<Cmd>,
+//!     compacted_idx: usize,
+//!     decided_idx: usize,
+//! }
+//!
+//! impl Log {
+//!     fn write(&mut self, ops: Vec<StorageOp<Cmd>>) -> StorageResult<()> {
+//!         let bounds = LogBounds {
+//!             compacted_idx: self.compacted_idx,
+//!             log_end: self.compacted_idx + self.entries.len(),
+//!             decided_idx: self.decided_idx,
+//!             has_stopsign: false,
+//!         };
+//!         let plan = bounds.validate_batch(&ops)?;
+//!         let values = plan.into_values(ops);
+//!         // Keep the stored entries the plan keeps, then add the batch's own after them.
+//!         let kept = plan.kept();
+//!         self.entries.truncate(kept.end - self.compacted_idx);
+//!         self.entries.drain(..kept.start - self.compacted_idx);
+//!         self.entries.extend(values.entries);
+//!         self.compacted_idx = plan.after.compacted_idx;
+//!         self.decided_idx = plan.after.decided_idx;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let mut log = Log { entries: Vec::new(), compacted_idx: 0, decided_idx: 0 };
+//! log.write(vec![
+//!     StorageOp::AppendEntries(vec![Cmd(1), Cmd(2), Cmd(3)]),
+//!     StorageOp::AppendOnPrefix(1, vec![Cmd(4)]),
+//!     StorageOp::Trim(1),
+//! ])?;
+//! assert_eq!((log.compacted_idx, log.entries), (1, vec![Cmd(4)]));
+//! # Ok::<(), paxstore::StorageError>(())
+//! ```
+//!
+//! `examples/custom-backend` in the repository is a complete persistent backend written
+//! this way.
 //!
 //! ## Refinements of the design
 //!
@@ -105,6 +166,7 @@ mod bounds;
 mod entry;
 mod error;
 mod op;
+mod plan;
 mod storage;
 mod types;
 
@@ -112,5 +174,6 @@ pub use bounds::LogBounds;
 pub use entry::{Entry, NoSnapshot, Snapshot};
 pub use error::{BoxError, InvalidOp, StorageError, StorageResult};
 pub use op::StorageOp;
+pub use plan::{BatchPlan, BatchValues, EntrySource};
 pub use storage::{Durability, ParseDurabilityError, Storage};
 pub use types::{Ballot, ClusterConfig, FlexibleQuorum, StopSign};

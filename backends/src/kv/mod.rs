@@ -27,10 +27,11 @@
 //!
 //! # Atomicity
 //!
-//! `write_atomically` stages the whole batch into one [`KvBatch`] (checking each op with
-//! [`paxstore::LogBounds::apply`] against the state the ops before it leave; a batch with
-//! an invalid op is refused before anything is written) and hands it to
-//! [`KvEngine::commit`] once. The cached bounds and ballots change only after `commit`
+//! `write_atomically` validates the whole batch with [`paxstore::LogBounds::validate_batch`]
+//! (a batch with an invalid op is refused before anything is written), stages the net
+//! effect it returns, a [`paxstore::BatchPlan`], into one [`KvBatch`] (range deletes of
+//! the stored entries it removes, a put per entry it writes, the metadata it changes) and
+//! hands that to [`KvEngine::commit`] once. The cached bounds and ballots change only after `commit`
 //! returned `Ok`; a failed commit poisons the store (every later call returns
 //! [`paxstore::StorageError::Poisoned`]) because the engine may have written part of
 //! the way: a reopen recovers what is durable.

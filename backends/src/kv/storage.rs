@@ -170,39 +170,30 @@ impl<E: KvEngine, T: PersistentEntry> KvStorage<E, T> {
     }
 
     /// The writes of `ops` and the cache after them; refuses the batch at its first
-    /// invalid op, before anything is written.
-    fn stage(&self, ops: &[StorageOp<T>]) -> StorageResult<(KvBatch, Cached)> {
+    /// invalid op, before anything is written. The writes are the batch's net effect,
+    /// its [`paxstore::BatchPlan`]: entries a later op of the batch cuts or trims are never put.
+    fn stage(&self, ops: Vec<StorageOp<T>>) -> StorageResult<(KvBatch, Cached)> {
+        let plan = self.cached.bounds.validate_batch(&ops)?;
+        let values = plan.into_values(ops);
         let mut batch = KvBatch::default();
-        let mut next = self.cached;
-        for (position, op) in ops.iter().enumerate() {
-            let before = next.bounds;
-            next.bounds.apply(op).map_err(|reason| StorageError::InvalidOp { position, reason })?;
-            match op {
-                StorageOp::AppendEntry(entry) => put_entries(&mut batch, before.log_end, [entry])?,
-                StorageOp::AppendEntries(entries) => {
-                    put_entries(&mut batch, before.log_end, entries)?
-                }
-                StorageOp::AppendOnPrefix(from_idx, entries) => {
-                    delete_entries(&mut batch, *from_idx, before.log_end);
-                    put_entries(&mut batch, *from_idx, entries)?;
-                }
-                StorageOp::Trim(idx) | StorageOp::SetCompactedIdx(idx) => {
-                    delete_entries(&mut batch, before.compacted_idx, (*idx).min(before.log_end));
-                }
-                StorageOp::SetPromise(ballot) => next.promise = Some(*ballot),
-                StorageOp::SetAcceptedRound(ballot) => next.accepted_round = Some(*ballot),
-                StorageOp::SetDecidedIndex(_) => {}
-                StorageOp::SetStopsign(stopsign) => {
-                    let value = stopsign.as_ref().map(|s| codec::encode("stopsign", s));
-                    put_or_delete(&mut batch, MetaKey::Stopsign, value.transpose()?);
-                }
-                StorageOp::SetSnapshot(snapshot) => {
-                    let value = snapshot.as_ref().map(|s| codec::encode("snapshot", s));
-                    put_or_delete(&mut batch, MetaKey::Snapshot, value.transpose()?);
-                }
+        for removed in plan.removed() {
+            if !removed.is_empty() {
+                let (from, to) = (removed.start as u64, removed.end as u64);
+                batch.push(KvOp::DeleteEntries { from, to });
             }
         }
-        let (old, new) = (self.cached.bounds, next.bounds);
+        for (idx, entry) in (plan.append_from..plan.after.log_end).zip(&values.entries) {
+            batch.push(KvOp::PutEntry { idx: idx as u64, value: codec::encode("entry", entry)? });
+        }
+        if let Some(stopsign) = values.stopsign {
+            let value = stopsign.map(|s| codec::encode("stopsign", &s)).transpose()?;
+            put_or_delete(&mut batch, MetaKey::Stopsign, value);
+        }
+        if let Some(snapshot) = values.snapshot {
+            let value = snapshot.map(|s| codec::encode("snapshot", &s)).transpose()?;
+            put_or_delete(&mut batch, MetaKey::Snapshot, value);
+        }
+        let (old, new) = (plan.before, plan.after);
         for (key, new, old) in [
             (MetaKey::Compacted, new.compacted_idx, old.compacted_idx),
             (MetaKey::LogEnd, new.log_end, old.log_end),
@@ -212,6 +203,11 @@ impl<E: KvEngine, T: PersistentEntry> KvStorage<E, T> {
                 batch.push(KvOp::PutMeta { key, value: (new as u64).to_le_bytes().to_vec() });
             }
         }
+        let next = Cached {
+            bounds: plan.after,
+            promise: plan.promise.or(self.cached.promise),
+            accepted_round: plan.accepted_round.or(self.cached.accepted_round),
+        };
         for (key, new, old) in [
             (MetaKey::Promise, next.promise, self.cached.promise),
             (MetaKey::Accepted, next.accepted_round, self.cached.accepted_round),
@@ -233,26 +229,6 @@ impl<E: KvEngine, T: PersistentEntry> KvStorage<E, T> {
     }
 }
 
-/// Adds a put of each of `entries`, at `start..`.
-fn put_entries<'a, T: PersistentEntry + 'a>(
-    batch: &mut KvBatch,
-    start: usize,
-    entries: impl IntoIterator<Item = &'a T>,
-) -> StorageResult<()> {
-    for (offset, entry) in entries.into_iter().enumerate() {
-        let value = codec::encode("entry", entry)?;
-        batch.push(KvOp::PutEntry { idx: (start + offset) as u64, value });
-    }
-    Ok(())
-}
-
-/// Adds a removal of `[from, to)`, indices the bounds before the op say are stored.
-fn delete_entries(batch: &mut KvBatch, from: usize, to: usize) {
-    if from < to {
-        batch.push(KvOp::DeleteEntries { from: from as u64, to: to as u64 });
-    }
-}
-
 fn put_or_delete(batch: &mut KvBatch, key: MetaKey, value: Option<Vec<u8>>) {
     batch.push(match value {
         Some(value) => KvOp::PutMeta { key, value },
@@ -263,10 +239,10 @@ fn put_or_delete(batch: &mut KvBatch, key: MetaKey, value: Option<Vec<u8>>) {
 impl<E: KvEngine, T: PersistentEntry> Storage<T> for KvStorage<E, T> {
     fn write_atomically(&mut self, ops: Vec<StorageOp<T>>) -> StorageResult<()> {
         self.check_poisoned()?;
-        let (batch, next) = self.stage(&ops)?;
         if ops.is_empty() {
             return Ok(());
         }
+        let (batch, next) = self.stage(ops)?;
         let sync = self.durability == Durability::Immediate;
         if let Err(err) = self.engine.commit(&batch, sync) {
             // The engine may have written part of the way (a log record without its

@@ -154,7 +154,7 @@ pub fn u64_at(b: &[u8], at: usize) -> u64 {
 /// Fills in the header of the record in `buf[..]` (whose first
 /// [`RECORD_HEADER_BYTES`] were reserved and whose payload follows), pads `buf` with
 /// zeros to [`RECORD_ALIGN`], and returns the framed length.
-pub fn seal_record(buf: &mut Vec<u8>, lsn: u64, record_type: u8) -> usize {
+pub fn frame_record(buf: &mut Vec<u8>, lsn: u64, record_type: u8) -> usize {
     let payload_len = buf.len() - RECORD_HEADER_BYTES;
     buf[4..8].copy_from_slice(&(payload_len as u32).to_le_bytes());
     buf[8..16].copy_from_slice(&lsn.to_le_bytes());
@@ -283,7 +283,7 @@ pub fn find_next_record(seg: &[u8], from: usize, to: usize) -> Option<(usize, u6
 /// The seal offset a checkpoint payload names ([`OP_PREV_SEAL`] right after its
 /// [`OP_BASE`]), if any.
 pub fn checkpoint_prev_seal(payload: &[u8]) -> Option<u32> {
-    let mut inp = In::new(payload);
+    let mut inp = LeReader::new(payload);
     if inp.u8().ok()? != OP_BASE {
         return None;
     }
@@ -297,7 +297,7 @@ pub fn checkpoint_prev_seal(payload: &[u8]) -> Option<u32> {
 /// A seal payload: the absolute index of the first entry it lists, and its table: one
 /// little-endian `u32` per listed entry, the segment offset of the entry's length prefix.
 pub fn parse_seal(payload: &[u8]) -> Result<(u64, &[u8]), String> {
-    let mut inp = In::new(payload);
+    let mut inp = LeReader::new(payload);
     let start = inp.u64()?;
     let count = inp.u32()? as usize;
     let table = inp.take(count.checked_mul(4).ok_or("seal entry count overflows")?)?;
@@ -311,9 +311,9 @@ pub fn parse_seal(payload: &[u8]) -> Result<(u64, &[u8]), String> {
 }
 
 /// A little-endian writer over a `Vec<u8>`.
-pub struct Out<'a>(pub &'a mut Vec<u8>);
+pub struct LeWriter<'a>(pub &'a mut Vec<u8>);
 
-impl Out<'_> {
+impl LeWriter<'_> {
     /// Appends a byte.
     pub fn u8(&mut self, v: u8) {
         self.0.push(v);
@@ -344,15 +344,15 @@ impl Out<'_> {
 }
 
 /// A little-endian reader over a payload; every read is bounds-checked.
-pub struct In<'a> {
+pub struct LeReader<'a> {
     bytes: &'a [u8],
     pos: usize,
 }
 
-impl<'a> In<'a> {
+impl<'a> LeReader<'a> {
     /// Reads `bytes` from the start.
     pub fn new(bytes: &'a [u8]) -> Self {
-        In { bytes, pos: 0 }
+        LeReader { bytes, pos: 0 }
     }
     /// The offset of the next read.
     pub fn pos(&self) -> usize {
@@ -388,7 +388,7 @@ impl<'a> In<'a> {
     pub fn u64(&mut self) -> Result<u64, String> {
         Ok(u64_at(self.take(8)?, 0))
     }
-    /// The next optional length-prefixed value written by [`Out::opt_bytes`].
+    /// The next optional length-prefixed value written by [`LeWriter::opt_bytes`].
     pub fn opt_bytes(&mut self) -> Result<Option<&'a [u8]>, String> {
         match self.u8()? {
             0 => Ok(None),
@@ -417,7 +417,7 @@ mod tests {
     fn records_round_trip_and_detect_damage() {
         let mut buf = vec![0u8; RECORD_HEADER_BYTES];
         buf.extend_from_slice(b"hello");
-        let n = seal_record(&mut buf, 7, RECORD_BATCH);
+        let n = frame_record(&mut buf, 7, RECORD_BATCH);
         assert_eq!(n % RECORD_ALIGN, 0);
         let mut seg = vec![0u8; 64];
         seg[8..8 + n].copy_from_slice(&buf);

@@ -177,14 +177,14 @@ pub struct WalStorage<T: PersistentEntry> {
     /// Scratch: the record being built, the checkpoint being built, entry offsets in it,
     /// and the ranges of encoded stop signs / snapshots in it.
     buf: Vec<u8>,
-    ckpt: Vec<u8>,
+    checkpoint: Vec<u8>,
     entry_offsets: Vec<u32>,
     meta_ranges: Vec<(usize, usize)>,
     /// Set when a rollover failed once its seal may have been written: the next write rolls
     /// over again (rewriting the same seal and checkpoint), so no record ever follows a
     /// seal that a leftover checkpoint in the spare may name. Also set at open when the
     /// active segment has an older format version, so no record is added to it.
-    must_roll: bool,
+    roll_on_next_write: bool,
     /// Set when a sync failed: what is durable is unknown until a reopen.
     poisoned: Option<StorageError>,
     /// Trimmed segments not yet deleted or recycled (a previous attempt failed).
@@ -257,10 +257,10 @@ impl<T: PersistentEntry> WalStorage<T> {
             meta: Meta::default(),
             index: Index::default(),
             buf: Vec::new(),
-            ckpt: Vec::new(),
+            checkpoint: Vec::new(),
             entry_offsets: Vec::new(),
             meta_ranges: Vec::new(),
-            must_roll: false,
+            roll_on_next_write: false,
             poisoned: None,
             reclaim_pending: true,
             unflushed_from: 0,
@@ -273,17 +273,9 @@ impl<T: PersistentEntry> WalStorage<T> {
                 wal.tail = r.tail;
                 wal.next_lsn = r.next_lsn;
                 wal.next_seq = r.next_seq;
-                wal.must_roll = r.older_active;
-                let s = r.state;
-                wal.meta = Meta {
-                    compacted: s.compacted,
-                    decided: s.decided,
-                    promise: s.promise,
-                    accepted: s.accepted,
-                    stopsign: s.stopsign,
-                    snapshot: s.snapshot,
-                };
-                wal.index = s.index;
+                wal.roll_on_next_write = r.older_active;
+                wal.meta = r.state.meta;
+                wal.index = r.state.index;
                 let seq = wal.active().seq;
                 wal.active_entries = wal.index.last_in_segment(seq).count();
                 wal.sealing = wal.options.durability == Durability::Immediate

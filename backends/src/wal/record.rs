@@ -1,20 +1,20 @@
 //! The ops of a record, both ways. The encoder: a batch into one record (`buf`, with the
 //! entry offsets and stop sign / snapshot ranges `apply` needs), the metadata into a
-//! checkpoint record (`ckpt`), and the size limits a batch is refused by before anything
+//! checkpoint record (`checkpoint`), and the size limits a batch is refused by before anything
 //! is written. The decoder: [`Replayed`], the state recovery builds by applying each
 //! record's ops (and each seal) in order.
 
 use paxstore::{Ballot, StorageError, StorageOp, StorageResult};
 
 use super::format::{
-    align, parse_seal, seal_record, In, Out, OP_APPEND, OP_APPEND_ON_PREFIX, OP_BASE, OP_PREV_SEAL,
-    OP_SET_ACCEPTED, OP_SET_COMPACTED, OP_SET_DECIDED, OP_SET_PROMISE, OP_SET_SNAPSHOT,
-    OP_SET_STOPSIGN, OP_TRIM, RECORD_CHECKPOINT, RECORD_HEADER_BYTES, RECORD_SEAL,
+    align, frame_record, parse_seal, LeReader, LeWriter, OP_APPEND, OP_APPEND_ON_PREFIX, OP_BASE,
+    OP_PREV_SEAL, OP_SET_ACCEPTED, OP_SET_COMPACTED, OP_SET_DECIDED, OP_SET_PROMISE,
+    OP_SET_SNAPSHOT, OP_SET_STOPSIGN, OP_TRIM, RECORD_CHECKPOINT, RECORD_HEADER_BYTES, RECORD_SEAL,
     SEAL_FIXED_BYTES,
 };
 use super::index::{Index, Run};
 use super::segment::Segment;
-use super::WalStorage;
+use super::{Meta, WalStorage};
 use crate::codec::{ballot_from_bytes, ballot_to_bytes, encode_into, PersistentEntry};
 
 /// The fixed part of a checkpoint payload: base, previous seal, decided, promise,
@@ -30,13 +30,13 @@ pub(super) fn too_large(what: &'static str, bytes: u64, limit: u64) -> StorageEr
 }
 
 impl<T: PersistentEntry> WalStorage<T> {
-    /// Builds the checkpoint record of the current metadata in `self.ckpt`; `prev_seal` is
+    /// Builds the checkpoint record of the current metadata in `self.checkpoint`; `prev_seal` is
     /// the offset of the previous segment's (synced) seal.
     pub(super) fn encode_checkpoint(&mut self, lsn: u64, prev_seal: Option<usize>) {
         let m = &self.meta;
-        self.ckpt.clear();
-        self.ckpt.resize(RECORD_HEADER_BYTES, 0);
-        let mut out = Out(&mut self.ckpt);
+        self.checkpoint.clear();
+        self.checkpoint.resize(RECORD_HEADER_BYTES, 0);
+        let mut out = LeWriter(&mut self.checkpoint);
         out.u8(OP_BASE);
         out.u64(m.compacted as u64);
         out.u64((m.compacted + self.index.len()) as u64);
@@ -58,7 +58,7 @@ impl<T: PersistentEntry> WalStorage<T> {
         out.opt_bytes(m.stopsign.as_deref());
         out.u8(OP_SET_SNAPSHOT);
         out.opt_bytes(m.snapshot.as_deref());
-        seal_record(&mut self.ckpt, lsn, RECORD_CHECKPOINT);
+        frame_record(&mut self.checkpoint, lsn, RECORD_CHECKPOINT);
     }
 
     /// Appends one entry, `u32` length first, to the record; remembers its offset.
@@ -78,7 +78,7 @@ impl<T: PersistentEntry> WalStorage<T> {
         let n = u32::try_from(entries.len()).map_err(|_| {
             too_large("batch entry count", entries.len() as u64, u64::from(u32::MAX))
         })?;
-        Out(&mut self.buf).u32(n);
+        LeWriter(&mut self.buf).u32(n);
         for e in entries {
             self.encode_entry(e)?;
         }
@@ -93,10 +93,10 @@ impl<T: PersistentEntry> WalStorage<T> {
         v: Option<&V>,
     ) -> StorageResult<Option<usize>> {
         let Some(v) = v else {
-            Out(&mut self.buf).u8(0);
+            LeWriter(&mut self.buf).u8(0);
             return Ok(None);
         };
-        Out(&mut self.buf).u8(1);
+        LeWriter(&mut self.buf).u8(1);
         let at = self.buf.len();
         self.buf.extend_from_slice(&[0; 4]);
         encode_into(what, v, &mut self.buf)?;
@@ -120,17 +120,17 @@ impl<T: PersistentEntry> WalStorage<T> {
         for op in ops {
             match op {
                 StorageOp::AppendEntry(e) => {
-                    let mut out = Out(&mut self.buf);
+                    let mut out = LeWriter(&mut self.buf);
                     out.u8(OP_APPEND);
                     out.u32(1);
                     self.encode_entry(e)?;
                 }
                 StorageOp::AppendEntries(es) => {
-                    Out(&mut self.buf).u8(OP_APPEND);
+                    LeWriter(&mut self.buf).u8(OP_APPEND);
                     self.encode_entries(es)?;
                 }
                 StorageOp::AppendOnPrefix(from, es) => {
-                    let mut out = Out(&mut self.buf);
+                    let mut out = LeWriter(&mut self.buf);
                     out.u8(OP_APPEND_ON_PREFIX);
                     out.u64(*from as u64);
                     self.encode_entries(es)?;
@@ -141,7 +141,7 @@ impl<T: PersistentEntry> WalStorage<T> {
                     } else {
                         OP_SET_ACCEPTED
                     };
-                    let mut out = Out(&mut self.buf);
+                    let mut out = LeWriter(&mut self.buf);
                     out.u8(tag);
                     out.bytes(&ballot_to_bytes(b));
                 }
@@ -153,16 +153,16 @@ impl<T: PersistentEntry> WalStorage<T> {
                         StorageOp::SetCompactedIdx(_) => OP_SET_COMPACTED,
                         _ => OP_TRIM,
                     };
-                    let mut out = Out(&mut self.buf);
+                    let mut out = LeWriter(&mut self.buf);
                     out.u8(tag);
                     out.u64(*i as u64);
                 }
                 StorageOp::SetStopsign(s) => {
-                    Out(&mut self.buf).u8(OP_SET_STOPSIGN);
+                    LeWriter(&mut self.buf).u8(OP_SET_STOPSIGN);
                     stopsign_len = self.encode_opt("stop sign", s.as_ref())?;
                 }
                 StorageOp::SetSnapshot(s) => {
-                    Out(&mut self.buf).u8(OP_SET_SNAPSHOT);
+                    LeWriter(&mut self.buf).u8(OP_SET_SNAPSHOT);
                     snapshot_len = self.encode_opt("snapshot", s.as_ref())?;
                 }
             }
@@ -172,10 +172,10 @@ impl<T: PersistentEntry> WalStorage<T> {
         if record > limit {
             return Err(too_large("batch record", record, limit));
         }
-        let ckpt = checkpoint_record_bytes(stopsign_len, snapshot_len) as u64;
+        let checkpoint = checkpoint_record_bytes(stopsign_len, snapshot_len) as u64;
         let limit = self.options.max_checkpoint_record_bytes();
-        if ckpt > limit {
-            return Err(too_large("checkpoint record (stop sign and snapshot)", ckpt, limit));
+        if checkpoint > limit {
+            return Err(too_large("checkpoint record (stop sign and snapshot)", checkpoint, limit));
         }
         Ok(())
     }
@@ -188,12 +188,8 @@ impl<T: PersistentEntry> WalStorage<T> {
 /// `compacted_idx`, or live entries are missing.
 #[derive(Debug, Default)]
 pub(crate) struct Replayed {
-    pub(crate) compacted: usize,
-    pub(crate) decided: usize,
-    pub(crate) promise: Option<Ballot>,
-    pub(crate) accepted: Option<Ballot>,
-    pub(crate) stopsign: Option<Vec<u8>>,
-    pub(crate) snapshot: Option<Vec<u8>>,
+    /// The metadata, as `WalStorage` keeps it.
+    pub(crate) meta: Meta,
     pub(crate) index_start: usize,
     pub(crate) index: Index,
     /// Set by the first checkpoint replayed.
@@ -213,10 +209,10 @@ impl Replayed {
     }
 
     fn compact_to(&mut self, idx: usize) -> Result<(), String> {
-        if idx < self.compacted {
-            return Err(format!("compaction to {idx} below {}", self.compacted));
+        if idx < self.meta.compacted {
+            return Err(format!("compaction to {idx} below {}", self.meta.compacted));
         }
-        self.compacted = idx;
+        self.meta.compacted = idx;
         if idx > self.index_start {
             let n = (idx - self.index_start).min(self.index.len());
             self.index.drain_front(n);
@@ -225,7 +221,7 @@ impl Replayed {
         Ok(())
     }
 
-    fn entries(&mut self, inp: &mut In<'_>, payload_loc: u64) -> Result<(), String> {
+    fn entries(&mut self, inp: &mut LeReader<'_>, payload_loc: u64) -> Result<(), String> {
         let n = inp.u32()?;
         if self.log_end().checked_add(n as usize).is_none() {
             return Err(format!(
@@ -254,7 +250,7 @@ impl Replayed {
             // A seal only summarises the records before it; replaying them built the same.
             return parse_seal(payload).map(|_| ());
         }
-        let mut inp = In::new(payload);
+        let mut inp = LeReader::new(payload);
         let mut first = true;
         while !inp.is_empty() {
             let tag = inp.u8()?;
@@ -283,10 +279,10 @@ impl Replayed {
                             self.after_seal = false;
                             self.compact_to(compacted)?;
                         }
-                        if (compacted, log_end) != (self.compacted, self.log_end()) {
+                        if (compacted, log_end) != (self.meta.compacted, self.log_end()) {
                             return Err(format!(
                                 "checkpoint says the log is [{compacted}, {log_end}) but replay has [{}, {})",
-                                self.compacted,
+                                self.meta.compacted,
                                 self.log_end()
                             ));
                         }
@@ -294,7 +290,7 @@ impl Replayed {
                         // The first checkpoint replayed: entries below `log_end` are in
                         // earlier segments, which are gone.
                         *self = Replayed {
-                            compacted,
+                            meta: Meta { compacted, ..Meta::default() },
                             index_start: log_end,
                             started: true,
                             ..Replayed::default()
@@ -304,10 +300,10 @@ impl Replayed {
                 OP_APPEND => self.entries(&mut inp, payload_loc)?,
                 OP_APPEND_ON_PREFIX => {
                     let from = index(inp.u64()?)?;
-                    if from < self.compacted || from > self.log_end() {
+                    if from < self.meta.compacted || from > self.log_end() {
                         return Err(format!(
                             "AppendOnPrefix at {from} outside [{}, {}]",
-                            self.compacted,
+                            self.meta.compacted,
                             self.log_end()
                         ));
                     }
@@ -319,9 +315,9 @@ impl Replayed {
                     }
                     self.entries(&mut inp, payload_loc)?;
                 }
-                OP_SET_PROMISE => self.promise = Some(ballot(&mut inp)?),
-                OP_SET_ACCEPTED => self.accepted = Some(ballot(&mut inp)?),
-                OP_SET_DECIDED => self.decided = index(inp.u64()?)?,
+                OP_SET_PROMISE => self.meta.promise = Some(ballot(&mut inp)?),
+                OP_SET_ACCEPTED => self.meta.accepted = Some(ballot(&mut inp)?),
+                OP_SET_DECIDED => self.meta.decided = index(inp.u64()?)?,
                 OP_SET_COMPACTED | OP_TRIM => {
                     let idx = index(inp.u64()?)?;
                     self.compact_to(idx)?;
@@ -329,8 +325,8 @@ impl Replayed {
                 OP_PREV_SEAL if record_type == RECORD_CHECKPOINT => {
                     inp.u32()?;
                 }
-                OP_SET_STOPSIGN => self.stopsign = inp.opt_bytes()?.map(<[u8]>::to_vec),
-                OP_SET_SNAPSHOT => self.snapshot = inp.opt_bytes()?.map(<[u8]>::to_vec),
+                OP_SET_STOPSIGN => self.meta.stopsign = inp.opt_bytes()?.map(<[u8]>::to_vec),
+                OP_SET_SNAPSHOT => self.meta.snapshot = inp.opt_bytes()?.map(<[u8]>::to_vec),
                 other => return Err(format!("unknown op tag {other}")),
             }
         }
@@ -360,10 +356,10 @@ impl Replayed {
         if start.checked_add(table.len() / 4).is_none() {
             return Err(format!("seal lists entries from {start} past usize::MAX"));
         }
-        if start < self.compacted {
+        if start < self.meta.compacted {
             return Err(format!(
                 "seal starts at {start}, below the compacted index {}",
-                self.compacted
+                self.meta.compacted
             ));
         }
         if start >= self.index_start && start <= self.log_end() {
@@ -379,7 +375,7 @@ impl Replayed {
     }
 }
 
-fn ballot(inp: &mut In<'_>) -> Result<Ballot, String> {
+fn ballot(inp: &mut LeReader<'_>) -> Result<Ballot, String> {
     ballot_from_bytes(inp.take(crate::codec::BALLOT_BYTES)?).map_err(|e| e.to_string())
 }
 
@@ -400,7 +396,7 @@ mod tests {
         p.extend_from_slice(&5u64.to_le_bytes());
         p.extend_from_slice(&9u64.to_le_bytes());
         r.apply(&p, 0, RECORD_CHECKPOINT).unwrap();
-        assert_eq!((r.compacted, r.index_start, r.log_end()), (5, 9, 9));
+        assert_eq!((r.meta.compacted, r.index_start, r.log_end()), (5, 9, 9));
         let mut p = vec![OP_APPEND_ON_PREFIX];
         p.extend_from_slice(&7u64.to_le_bytes());
         p.extend_from_slice(&1u32.to_le_bytes());
@@ -412,6 +408,6 @@ mod tests {
         let mut p = vec![OP_TRIM];
         p.extend_from_slice(&7u64.to_le_bytes());
         r.apply(&p, 0, super::super::format::RECORD_BATCH).unwrap();
-        assert_eq!((r.compacted, r.index_start), (7, 7));
+        assert_eq!((r.meta.compacted, r.index_start), (7, 7));
     }
 }

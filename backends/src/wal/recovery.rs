@@ -118,7 +118,7 @@ fn prev_seal(seg: &Segment, first: &Found) -> Option<(usize, u64)> {
 }
 
 /// A checkpoint or seal record found: where the next record starts, and its payload.
-type Taken = (usize, std::ops::Range<usize>);
+type RecordEnd = (usize, std::ops::Range<usize>);
 
 /// Checks that `seg` can be taken from its seal: its checkpoint (`first`, its first
 /// record read with any LSN) is the record expected next, and the seal the next segment's
@@ -129,7 +129,7 @@ fn take_sealed(
     first: &Found,
     expected: Option<u64>,
     (seal_at, next_lsn): (usize, u64),
-) -> Option<(Taken, Taken, Sealed)> {
+) -> Option<(RecordEnd, RecordEnd, Sealed)> {
     let Found::Record { record_type: RECORD_CHECKPOINT, lsn: first_lsn, payload, next } =
         expect_lsn(first.clone(), expected)
     else {
@@ -305,9 +305,13 @@ pub(crate) fn recover(
                     format!("segment holds no records but the later segment {} does", seg.name()),
                 ));
             }
-            let (ckpt, seal, info) = taken;
+            let (checkpoint, seal, info) = taken;
             state
-                .apply(&bytes[ckpt.1.clone()], location(seg.seq, ckpt.1.start), RECORD_CHECKPOINT)
+                .apply(
+                    &bytes[checkpoint.1.clone()],
+                    location(seg.seq, checkpoint.1.start),
+                    RECORD_CHECKPOINT,
+                )
                 .and_then(|()| state.apply_seal(seg, seal.1.start, &bytes[seal.1.clone()]))
                 .map_err(|detail| corruption(seg, info.seal_at, detail))?;
             expected = Some(info.seal_lsn + 1);
@@ -407,12 +411,12 @@ pub(crate) fn recover(
             (std::cmp::Ordering::Greater, _) => {}
         }
     }
-    if state.index_start != state.compacted {
+    if state.index_start != state.meta.compacted {
         return Err(StorageError::Corruption {
             location: format!("segment {}", segs[0].name()),
             detail: format!(
                 "entries [{}, {}) are live but no remaining segment holds them",
-                state.compacted, state.index_start
+                state.meta.compacted, state.index_start
             ),
         });
     }

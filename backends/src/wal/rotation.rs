@@ -1,12 +1,11 @@
 //! Segments over time: the first segment, the spare made ahead of need (recycled or
 //! created), and reclaiming the segments a trim freed.
 
-use std::mem;
-
 use paxstore::{Durability, StorageError, StorageResult};
 
 use super::format::seal_record_bytes;
 use super::segment::{self, io_err, Segment, FIRST_RECORD};
+use super::writer::RecordWriter;
 use super::WalStorage;
 use crate::codec::PersistentEntry;
 
@@ -15,15 +14,18 @@ impl<T: PersistentEntry> WalStorage<T> {
     pub(super) fn start_first_segment(&mut self) -> StorageResult<()> {
         let mut seg = self.new_segment()?;
         self.encode_checkpoint(1, None);
-        let ckpt = mem::take(&mut self.ckpt);
-        let written = self.write_record(&mut seg, FIRST_RECORD, &ckpt);
-        self.ckpt = ckpt;
-        written?;
+        RecordWriter {
+            io: &*self.io,
+            durability: self.options.durability,
+            counters: &mut self.counters,
+            poisoned: &mut self.poisoned,
+        }
+        .write(&mut seg, FIRST_RECORD, &self.checkpoint)?;
         if self.options.durability == Durability::Buffered {
             // The first checkpoint is what makes the directory a WAL: sync it anyway.
             self.io.sync_data(&seg.file).map_err(|e| io_err("syncing", &seg.path, e))?;
         }
-        self.tail = FIRST_RECORD + self.ckpt.len();
+        self.tail = FIRST_RECORD + self.checkpoint.len();
         self.next_lsn = 2;
         self.sealing = self.options.durability == Durability::Immediate
             && self.tail + seal_record_bytes(0) <= seg.len();

@@ -202,7 +202,8 @@ pub fn all_charts(report: &Report) -> Result<Vec<(String, String)>, BenchError> 
     }
     let mut replica = Vec::new();
     let mut keys: Vec<(&str, &str, &str)> = Vec::new();
-    for r in report.replica.iter().filter(|r| r.mode == "upfront") {
+    // The floor is a yardstick, not a replica: it stays in the tables.
+    for r in report.replica.iter().filter(|r| r.mode == "upfront" && r.replica != "floor") {
         let key = (r.replica.as_str(), r.backend.as_str(), r.durability.as_str());
         if !keys.contains(&key) {
             keys.push(key);

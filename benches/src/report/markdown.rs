@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use super::charts::CHARTS;
 use super::fmt::{fmt_num, fmt_pct, spread};
 use super::model::{Report, StorageRow, HEADLINE_ENTRY_BYTES};
-use super::replica_tables::{omnipaxos_table, omnipaxos_wal_table, replica_table};
+use super::replica_tables::{omnipaxos_table, omnipaxos_wal_table, replica_table, target_table};
 use super::targets::wal_targets;
 
 /// The headline table: durable appends of 128-byte entries, one row per backend, one
@@ -165,6 +165,15 @@ pub fn to_markdown(report: &Report) -> String {
             md.push_str(&wal);
             let _ = writeln!(md);
         }
+        let target = target_table(report);
+        if !target.is_empty() {
+            let _ = writeln!(
+                md,
+                "### The targets: paxstore's replica and the floor vs OmniPaxos 0.2.4, paired\n"
+            );
+            md.push_str(&target);
+            let _ = writeln!(md);
+        }
         let _ = writeln!(md, "### Every replica cell\n");
         md.push_str(&replica_table(report));
         let _ = writeln!(md, "\n![{}](charts/{})\n", CHARTS[2].1, CHARTS[2].0);
@@ -276,6 +285,14 @@ pub fn to_markdown(report: &Report) -> String {
          writes per second (each a synced commit with `immediate`) over the ceiling. The \
          leader trims what every replica decided every 4,096 entries and after each run, \
          for both replicas, so the logs in memory stay bounded.\n\
+         - **Floor**: the least work a replicated log does under the same driver \
+         (`paxstore_benches::floor`): replica 1 leads from the start (no election, ballots, \
+         recovery or retransmission); at each take it moves the appended entries into its \
+         log and sends each follower one copy with its decided index; a follower appends \
+         and acknowledges at its next take; the leader decides on a majority; trims as \
+         above. `bare` keeps the log in a `Vec`; over a backend, each append and trim is \
+         one `write_atomically`. Its ratio to OmniPaxos is the most a replica could show \
+         in that cell under this driver.\n\
          - **Durability**: `immediate` means a successful write survives power loss, as each \
          backend documents it; `buffered` means it survives a process crash. See each \
          backend's module docs for what its sync does."

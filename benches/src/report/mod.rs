@@ -37,9 +37,9 @@ pub use check::missing;
 pub use fmt::{fmt_num, fmt_pct, fmt_per_entry, fmt_ratio};
 pub use markdown::{headline_table, to_markdown};
 pub use model::{
-    Ceiling, Failure, Recommendation, ReopenRow, ReplicaRow, Report, StorageRow,
-    HEADLINE_ENTRY_BYTES, OMNI_MEMORY_NAME, SCHEMA_VERSION,
+    Ceiling, Failure, PairedRatios, RatioSpread, Recommendation, ReopenRow, ReplicaRow, Report,
+    StorageRow, HEADLINE_ENTRY_BYTES, OMNI_MEMORY_NAME, SCHEMA_VERSION,
 };
 pub use recommend::recommendations;
-pub use replica_tables::{omnipaxos_table, omnipaxos_wal_table, replica_table};
+pub use replica_tables::{omnipaxos_table, omnipaxos_wal_table, replica_table, target_table};
 pub use targets::{wal_targets, Target};

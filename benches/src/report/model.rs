@@ -173,11 +173,41 @@ pub struct ReplicaRow {
     /// the WAL buys).
     #[serde(default)]
     pub wal_over_this: Option<f64>,
+    /// For paxstore's replica and the floor over memory or the WAL: the paired ratios of
+    /// this cell's decided/s to those of the OmniPaxos cell of the target comparison
+    /// (`target_pair`), in wall time and in the driving thread's CPU time.
+    #[serde(default)]
+    pub vs_target: Option<PairedRatios>,
+    /// The OmniPaxos cell `vs_target` compares with: `omnipaxos over MemoryStorage` for
+    /// memory, `omnipaxos over rocksdb` (same durability) for the WAL.
+    #[serde(default)]
+    pub target_pair: Option<String>,
     /// For `immediate`: the share of the disk's sync budget the cell used, i.e. the
     /// storage writes of the three replicas per second (each a synced commit) divided by
     /// the ceiling's synced writes per second. (Schema 1: decided batches per second over
     /// the ceiling.)
     pub fraction_of_ceiling: Option<f64>,
+}
+
+/// Ratios of one cell's repetitions to those of the cell it ran beside, repetition by
+/// repetition.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairedRatios {
+    /// Of entries decided per second of wall time.
+    pub wall: RatioSpread,
+    /// Of entries decided per second of the driving thread's CPU time, where known.
+    pub cpu: Option<RatioSpread>,
+}
+
+/// The lowest, median and highest of some ratios.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RatioSpread {
+    /// Lowest.
+    pub min: f64,
+    /// Median.
+    pub median: f64,
+    /// Highest.
+    pub max: f64,
 }
 
 fn paxstore_replica() -> String {

@@ -5,8 +5,8 @@ use crate::machine::Machine;
 
 fn row(replica: &str, backend: &str, mode: &str, batch: usize, rate: f64) -> ReplicaRow {
     let paxstore = replica == "paxstore";
-    let durability =
-        if backend == "memory" || backend == "MemoryStorage" { "none" } else { "immediate" };
+    let in_memory = ["memory", "MemoryStorage", "bare"].contains(&backend);
+    let durability = if in_memory { "none" } else { "immediate" };
     ReplicaRow {
         replica: replica.to_owned(),
         backend: backend.to_owned(),
@@ -25,6 +25,8 @@ fn row(replica: &str, backend: &str, mode: &str, batch: usize, rate: f64) -> Rep
         vs_omnipaxos: paxstore.then_some(1.5),
         omnipaxos_pair: paxstore.then(|| format!("omnipaxos over {backend}")),
         wal_over_this: (!paxstore && backend == "rocksdb").then_some(2.5),
+        vs_target: None,
+        target_pair: None,
         fraction_of_ceiling: None,
     }
 }
@@ -134,4 +136,65 @@ fn numbers_format_for_people() {
     assert_eq!(fmt_per_entry(1.0 / 3.0), "0.333");
     assert_eq!(fmt_per_entry(0.0), "0.00");
     assert_eq!(fmt_per_entry(2.0), "2.00");
+}
+
+fn paired(cpu: f64, wall: f64) -> PairedRatios {
+    let r = |x: f64| RatioSpread { min: x - 0.1, median: x, max: x + 0.1 };
+    PairedRatios { wall: r(wall), cpu: Some(r(cpu)) }
+}
+
+fn with_target(mut r: ReplicaRow, pair: &str, ratios: PairedRatios) -> ReplicaRow {
+    r.vs_target = Some(ratios);
+    r.target_pair = Some(format!("omnipaxos over {pair}"));
+    r
+}
+
+/// Each paxstore cell of the target comparison gets a row, judged in CPU time over
+/// memory and in wall time over the WAL, with the floor's ratios of the same cell
+/// beside it and the syncs and writes of both sides.
+#[test]
+fn the_target_table_sets_each_ratio_beside_the_floor_of_its_cell() {
+    let mut wal_pax = row("paxstore", "wal", "stream", 1, 900.0);
+    wal_pax.syncs_per_entry = Some(1.0);
+    let mut rocks = row("omnipaxos", "rocksdb", "stream", 1, 300.0);
+    rocks.syncs_per_entry = None;
+    rocks.writes_per_entry = 2.0;
+    let report = report_of(
+        &["memory", "wal", "rocksdb"],
+        vec![
+            with_target(
+                row("paxstore", "memory", "stream", 1, 3.0),
+                "MemoryStorage",
+                paired(1.2, 2.0),
+            ),
+            row("omnipaxos", "MemoryStorage", "stream", 1, 2.5),
+            with_target(row("floor", "bare", "stream", 1, 5.0), "MemoryStorage", paired(1.8, 1.0)),
+            with_target(
+                row("floor", "memory", "stream", 1, 4.0),
+                "MemoryStorage",
+                paired(1.4, 1.0),
+            ),
+            with_target(wal_pax, "rocksdb", paired(9.0, 3.0)),
+            with_target(row("floor", "wal", "stream", 1, 9.0), "rocksdb", paired(9.0, 3.5)),
+            rocks,
+            row("paxstore", "rocksdb", "stream", 1, 2.5),
+        ],
+    );
+    let t = target_table(&report);
+    let lines: Vec<&str> =
+        t.lines().filter(|l| l.starts_with("| memory") || l.starts_with("| wal")).collect();
+    assert_eq!(lines.len(), 2, "one row per paxstore cell with a target: {t}");
+    assert_eq!(
+        lines[0],
+        "| memory (none) | MemoryStorage | stream | 1 | 1.20× (1.10–1.30) | 2.00× (1.90–2.10) | \
+         1.50× **missed** | 1.80× (1.70–1.90) | 1.40× (1.30–1.50) | 0.00 vs 0.00 | 0.00100 vs 0.340 |"
+    );
+    assert_eq!(
+        lines[1],
+        "| wal (immediate) | rocksdb | stream | 1 | 9.00× (8.90–9.10) | 3.00× (2.90–3.10) | \
+         2.00× met | – | 3.50× (3.40–3.60) | 1.00 vs – | 0.00100 vs 2.00 |"
+    );
+    let mut none = report.clone();
+    none.replica.iter_mut().for_each(|r| r.vs_target = None);
+    assert!(target_table(&none).is_empty());
 }

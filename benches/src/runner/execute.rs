@@ -11,6 +11,7 @@ use super::matrix::Matrix;
 use super::plan::{Cell, Impl, Work};
 use super::RunOptions;
 use crate::ceiling::CeilingFile;
+use crate::floor::{self, FloorCluster};
 use crate::omni::{self, OmniCluster};
 use crate::replica::{self, PaxstoreCluster};
 use crate::report::{self, ReopenRow, ReplicaRow, StorageRow};
@@ -133,6 +134,14 @@ impl Runner<'_> {
                     Impl::OmniMemoryStorage => {
                         let mut rounds = omni::memory_cluster(batch_size)?;
                         replica::timed_run(&mut rounds, mode, batch_size, time)?
+                    }
+                    Impl::Floor => {
+                        let mut rounds = floor::bare_cluster(batch_size)?;
+                        replica::timed_run(&mut rounds, mode, batch_size, time)?
+                    }
+                    Impl::FloorStore => {
+                        let mut c = FloorCluster::new(kind, durability, &self.work, batch_size)?;
+                        replica::timed_run(&mut c.rounds, mode, batch_size, time)?
                     }
                 })
             }

@@ -39,7 +39,7 @@ use execute::{Rep, Runner};
 pub use matrix::Matrix;
 pub use output::write;
 use paired::{paired_ratio, Paired};
-use plan::{pair_of, plan, replica_plan, Pair, Work};
+use plan::{pair_of, plan, replica_plan, target_of, Pair, Work};
 
 /// What a run needs to know besides the matrix.
 #[derive(Clone, Debug)]
@@ -171,10 +171,28 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
                 }
             })
             .collect();
-        for (i, ((&cell, result), paired)) in group.cells.iter().zip(reps).zip(paired).enumerate() {
+        // A cell of paxstore's replica or of the floor against the OmniPaxos cell of the
+        // target comparison, rep by rep.
+        let targets: Vec<Option<Paired>> = group
+            .cells
+            .iter()
+            .zip(&reps)
+            .map(|(&c, mine)| {
+                let other = target_of(c)?;
+                let j = group.cells.iter().position(|o| {
+                    o.imp == other.imp && o.kind == other.kind && o.durability == other.durability
+                })?;
+                match (mine, &reps[j]) {
+                    (Ok(a), Ok(b)) => paired_ratio(a, b),
+                    _ => None,
+                }
+            })
+            .collect();
+        let cells = group.cells.iter().zip(reps).zip(paired).zip(targets);
+        for (i, (((&cell, result), paired), target)) in cells.enumerate() {
             done += 1;
             let line = match result {
-                Ok(r) => runner.record(group.work, cell, r, paired),
+                Ok(r) => runner.record(group.work, cell, r, paired, target),
                 Err(e) => {
                     failures.push(Failure { cell: labels[i].clone(), error: e.to_string() });
                     format!("FAILED: {e}")

@@ -30,6 +30,12 @@ pub(super) struct Paired {
 }
 
 impl Paired {
+    /// As the report stores it.
+    pub(super) fn ratios(self) -> report::PairedRatios {
+        let r = |s: Spread| report::RatioSpread { min: s.min, median: s.median, max: s.max };
+        report::PairedRatios { wall: r(self.wall), cpu: self.cpu.map(r) }
+    }
+
     pub(super) fn show(&self) -> String {
         format!(
             "{} in wall time{}",

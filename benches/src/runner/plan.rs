@@ -8,6 +8,9 @@ use paxstore_backends::BackendKind;
 use super::matrix::Matrix;
 use crate::replica::{self, Mode, REPLICAS};
 use crate::report::OMNI_MEMORY_NAME;
+
+/// The backend name of the floor over bare `Vec`s.
+pub(super) const FLOOR_BARE: &str = "bare";
 use crate::workload::{durability_label, ReadRange};
 
 /// What a group of cells measures; every backend of the group runs it.
@@ -29,6 +32,10 @@ pub(super) enum Impl {
     OmniPaxos,
     /// OmniPaxos 0.2.4 over its own `MemoryStorage` (the cell's backend is memory).
     OmniMemoryStorage,
+    /// The floor over bare `Vec`s (the cell's backend is memory): see [`crate::floor`].
+    Floor,
+    /// The floor through the cell's backend.
+    FloorStore,
 }
 
 /// One cell of a group: a backend with its durability, and (for replica cells) which
@@ -66,7 +73,22 @@ pub(super) fn pair_of(cell: Cell) -> Option<Pair> {
         Impl::OmniPaxos if cell.kind.is_persistent() && Some(cell.kind) != wal => {
             wal.map(|kind| Pair::WalOverThis(Cell { kind, ..cell }))
         }
-        Impl::OmniPaxos | Impl::OmniMemoryStorage => None,
+        Impl::OmniPaxos | Impl::OmniMemoryStorage | Impl::Floor | Impl::FloorStore => None,
+    }
+}
+
+/// The OmniPaxos cell of the target comparison for a cell of paxstore's replica
+/// or of the floor over `kind`: over memory, OmniPaxos over its own `MemoryStorage`; over
+/// the WAL, OmniPaxos over paxstore's RocksDB with the same durability (each in the same
+/// group).
+pub(super) fn target_of(cell: Cell) -> Option<Cell> {
+    if !matches!(cell.imp, Impl::Paxstore | Impl::Floor | Impl::FloorStore) {
+        return None;
+    }
+    match cell.kind.name() {
+        "memory" => Some(Cell { imp: Impl::OmniMemoryStorage, ..cell }),
+        "wal" => "rocksdb".parse().ok().map(|kind| Cell { kind, imp: Impl::OmniPaxos, ..cell }),
+        _ => None,
     }
 }
 
@@ -107,6 +129,8 @@ impl Group {
                     Impl::Paxstore => ("paxstore", format!("{kind} {d}")),
                     Impl::OmniPaxos => ("omnipaxos", format!("{kind} {d}")),
                     Impl::OmniMemoryStorage => ("omnipaxos", OMNI_MEMORY_NAME.to_owned()),
+                    Impl::Floor => ("floor", FLOOR_BARE.to_owned()),
+                    Impl::FloorStore => ("floor", format!("{kind} {d}")),
                 };
                 format!("{replica} x{REPLICAS} over {over} {} batch_size={batch_size}", mode.name())
             }
@@ -177,7 +201,7 @@ pub(super) fn plan(m: &Matrix, backends: &[BackendKind]) -> Vec<Group> {
 
 /// The replica groups: every mode and batch size; in each, paxstore's replica and OmniPaxos
 /// over each backend side by side, and (with the memory backend) OmniPaxos over its own
-/// `MemoryStorage`.
+/// `MemoryStorage`; the floor bare and through the memory backend, and through the WAL.
 pub(super) fn replica_plan(m: &Matrix, backends: &[BackendKind]) -> Vec<Group> {
     let mut groups = Vec::new();
     if !replica::AVAILABLE {
@@ -194,6 +218,10 @@ pub(super) fn replica_plan(m: &Matrix, backends: &[BackendKind]) -> Vec<Group> {
                     cells.push(Cell { imp: Impl::OmniPaxos, ..c });
                     if c.kind == BackendKind::Memory {
                         cells.push(Cell { imp: Impl::OmniMemoryStorage, ..c });
+                        cells.push(Cell { imp: Impl::Floor, ..c });
+                    }
+                    if matches!(c.kind.name(), "memory" | "wal") {
+                        cells.push(Cell { imp: Impl::FloorStore, ..c });
                     }
                 }
                 groups.push(Group {

@@ -8,7 +8,7 @@ use paxstore_backends::BackendKind;
 
 use super::execute::{Rep, Runner};
 use super::paired::Paired;
-use super::plan::{pair_of, Cell, Impl, Pair, Work};
+use super::plan::{pair_of, target_of, Cell, Impl, Pair, Work, FLOOR_BARE};
 use crate::replica::{self, Mode, REPLICAS};
 use crate::report::{self, ReopenRow, ReplicaRow, StorageRow, OMNI_MEMORY_NAME};
 use crate::stats::{self, Samples, Summary};
@@ -23,6 +23,7 @@ impl Runner<'_> {
         cell: Cell,
         reps: Vec<Rep>,
         paired: Option<Paired>,
+        target: Option<Paired>,
     ) -> String {
         let (kind, durability) = (cell.kind, cell.durability);
         let mut samples = Vec::new();
@@ -48,7 +49,7 @@ impl Runner<'_> {
             }
             Work::Reopen => self.push_reopen(kind, ms),
             Work::Replica { batch_size, mode } => {
-                self.push_replica(cell, batch_size, mode, &runs, paired)
+                self.push_replica(cell, batch_size, mode, &runs, paired, target)
             }
         }
     }
@@ -119,6 +120,7 @@ impl Runner<'_> {
         mode: Mode,
         runs: &[replica::ClusterRun],
         paired: Option<Paired>,
+        target: Option<Paired>,
     ) -> String {
         let (kind, durability) = (cell.kind, cell.durability);
         let mut rates: Vec<f64> = runs.iter().map(replica::ClusterRun::decided_per_s).collect();
@@ -138,7 +140,13 @@ impl Runner<'_> {
             Impl::Paxstore => ("paxstore", kind.name()),
             Impl::OmniPaxos => ("omnipaxos", kind.name()),
             Impl::OmniMemoryStorage => ("omnipaxos", OMNI_MEMORY_NAME),
+            Impl::Floor => ("floor", FLOOR_BARE),
+            Impl::FloorStore => ("floor", kind.name()),
         };
+        let target_pair = target_of(cell).map(|t| match t.imp {
+            Impl::OmniMemoryStorage => format!("omnipaxos over {OMNI_MEMORY_NAME}"),
+            _ => format!("omnipaxos over {}", t.kind.name()),
+        });
         let (vs_omnipaxos, wal_over_this) = match pair_of(cell) {
             Some(Pair::VsOmniPaxos(_)) => (paired, None),
             Some(Pair::WalOverThis(_)) => (None, paired),
@@ -163,10 +171,12 @@ impl Runner<'_> {
             omnipaxos_pair: matches!(cell.imp, Impl::Paxstore)
                 .then(|| format!("omnipaxos over {}", kind.name())),
             wal_over_this: wal_over_this.map(|p| p.wall.median),
+            vs_target: target.map(Paired::ratios),
+            target_pair,
             fraction_of_ceiling: (durability == Some(Durability::Immediate)).then_some(0.0),
         });
         format!(
-            "{} decided/s ({}–{}), p50 {:.0} µs, p99 {:.0} µs, {} writes{} per entry per replica{}",
+            "{} decided/s ({}–{}), p50 {:.0} µs, p99 {:.0} µs, {} writes{} per entry per replica{}{}",
             report::fmt_num(median),
             report::fmt_num(min),
             report::fmt_num(max),
@@ -178,7 +188,16 @@ impl Runner<'_> {
                 (Some(p), _) => format!(", vs OmniPaxos (paired) {}", p.show()),
                 (_, Some(p)) => format!(", OmniPaxos on the WAL vs here (paired) {}", p.show()),
                 (None, None) => String::new(),
-            }
+            },
+            target.map_or(String::new(), |p| format!(
+                ", vs {} (paired) {}",
+                target_of(cell).map_or("", |t| if t.imp == Impl::OmniMemoryStorage {
+                    "OmniPaxos over MemoryStorage"
+                } else {
+                    "OmniPaxos over rocksdb"
+                }),
+                p.show()
+            ))
         )
     }
 }

@@ -10,6 +10,7 @@ use crate::crash::{self, CrashConfig};
 use crate::{Factory, Fixture, TestSnapshot};
 
 fn flush<F: Factory>(fx: &mut Fixture<'_, F>) {
+    fx.note("flush()");
     if let Err(err) = fx.storage().flush() {
         panic!("flush failed: {err}");
     }

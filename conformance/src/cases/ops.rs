@@ -57,6 +57,7 @@ pub fn provided_setters<F: Factory>(factory: &F) {
     let e = fx.entry(4);
     let es = fx.entries(4, 4);
     let tail = fx.entries(2, 4);
+    fx.note("the provided setters, one call each");
     let s = fx.storage();
     let results = [
         s.append_entry(e.clone()),

@@ -1,15 +1,18 @@
 //! Property-based: long random op sequences, valid and invalid, applied to the backend
 //! and the model and compared through every getter after every batch. A failure shrinks
-//! to a short sequence, which the panic message prints.
+//! to a 1-minimal sequence ([`minimize`]), which the panic message prints as the concrete
+//! calls it made, with the seed that replays the run (`PAXSTORE_PROPTEST_SEED`).
 
 use paxstore::StorageOp::*;
 use paxstore::{Snapshot, StorageOp};
 use proptest::collection::vec;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::ops::{ballot, stopsign};
-use crate::check::{apply_both, compare};
+use crate::check::{apply_both, described_once, mismatches, Mismatch};
+use crate::describe::{self, panic_message};
 use crate::{Factory, Model, TestEntry, TestSnapshot};
 
 /// An index, chosen relative to the state the op applies to, so sequences stay
@@ -154,13 +157,35 @@ pub fn resolve(specs: &[OpSpec], model: &Model, next_id: &mut u64) -> Vec<Storag
         .collect()
 }
 
-/// Runs one random sequence on a fresh backend; the first disagreement, with its step.
-pub fn run_steps<F: Factory>(factory: &F, steps: &[Step]) -> Result<usize, String> {
+/// Where a random sequence first disagreed with the model.
+#[derive(Clone, Debug)]
+pub struct StepFailure {
+    /// The step, from 0.
+    pub step: usize,
+    /// What disagreed: an outcome, an open, or the getters (then also in `mismatches`).
+    pub message: String,
+    /// The getters that disagreed after the step, if that was the failure.
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// Runs one random sequence on a fresh backend: the ops it ran, or the first step that
+/// disagreed. With `trace`, each step is pushed to it as the concrete call it made.
+pub fn run_steps<F: Factory>(
+    factory: &F,
+    steps: &[Step],
+    mut trace: Option<&mut Vec<String>>,
+) -> Result<usize, StepFailure> {
+    let fail = |step: usize, message: String| StepFailure { step, message, mismatches: vec![] };
     let dir = tempfile::Builder::new()
         .prefix("paxstore-conformance-")
         .tempdir()
-        .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
-    let mut storage = Some(factory.open(dir.path()).map_err(|e| format!("open failed: {e}"))?);
+        .map_err(|e| fail(0, format!("cannot create a temporary directory: {e}")))?;
+    let open = || catch_unwind(AssertUnwindSafe(|| factory.open(dir.path())));
+    let mut storage = match open() {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(e)) => return Err(fail(0, format!("open failed: {e}"))),
+        Err(p) => return Err(fail(0, format!("open panicked: {}", panic_message(&*p)))),
+    };
     let mut model = Model::default();
     let mut next_id = 0;
     let mut ops_run = 0;
@@ -169,21 +194,34 @@ pub fn run_steps<F: Factory>(factory: &F, steps: &[Step]) -> Result<usize, Strin
             Step::Batch(specs) => {
                 let ops = resolve(specs, &model, &mut next_id);
                 ops_run += ops.len();
-                let s = storage.as_mut().ok_or("no backend")?;
+                if let Some(trace) = trace.as_deref_mut() {
+                    trace.push(format!("write_atomically({})", describe::batch(&ops)));
+                }
+                let s = storage.as_mut().ok_or_else(|| fail(i, "no backend".into()))?;
                 // The outcome itself (accepted or refused) was compared with the model.
-                let _outcome =
-                    apply_both(s, &mut model, ops).map_err(|e| format!("step {i}: {e}"))?;
+                let _outcome = apply_both(s, &mut model, ops).map_err(|e| fail(i, e))?;
             }
             Step::Reopen => {
+                if let Some(trace) = trace.as_deref_mut() {
+                    trace.push("drop the store and open it again".into());
+                }
                 drop(storage.take());
-                let reopened = factory
-                    .open(dir.path())
-                    .map_err(|e| format!("step {i}: reopen failed: {e}"))?;
-                storage = Some(reopened);
+                storage = match open() {
+                    Ok(Ok(s)) => Some(s),
+                    Ok(Err(e)) => return Err(fail(i, format!("reopen failed: {e}"))),
+                    Err(p) => {
+                        return Err(fail(i, format!("reopen panicked: {}", panic_message(&*p))))
+                    }
+                };
             }
         }
-        let s = storage.as_ref().ok_or("no backend")?;
-        compare(s, &model).map_err(|e| format!("after step {i} ({step:?}): {e}"))?;
+        let s = storage.as_ref().ok_or_else(|| fail(i, "no backend".into()))?;
+        let found = mismatches(s, &model);
+        if !found.is_empty() {
+            let lines: Vec<String> =
+                found.iter().map(|m| format!("{}: {}", m.check, m.detail)).collect();
+            return Err(StepFailure { step: i, message: lines.join("\n    "), mismatches: found });
+        }
     }
     Ok(ops_run)
 }
@@ -197,21 +235,128 @@ pub fn proptest_cases() -> u32 {
         .unwrap_or(256 * crate::soak_factor())
 }
 
+/// The seed of the random sequences: `PAXSTORE_PROPTEST_SEED`, or one from the clock. It
+/// is printed, and a failure names it, so the run replays.
+pub fn proptest_seed() -> u64 {
+    std::env::var("PAXSTORE_PROPTEST_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    })
+}
+
+/// Whether `steps` still fail; if so, cut them after the failing step.
+fn still_fails<F: Factory>(factory: &F, steps: &mut Vec<Step>) -> bool {
+    match run_steps(factory, steps, None) {
+        Ok(_) => false,
+        Err(failure) => {
+            steps.truncate(failure.step + 1);
+            true
+        }
+    }
+}
+
+/// Shrinks a failing sequence to a 1-minimal one: cut after the failing step, then drop
+/// runs of steps (halves, quarters, ... single steps) and single ops of each batch while
+/// it still fails. Indices are resolved against the state, so what remains still means
+/// something. At most `budget` runs.
+pub fn minimize<F: Factory>(factory: &F, mut steps: Vec<Step>, budget: usize) -> Vec<Step> {
+    let mut runs = 0;
+    if !still_fails(factory, &mut steps) {
+        return steps;
+    }
+    let mut chunk = steps.len().div_ceil(2).max(1);
+    loop {
+        let mut at = 0;
+        while at < steps.len() && runs < budget {
+            let mut candidate = steps.clone();
+            candidate.drain(at..(at + chunk).min(candidate.len()));
+            runs += 1;
+            if !candidate.is_empty() && still_fails(factory, &mut candidate) {
+                steps = candidate;
+            } else {
+                at += chunk;
+            }
+        }
+        if chunk == 1 || runs >= budget {
+            break;
+        }
+        chunk = chunk.div_ceil(2);
+    }
+    for i in (0..steps.len()).rev() {
+        let Step::Batch(specs) = &steps[i] else { continue };
+        for k in (0..specs.len()).rev() {
+            let mut candidate = steps.clone();
+            if let Step::Batch(specs) = &mut candidate[i] {
+                if specs.len() < 2 {
+                    continue;
+                }
+                specs.remove(k);
+            }
+            runs += 1;
+            if runs < budget && still_fails(factory, &mut candidate) && candidate.len() > i {
+                steps = candidate;
+            }
+        }
+    }
+    steps
+}
+
+/// The failure report of a minimal sequence: each step as the concrete call it made,
+/// then what disagreed.
+fn report<F: Factory>(factory: &F, steps: &[Step], seed: u64) -> String {
+    let mut trace = Vec::new();
+    let failure = run_steps(factory, steps, Some(&mut trace));
+    let mut out = format!(
+        "backend disagrees with the model on a random sequence (PAXSTORE_PROPTEST_SEED={seed} \
+         replays it); shrunk to {} step(s), each the call made on a fresh store:",
+        steps.len()
+    );
+    for (i, line) in trace.iter().enumerate() {
+        out.push_str(&format!("\n  step {i}: {line}"));
+    }
+    match failure {
+        Err(f) if f.mismatches.is_empty() => {
+            out.push_str(&format!("\nat step {}: {}", f.step, f.message))
+        }
+        Err(f) => {
+            out.push_str(&format!("\nafter step {}, the getters disagree:", f.step));
+            for m in f.mismatches {
+                out.push_str(&format!("\n    {}", described_once(m.check, &m.detail)));
+            }
+        }
+        Ok(_) => out.push_str("\n(the shrunk sequence passed when replayed: a flaky backend?)"),
+    }
+    out
+}
+
 fn run_property<F: Factory>(factory: &F, reopen: bool, cases: u32, len: std::ops::Range<usize>) {
-    let config = Config { cases, failure_persistence: None, ..Config::default() };
-    let mut runner = TestRunner::new(config);
+    let seed = proptest_seed();
+    // The suite shrinks with [`minimize`], which knows a failure's step; proptest's own
+    // shrinking would re-run whole sequences hundreds of times first.
+    let config =
+        Config { cases, failure_persistence: None, max_shrink_iters: 0, ..Config::default() };
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &bytes);
+    let mut runner = TestRunner::new_with_rng(config, rng);
     let total_ops = std::cell::Cell::new(0usize);
     let result = runner.run(&steps(reopen, len), |steps| {
-        let ops = run_steps(factory, &steps).map_err(TestCaseError::fail)?;
+        let ops = run_steps(factory, &steps, None)
+            .map_err(|f| TestCaseError::fail(format!("step {}: {}", f.step, f.message)))?;
         total_ops.set(total_ops.get() + ops);
         Ok(())
     });
     match result {
         Ok(()) => eprintln!(
-            "random ops: {cases} sequences, {} ops (incl. shrinking), all matched the model",
+            "random ops: {cases} sequences from PAXSTORE_PROPTEST_SEED={seed}, {} ops, all \
+             matched the model",
             total_ops.get()
         ),
-        Err(err) => panic!("backend disagrees with the model on a random sequence: {err}"),
+        Err(TestError::Fail(_, steps)) => {
+            panic!("{}", report(factory, &minimize(factory, steps, 2000), seed))
+        }
+        Err(err) => panic!("random ops (PAXSTORE_PROPTEST_SEED={seed}): {err}"),
     }
 }
 
@@ -220,9 +365,10 @@ pub fn random_ops_match_model<F: Factory>(factory: &F) {
     run_property(factory, false, proptest_cases(), 1..48);
 }
 
-/// Fewer, longer random sequences (up to 400 batches), where state accumulates.
+/// Fewer, longer random sequences (1 to 400 batches, 200 on average), where state
+/// accumulates.
 pub fn random_long_op_sequences<F: Factory>(factory: &F) {
-    run_property(factory, false, proptest_cases().div_ceil(16), 200..400);
+    run_property(factory, false, proptest_cases().div_ceil(16), 1..400);
 }
 
 /// Random sequences with reopens interleaved (persistent backends).

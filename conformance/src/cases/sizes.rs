@@ -31,6 +31,7 @@ pub fn one_mib_entries<F: Factory>(factory: &F) {
 /// range, and trims.
 pub fn hundred_thousand_entry_log<F: Factory>(factory: &F) {
     let mut fx = Fixture::new(factory);
+    fx.note("100 batches of AppendEntries of 1,000 entries of 24 B");
     for _ in 0..100 {
         let es = fx.entries(1000, 24);
         let ops = vec![AppendEntries(es)];

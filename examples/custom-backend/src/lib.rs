@@ -1,10 +1,12 @@
 //! `FileStore`: a complete, deliberately simple persistent paxstore backend.
 //!
-//! The whole state lives in one file, encoded with postcard. Every `write_atomically` validates the batch,
-//! applies it to a copy of the state, writes the copy to `state.bin.tmp`, fsyncs it,
-//! renames it over `state.bin` and fsyncs the directory, and only then replaces the
-//! in-memory state. A crash at any point leaves either the old file or the new one:
-//! the batch is all or nothing, and `Ok` means it survives power loss.
+//! The whole state lives in one file, encoded with postcard. Every `write_atomically`
+//! validates the batch with `LogBounds::validate_batch`, applies the `BatchPlan` it
+//! returns (the batch's net effect) to a copy of the state, writes the copy to
+//! `state.bin.tmp`, fsyncs it, renames it over `state.bin` and fsyncs the directory, and
+//! only then replaces the in-memory state. A crash at any point leaves either the old
+//! file or the new one: the batch is all or nothing, and `Ok` means it survives power
+//! loss.
 //!
 //! It costs O(state) per write, so it is an example of the contract, not a fast engine.
 
@@ -13,7 +15,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use paxstore::{
-    Ballot, Entry, LogBounds, StopSign, Storage, StorageError, StorageOp, StorageResult,
+    Ballot, BatchPlan, BatchValues, Entry, LogBounds, StopSign, Storage, StorageError, StorageOp,
+    StorageResult,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -124,26 +127,24 @@ where
     }
 }
 
-/// Applies one op that `LogBounds` accepted.
-fn apply<T: Entry>(state: &mut State<T, T::Snapshot>, op: StorageOp<T>) {
-    let compacted = state.compacted_idx as usize;
-    match op {
-        StorageOp::AppendEntry(e) => state.log.push(e),
-        StorageOp::AppendEntries(es) => state.log.extend(es),
-        StorageOp::AppendOnPrefix(from, es) => {
-            state.log.truncate(from - compacted);
-            state.log.extend(es);
-        }
-        StorageOp::SetPromise(b) => state.promise = Some(b),
-        StorageOp::SetAcceptedRound(b) => state.accepted_round = Some(b),
-        StorageOp::SetDecidedIndex(i) => state.decided_idx = i as u64,
-        StorageOp::Trim(i) | StorageOp::SetCompactedIdx(i) => {
-            let drop = (i - compacted).min(state.log.len());
-            state.log.drain(..drop);
-            state.compacted_idx = i as u64;
-        }
-        StorageOp::SetStopsign(s) => state.stopsign = s,
-        StorageOp::SetSnapshot(s) => state.snapshot = s,
+/// Applies to `state` the plan `LogBounds::validate_batch` returned for it, with the
+/// values of its batch: what the batch means was decided there, once; this only moves
+/// the values in.
+fn apply<T: Entry>(state: &mut State<T, T::Snapshot>, plan: &BatchPlan, values: BatchValues<T>) {
+    let compacted = plan.before.compacted_idx;
+    let kept = plan.kept();
+    state.log.truncate(kept.end - compacted);
+    state.log.drain(..kept.start - compacted);
+    state.log.extend(values.entries);
+    state.compacted_idx = plan.after.compacted_idx as u64;
+    state.decided_idx = plan.after.decided_idx as u64;
+    state.promise = plan.promise.or(state.promise);
+    state.accepted_round = plan.accepted_round.or(state.accepted_round);
+    if let Some(stopsign) = values.stopsign {
+        state.stopsign = stopsign;
+    }
+    if let Some(snapshot) = values.snapshot {
+        state.snapshot = snapshot;
     }
 }
 
@@ -153,11 +154,9 @@ where
     T::Snapshot: Serialize + DeserializeOwned,
 {
     fn write_atomically(&mut self, ops: Vec<StorageOp<T>>) -> StorageResult<()> {
-        self.bounds()?.validate_batch(&ops)?;
+        let plan = self.bounds()?.validate_batch(&ops)?;
         let mut next = self.state.clone();
-        for op in ops {
-            apply(&mut next, op);
-        }
+        apply(&mut next, &plan, plan.into_values(ops));
         self.persist(&next)?;
         self.state = next;
         Ok(())
