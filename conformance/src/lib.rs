@@ -10,7 +10,8 @@
 //! The closure opens the store kept in `dir` (creating it when `dir` is empty) and
 //! returns `StorageResult<S>` for some `S: Storage<TestEntry>`. Write `volatile` instead of
 //! `persistent` for a backend that keeps nothing across a reopen: its reopen and crash
-//! cases are then reported as *ignored*, by name, never as passing.
+//! cases are then reported as *ignored*, by name, never as passing. A volatile backend
+//! needs no directory: `storage_suite!(volatile, new = || Ok(MyStore::new()))`.
 //!
 //! ## What it checks
 //!
@@ -27,17 +28,22 @@
 //! - atomicity: a batch whose first, middle, last or dependent op is invalid leaves no
 //!   trace;
 //! - empty batches, empty entries, 1 MiB entries, a 100,000-entry log;
-//! - property-based random op sequences, valid and invalid, shrunk to a minimal failing
-//!   sequence (`PAXSTORE_PROPTEST_CASES`, default 256 sequences per property);
+//! - property-based random op sequences, valid and invalid, shrunk to a 1-minimal failing
+//!   sequence printed as the concrete calls it made (`PAXSTORE_PROPTEST_CASES`, default
+//!   256 sequences per property; `PAXSTORE_PROPTEST_SEED`, printed, replays a run);
 //! - `flush`: changes nothing a getter shows; what it flushed survives a reopen and a
 //!   SIGKILL (a power-loss check waits for the crash filesystem);
 //! - persistent backends: reopen after every kind of write, random sequences with
 //!   reopens, and a SIGKILL crash harness ([`crash`], `PAXSTORE_CRASH_ITERATIONS`,
-//!   default 30 iterations of two kills each);
+//!   default 30 iterations of two kills each; `PAXSTORE_CRASH_SEED`, printed, replays a
+//!   run), whose batches include big ones (100 to 2,000 entries, up to 8 MiB, with
+//!   metadata), half its kills aimed at them;
 //! - persistent backends, on the crash filesystem ([`power`], `paxstore-crashfs`):
 //!   real power cuts under a writer (`power_loss_keeps_acknowledged_batches`,
-//!   `PAXSTORE_POWER_CUTS`, default 4) and `EIO`/`ENOSPC` at each I/O call of a batch
-//!   (`failed_write_changes_nothing`). They need FUSE (Linux, root, `/dev/fuse`); where
+//!   `PAXSTORE_POWER_CUTS`, default 4; `PAXSTORE_POWER_SEED` replays a run), `EIO`/`ENOSPC`
+//!   at each I/O call of a batch (`failed_write_changes_nothing`, [`faults`]) and a kill
+//!   at each I/O call of a big batch
+//!   (`kill_at_each_io_call_leaves_the_batch_whole_or_absent`, [`kill`]). They need FUSE (Linux, root, `/dev/fuse`); where
 //!   it cannot be mounted they print `SKIPPED <case>: <reason>` and fail, unless
 //!   `PAXSTORE_ALLOW_NO_FUSE=1` is set (then they print the line and return).
 //!
@@ -46,9 +52,19 @@
 //! `storage_suite!(persistent, open)` holds the backend to `Durability::Immediate`: after
 //! a power cut, every acknowledged batch is there. `storage_suite!(persistent, buffered,
 //! open)` holds it to `Buffered`: a prefix of whole batches, and the store opens. Append
-//! `, failed_writes_ignored = "reason"` to report `failed_write_changes_nothing` as
-//! ignored, by name, with the reason (for an engine that cannot survive an I/O error;
-//! paxstore's sled backend is one).
+//! `, failed_writes_ignored = "reason"` to report `failed_write_changes_nothing` and
+//! `kill_at_each_io_call_leaves_the_batch_whole_or_absent` (whose kill fails every call
+//! after it with `EIO`) as ignored, by name, with the reason (for an engine that cannot
+//! survive an I/O error; paxstore's sled backend is one).
+//!
+//! ## How a failure reads
+//!
+//! A case does not stop at the first getter that disagrees: each disagreeing check (a
+//! getter, or a read past one bound) is listed once, with the batch written before it,
+//! and the case goes on, so one systematic difference does not hide the others. A check
+//! that another case of the same suite already described in full is named with that
+//! case. A panic in the backend is reported with the case and the batch. Every random
+//! run prints its seed, and its failure names the variable that replays it.
 //!
 //! The cases are public functions in [`cases`], generic over [`Factory`], for a suite
 //! that wants to call some of them itself; [`all_cases`] lists them by name.
@@ -83,9 +99,11 @@ pub fn soak_factor() -> u32 {
 /// `Immediate`; `storage_suite!(persistent, buffered, open)` runs the power-loss case for
 /// `Buffered`; `storage_suite!(volatile, open)` marks the reopen, crash, power and fault
 /// cases `#[ignore]` with the reason. A trailing `, failed_writes_ignored = "reason"`
-/// (after a persistent `open`) marks `failed_write_changes_nothing` `#[ignore]` with that
-/// reason. `open` is a closure or function `Fn(&Path) -> StorageResult<S>` where
-/// `S: Storage<TestEntry>`.
+/// (after a persistent `open`) marks `failed_write_changes_nothing` and
+/// `kill_at_each_io_call_leaves_the_batch_whole_or_absent` `#[ignore]` with that reason. `open` is a closure or function `Fn(&Path) -> StorageResult<S>` where
+/// `S: Storage<TestEntry>`; a volatile backend can give `new = || ...` instead, a
+/// `Fn() -> StorageResult<S>` that makes a fresh store
+/// (`storage_suite!(volatile, new = || Ok(MemoryStorage::new()))`).
 #[macro_export]
 macro_rules! storage_suite {
     (persistent, buffered, $open:expr, failed_writes_ignored = $why:literal) => {
@@ -107,6 +125,9 @@ macro_rules! storage_suite {
         $crate::__storage_suite_cases!(run; $open);
         $crate::__storage_suite_persistent_cases!(run; $open);
         $crate::__storage_suite_power_cases!(run(Immediate); $open);
+    };
+    (volatile, new = $new:expr) => {
+        $crate::storage_suite!(volatile, |_dir: &::std::path::Path| ($new)());
     };
     (volatile, $open:expr) => {
         $crate::__storage_suite_cases!(run; $open);
@@ -230,11 +251,11 @@ macro_rules! __storage_suite_tests {
 macro_rules! __storage_suite_cases {
     ($mode:ident; $open:expr) => {
         $crate::__storage_suite_tests!($mode; $open;
-            fresh_store_is_empty,
+            fresh_store_matches_the_empty_model,
             append_entry,
             append_entries,
             append_no_entries,
-            provided_setters,
+            provided_setters_equal_one_op_batches,
             append_on_prefix_truncates,
             append_on_prefix_at_the_bounds,
             append_on_prefix_after_trim,
@@ -253,7 +274,7 @@ macro_rules! __storage_suite_cases {
             get_entries_every_range,
             mixed_batch_applies_in_order,
             append_decide_trim_cycles,
-            empty_batch,
+            empty_batch_changes_nothing,
             error_append_on_prefix_past_end,
             error_append_on_prefix_below_compacted,
             error_append_on_prefix_overwrites_decided,
@@ -261,7 +282,7 @@ macro_rules! __storage_suite_cases {
             error_trim_below_compacted,
             error_decided_past_end,
             error_compacted_backwards,
-            error_reads_out_of_range,
+            reads_out_of_range_return_invalid_range,
             decide_stopsign,
             decided_stopsign_allows_trim_and_replacement,
             undecided_stopsign_opens_the_log,

@@ -278,7 +278,12 @@ fn log_len_reporting_the_log_end_is_caught() {
 #[test]
 fn clamped_reads_are_caught() {
     let (bad, good) = (broken(Defect::ClampedReads), correct());
-    assert_caught(cases::error_reads_out_of_range, &bad, cases::error_reads_out_of_range, &good);
+    assert_caught(
+        cases::reads_out_of_range_return_invalid_range,
+        &bad,
+        cases::reads_out_of_range_return_invalid_range,
+        &good,
+    );
 }
 
 #[test]

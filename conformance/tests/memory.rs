@@ -1,5 +1,6 @@
 //! The memory backend against the whole suite (reopen and crash cases: ignored).
 
-paxstore_conformance::storage_suite!(volatile, |_dir: &std::path::Path| Ok(
-    paxstore_backends::MemoryStorage::new()
-));
+paxstore_conformance::storage_suite!(
+    volatile,
+    new = || Ok(paxstore_backends::MemoryStorage::new())
+);

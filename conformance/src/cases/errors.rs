@@ -88,7 +88,7 @@ pub fn error_compacted_backwards<F: Factory>(factory: &F) {
 
 /// Reads outside `[compacted_idx, log_end]` or reversed are `InvalidRange` with the
 /// getter and bounds (the model comparison checks each field).
-pub fn error_reads_out_of_range<F: Factory>(factory: &F) {
+pub fn reads_out_of_range_return_invalid_range<F: Factory>(factory: &F) {
     let mut fx = trimmed(factory);
     // `check` compares the exact InvalidRange of reads past the end, below the
     // compacted index and reversed, for get_entries and get_suffix.

@@ -21,7 +21,7 @@ pub(crate) fn stopsign(id: u32) -> StopSign {
 }
 
 /// A fresh store is the initial state: empty log at 0, nothing set.
-pub fn fresh_store_is_empty<F: Factory>(factory: &F) {
+pub fn fresh_store_matches_the_empty_model<F: Factory>(factory: &F) {
     Fixture::new(factory).check();
 }
 
@@ -52,7 +52,7 @@ pub fn append_no_entries<F: Factory>(factory: &F) {
 }
 
 /// The provided single-op setters are the one-op batches they stand for.
-pub fn provided_setters<F: Factory>(factory: &F) {
+pub fn provided_setters_equal_one_op_batches<F: Factory>(factory: &F) {
     let mut fx = Fixture::new(factory);
     let e = fx.entry(4);
     let es = fx.entries(4, 4);
@@ -263,7 +263,7 @@ pub fn mixed_batch_applies_in_order<F: Factory>(factory: &F) {
 }
 
 /// An empty batch succeeds and changes nothing.
-pub fn empty_batch<F: Factory>(factory: &F) {
+pub fn empty_batch_changes_nothing<F: Factory>(factory: &F) {
     let mut fx = Fixture::new(factory);
     fx.write(vec![]);
     let es = fx.entries(3, 8);

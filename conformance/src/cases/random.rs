@@ -170,10 +170,28 @@ pub struct StepFailure {
 
 /// Runs one random sequence on a fresh backend: the ops it ran, or the first step that
 /// disagreed. With `trace`, each step is pushed to it as the concrete call it made.
+/// A panic that escapes the checks (a wrapper's drop, say) fails at the last step run.
 pub fn run_steps<F: Factory>(
     factory: &F,
     steps: &[Step],
     mut trace: Option<&mut Vec<String>>,
+) -> Result<usize, StepFailure> {
+    let mut local = Vec::new();
+    let outcome = {
+        let trace = trace.as_deref_mut().unwrap_or(&mut local);
+        catch_unwind(AssertUnwindSafe(|| run_steps_traced(factory, steps, trace)))
+    };
+    outcome.unwrap_or_else(|p| {
+        let step = local.len().max(trace.map_or(0, |t| t.len())).saturating_sub(1);
+        let message = format!("the backend panicked: {}", panic_message(&*p));
+        Err(StepFailure { step, message, mismatches: vec![] })
+    })
+}
+
+fn run_steps_traced<F: Factory>(
+    factory: &F,
+    steps: &[Step],
+    trace: &mut Vec<String>,
 ) -> Result<usize, StepFailure> {
     let fail = |step: usize, message: String| StepFailure { step, message, mismatches: vec![] };
     let dir = tempfile::Builder::new()
@@ -194,17 +212,13 @@ pub fn run_steps<F: Factory>(
             Step::Batch(specs) => {
                 let ops = resolve(specs, &model, &mut next_id);
                 ops_run += ops.len();
-                if let Some(trace) = trace.as_deref_mut() {
-                    trace.push(format!("write_atomically({})", describe::batch(&ops)));
-                }
+                trace.push(format!("write_atomically({})", describe::batch(&ops)));
                 let s = storage.as_mut().ok_or_else(|| fail(i, "no backend".into()))?;
                 // The outcome itself (accepted or refused) was compared with the model.
                 let _outcome = apply_both(s, &mut model, ops).map_err(|e| fail(i, e))?;
             }
             Step::Reopen => {
-                if let Some(trace) = trace.as_deref_mut() {
-                    trace.push("drop the store and open it again".into());
-                }
+                trace.push("drop the store and open it again".into());
                 drop(storage.take());
                 storage = match open() {
                     Ok(Ok(s)) => Some(s),
