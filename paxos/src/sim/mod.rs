@@ -17,9 +17,21 @@
 //! replica within a bound (liveness).
 //!
 //! Everything is a function of the seed: a failing seed replays exactly.
+//!
+//! | file | job |
+//! |---|---|
+//! | `mod.rs` | the simulation: its state, a step, message collection and delivery |
+//! | `faults.rs` | the faults a step injects: partitions, crashes, restarts |
+//! | `progress.rs` | the end-of-run checks: progress under partial connectivity, liveness |
+//! | `checker.rs` | the safety and integrity invariants checked after every step |
+//! | `seeds.rs` | running many seeds, the summary lines, seeds from the environment |
+//! | `entry.rs`, `tracked.rs` | the simulated values and the storage wrapper that counts writes |
 
 mod checker;
 mod entry;
+mod faults;
+mod progress;
+mod seeds;
 mod tracked;
 
 use paxstore::{ClusterConfig, Snapshot, Storage};
@@ -28,6 +40,7 @@ use rand::{Rng, SeedableRng};
 
 pub use checker::{persisted_before_sent, Checker};
 pub use entry::{DigestSnapshot, SimEntry, SimValue, TrimEntry};
+pub use seeds::{run_seeds, seeds_from_env, stats, summary};
 pub use tracked::Tracked;
 
 use crate::messages::PaxosMessage;
@@ -297,141 +310,6 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
         format!("links {:?} [{}]", self.link, state.join("; "))
     }
 
-    /// Quiet network, every replica up, then a random partial connectivity with at least
-    /// one quorum-connected replica, left up: a quorum-connected leader must emerge and
-    /// decide a new entry (or the stop sign, if the configuration is ending).
-    fn check_progress_partially_connected(&mut self) {
-        self.calm();
-        self.set_all_links(true);
-        self.restart_all();
-        if self.reconfigured() {
-            return; // the configuration ended: nothing more can be decided in it
-        }
-        let n = self.replicas.len();
-        let quorum = self.configs[0].read_quorum().max(self.configs[0].write_quorum());
-        let connected = loop {
-            for a in 0..n {
-                for b in a + 1..n {
-                    let up = self.rng.random_bool(0.5);
-                    self.link[a][b] = up;
-                    self.link[b][a] = up;
-                }
-            }
-            let degree = |a: usize| (0..n).filter(|&b| b != a && self.link[a][b]).count();
-            let qc: Vec<usize> = (0..n).filter(|&a| degree(a) + 1 >= quorum).collect();
-            let partial = (0..n).any(|a| degree(a) + 1 < n);
-            if !qc.is_empty() && partial {
-                break qc;
-            }
-        };
-        self.outcome.partitions += 1;
-        let marker = u64::MAX - 2 * self.seed - 1;
-        let settle = self.cfg.partial_connectivity_steps / 2;
-        let mut appended = false;
-        for i in 0..self.cfg.partial_connectivity_steps {
-            self.step(false);
-            if !self.outcome.violations.is_empty() {
-                return;
-            }
-            if self.reconfigured() || self.checker.index_of(marker).is_some() {
-                self.outcome.progressed_partially_connected = true;
-                break;
-            }
-            if appended || i < settle {
-                continue;
-            }
-            let leader = connected
-                .iter()
-                .filter_map(|&s| self.replicas[s].as_ref().map(|r| (s, r)))
-                .filter(|(_, r)| r.is_leader())
-                .max_by_key(|(_, r)| r.promise())
-                .map(|(s, _)| s);
-            let zombies: Vec<u64> = connected
-                .iter()
-                .filter_map(|&s| self.replicas[s].as_ref())
-                .filter(|r| r.is_leader() && Some(r.pid()) != leader.map(|s| s as u64 + 1))
-                .map(|r| r.pid())
-                .collect();
-            if !zombies.is_empty() {
-                let what = self.describe();
-                self.violation(format!(
-                    "partial connectivity: quorum-connected replicas {zombies:?} still believe \
-                     they lead beside the leader {:?} {what}",
-                    leader.map(|s| s + 1)
-                ));
-                return;
-            }
-            let Some(slot) = leader else {
-                let what = self.describe();
-                self.violation(format!(
-                    "partial connectivity: no quorum-connected leader after {settle} steps \
-                     (quorum-connected: {:?}) {what}",
-                    connected.iter().map(|s| s + 1).collect::<Vec<_>>()
-                ));
-                return;
-            };
-            // Refused: the leader's log ends the configuration; it decides the stop sign.
-            match self.append_marker(slot, marker) {
-                Ok(done) => appended = done,
-                Err(e) => return self.violation(e),
-            }
-        }
-        if !self.outcome.progressed_partially_connected {
-            let what = self.describe();
-            self.violation(format!(
-                "partial connectivity: nothing decided while the partition was up {what}"
-            ));
-        }
-        self.set_all_links(true);
-    }
-
-    /// Heals everything, restarts every replica, lets a leader settle, appends one value
-    /// and requires every replica to decide it in time (or, if the configuration ends,
-    /// every replica to decide the stop sign).
-    fn check_liveness(&mut self) {
-        self.calm();
-        self.set_all_links(true);
-        self.restart_all();
-        let settle = self.cfg.liveness_steps / 2;
-        for _ in 0..settle {
-            self.step(false);
-            if !self.outcome.violations.is_empty() {
-                return;
-            }
-        }
-        let marker = u64::MAX - 2 * self.seed;
-        let slot = self.rng.random_range(0..self.replicas.len());
-        let mut appended = false;
-        for _ in 0..self.cfg.liveness_steps {
-            if !appended {
-                // A replica holding a stop sign refuses appends until a leader's log
-                // replaces it, or the stop sign is decided.
-                match self.append_marker(slot, marker) {
-                    Ok(done) => appended = done,
-                    Err(e) => return self.violation(e),
-                }
-            }
-            self.step(false);
-            if !self.outcome.violations.is_empty() {
-                return;
-            }
-            let mut running = self.replicas.iter().flatten();
-            if running.all(|r| r.is_reconfigured().is_some()) {
-                return;
-            }
-            if let Some(idx) = self.checker.index_of(marker) {
-                if self.replicas.iter().flatten().all(|r| r.decided_idx() > idx) {
-                    return;
-                }
-            }
-        }
-        let what = self.describe();
-        self.violation(format!(
-            "liveness: the marker appended at {} was not decided everywhere after healing {what}",
-            slot + 1,
-        ));
-    }
-
     /// One step: maybe a fault, maybe an append or compaction, a tick of every running
     /// replica and its take, then delivery of every message due (in random order) and
     /// every replica's take; then the checks.
@@ -490,94 +368,6 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
                     }
                     break;
                 }
-            }
-        }
-    }
-
-    fn inject_faults(&mut self) {
-        let n = self.replicas.len();
-        if self.rng.random_bool(self.cfg.crash_rate) {
-            let slot = self.rng.random_range(0..n);
-            if self.replicas[slot].is_some() {
-                self.crash(slot);
-            }
-        }
-        for slot in 0..n {
-            let soon = std::mem::take(&mut self.restart_soon[slot]);
-            if self.replicas[slot].is_none()
-                && (soon || self.rng.random_bool(self.cfg.restart_rate))
-            {
-                self.restart(slot);
-            }
-        }
-        if self.rng.random_bool(self.cfg.partition_rate) {
-            self.partition();
-        }
-        if self.rng.random_bool(self.cfg.heal_rate) {
-            self.set_all_links(true);
-        }
-    }
-
-    fn partition(&mut self) {
-        self.outcome.partitions += 1;
-        let n = self.replicas.len();
-        match self.rng.random_range(0..3) {
-            0 => {
-                // Two sides.
-                let side: Vec<bool> = (0..n).map(|_| self.rng.random_bool(0.5)).collect();
-                for a in 0..n {
-                    for b in 0..n {
-                        self.link[a][b] = side[a] == side[b];
-                    }
-                }
-            }
-            1 => {
-                // One node cut off.
-                let x = self.rng.random_range(0..n);
-                for o in 0..n {
-                    if o != x {
-                        self.link[x][o] = false;
-                        self.link[o][x] = false;
-                    }
-                }
-            }
-            _ => {
-                // Partial connectivity: random links fail, in one or both directions.
-                for a in 0..n {
-                    for b in 0..n {
-                        if a != b && self.rng.random_bool(0.3) {
-                            self.link[a][b] = false;
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn crash(&mut self, slot: usize) {
-        if let Some(r) = self.replicas[slot].take() {
-            self.outcome.crashes += 1;
-            let pid = r.pid();
-            let storage = (self.open)(pid, Some(r.into_storage().into_inner()));
-            self.down[slot] = Some(storage);
-        }
-    }
-
-    fn restart(&mut self, slot: usize) {
-        let Some(storage) = self.down[slot].take() else { return };
-        match Replica::new(self.configs[slot].clone(), Tracked::new(storage)) {
-            Ok(mut r) => {
-                if let Some(bug) = self.cfg.bug {
-                    r.inject_bug(bug);
-                }
-                if let Err(e) = self.checker.restarted(slot, &r, self.written_decided[slot]) {
-                    self.violation(e);
-                }
-                self.replicas[slot] = Some(r);
-            }
-            Err((e, storage)) => {
-                self.down[slot] = Some(storage.into_inner());
-                self.violation(format!("replica {} failed to recover: {e}", slot + 1));
             }
         }
     }
@@ -693,72 +483,4 @@ impl<T: SimValue, S: Storage<T>> Simulation<T, S> {
         self.cfg.drop_rate = 0.0;
         self.cfg.dup_rate = 0.0;
     }
-}
-
-/// Runs seeds `seeds` with `cfg`, each over storages from `open(seed)`; returns every
-/// outcome. Prints the failing seeds with how to replay them.
-pub fn run_seeds<T: SimValue, S: Storage<T>>(
-    cfg: &SimConfig,
-    seeds: impl IntoIterator<Item = u64>,
-    mut open: impl FnMut(u64) -> OpenStorage<S>,
-) -> Vec<SimOutcome> {
-    let mut outcomes = Vec::new();
-    for seed in seeds {
-        let outcome = match Simulation::<T, S>::new(cfg.clone(), seed, open(seed)) {
-            Ok(sim) => sim.run(),
-            Err(e) => SimOutcome {
-                seed,
-                violations: vec![format!("seed {seed}: setup failed: {e}")],
-                ..SimOutcome::default()
-            },
-        };
-        for v in &outcome.violations {
-            eprintln!("sim violation: {v} (replay: PAXSTORE_SIM_SEED={seed})");
-        }
-        outcomes.push(outcome);
-    }
-    outcomes
-}
-
-/// The one summary line: `sim: seeds=N steps=M violations=V`.
-pub fn summary(outcomes: &[SimOutcome]) -> String {
-    let steps: usize = outcomes.iter().map(|o| o.steps).sum();
-    let violations: usize = outcomes.iter().map(|o| o.violations.len()).sum();
-    format!("sim: seeds={} steps={steps} violations={violations}", outcomes.len())
-}
-
-/// A second line of totals: what was injected and what was checked.
-pub fn stats(outcomes: &[SimOutcome]) -> String {
-    let sum = |f: fn(&SimOutcome) -> usize| outcomes.iter().map(f).sum::<usize>();
-    format!(
-        "  decided={} crashes={} (right before/after a write: {}) partitions={} delivered={} \
-         reconfigured_seeds={} progressed_partially_connected={}\n  checked: {}",
-        sum(|o| o.decided),
-        sum(|o| o.crashes),
-        sum(|o| o.timed_crashes),
-        sum(|o| o.partitions),
-        sum(|o| o.delivered),
-        sum(|o| usize::from(o.reconfigured)),
-        sum(|o| usize::from(o.progressed_partially_connected)),
-        Checker::INVARIANTS.join(", "),
-    )
-}
-
-/// Seeds from the environment: `PAXSTORE_SIM_SEED=<seed>` replays one; otherwise
-/// `PAXSTORE_SIM_SEEDS` seeds (default: `default` times `PAXSTORE_SOAK`, itself default 1)
-/// starting at `PAXSTORE_SIM_FIRST_SEED` (default 0).
-pub fn seeds_from_env(default: u64) -> Result<Vec<u64>, String> {
-    let var = |name: &str| -> Result<Option<u64>, String> {
-        match std::env::var(name) {
-            Ok(s) => s.parse().map(Some).map_err(|_| format!("{name}={s} is not a number")),
-            Err(_) => Ok(None),
-        }
-    };
-    if let Some(seed) = var("PAXSTORE_SIM_SEED")? {
-        return Ok(vec![seed]);
-    }
-    let soak = var("PAXSTORE_SOAK")?.unwrap_or(1).max(1);
-    let n = var("PAXSTORE_SIM_SEEDS")?.unwrap_or(default.saturating_mul(soak));
-    let first = var("PAXSTORE_SIM_FIRST_SEED")?.unwrap_or(0);
-    Ok((first..first.saturating_add(n)).collect())
 }
