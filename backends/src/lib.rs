@@ -59,6 +59,16 @@
 //!   backend's fdatasync of the `db` file holds.
 //! - **Power loss, `Buffered`**: opens after every cut with a prefix of whole batches;
 //!   424 of 520 acknowledged batches were lost in 20 cuts, as `Buffered` allows.
+//! - **Power loss, later runs: sled may not reopen.** In CI and in runs of 12 cuts since,
+//!   a cut now and then (seen 3 times in about 10 runs, both modes) left files sled
+//!   0.34.7 **panics on while opening** ("tried to serialize Uninitialized", in its
+//!   snapshot writer, called from `Config::open`); the backend returns that as
+//!   `StorageError::Backend`, but the store cannot be opened: nothing is lost on disk, yet
+//!   nothing is readable through sled. So `power_loss_keeps_acknowledged_batches` is
+//!   reported ignored for sled with that reason. Two defects of ours the same runs found
+//!   are fixed: a new store's directory was not synced after sled created its `conf` and
+//!   `db` (a cut lost one), and a reopen right after a cut could lose the race for sled's
+//!   lock (it is now awaited again). **Do not use sled where power can fail.**
 //! - **Failed writes: not survivable.** After `EIO` injected into one of a batch's I/O
 //!   calls, sled deadlocks: the next call waits forever on sled's concurrency-control
 //!   lock (seen with `write_atomically` blocked in `concurrency_control::write` and sled's

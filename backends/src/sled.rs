@@ -9,7 +9,7 @@
 //! | mode | engine calls | guarantee |
 //! |---|---|---|
 //! | `Buffered` | `apply_batch` + `flush()` | in the `db` file via `pwrite(2)`: survives a process crash |
-//! | `Immediate` | the same + this backend's `fdatasync` of `db`, of each new file in `blobs/` and of `blobs/` | survives power loss |
+//! | `Immediate` | the same + this backend's `fdatasync` of `db`, of each new file in `blobs/` and of `blobs/` | survives power loss, but sled 0.34.7 itself may fail to reopen after one (see the crate docs) |
 //!
 //! Read in sled 0.34.7 (`pagecache/iobuf.rs`): on Linux `flush` calls
 //! `sync_file_range(2)`, which neither writes file metadata nor flushes the disk cache;
@@ -32,7 +32,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use paxstore::{StorageError, StorageResult};
 
@@ -80,9 +80,31 @@ fn io_error(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> StorageEr
 /// when its background threads drop the file, a moment after the last `Db` handle was
 /// dropped. So the lock is first awaited here, up to [`LOCK_WAIT`], without polling
 /// ([`crate::lock`]); still held after that is [`StorageError::Locked`].
+///
+/// The lock cannot be handed from our wait to sled (two handles of one process conflict),
+/// so sled can still find it taken in between (seen in CI: a reopen right after a power
+/// cut failed with sled's `WouldBlock`); then the wait starts again, within the same
+/// [`LOCK_WAIT`].
 fn open_db(path: &Path) -> StorageResult<sled::Db> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match open_db_once(path, deadline.saturating_duration_since(Instant::now())) {
+            Err(StorageError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline =>
+            {
+                // Lost the race to whoever holds the lock now: a short pause before
+                // waiting for it again, so a holder that lets go and retakes it at once
+                // does not make this spin.
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            opened => return opened,
+        }
+    }
+}
+
+fn open_db_once(path: &Path, wait: Duration) -> StorageResult<sled::Db> {
     match File::open(path.join(DATA_FILE)) {
-        Ok(file) => match crate::lock::lock_within(file, LOCK_WAIT) {
+        Ok(file) => match crate::lock::lock_within(file, wait) {
             Ok(Some(_released_on_drop)) => {}
             Ok(None) => {
                 return Err(StorageError::Locked { path: path.to_owned(), backend: "sled" })
@@ -144,6 +166,8 @@ impl KvEngine for SledEngine {
             for name in [CONF_FILE, DATA_FILE, BLOB_DIR] {
                 sync_path(&path.join(name))?;
             }
+            // And their entries in the store directory: a power cut lost one without it.
+            sync_path(path)?;
         }
         Ok(SledEngine { db, path: path.to_owned(), data_file, synced_blobs: HashSet::new() })
     }

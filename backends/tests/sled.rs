@@ -3,6 +3,9 @@
 //! `failed_write_changes_nothing` is ignored: after an injected `EIO` in one of a batch's
 //! I/O calls, sled deadlocks (a later write waits forever on its concurrency-control
 //! lock; found on the crash filesystem, see the backend's docs).
+//! `power_loss_keeps_acknowledged_batches` is ignored too: after some power cuts sled
+//! 0.34.7 panics while opening the store ("tried to serialize Uninitialized", in its
+//! snapshot writer), in both modes (`--include-ignored` runs it).
 #![cfg(feature = "sled")]
 
 paxstore_conformance::storage_suite!(
@@ -11,7 +14,9 @@ paxstore_conformance::storage_suite!(
         paxstore_backends::sled::SledStorage::open(dir, paxstore::Durability::Immediate)
     },
     failed_writes_ignored =
-        "sled deadlocks after an I/O error in a write (see the sled backend docs)"
+        "sled deadlocks after an I/O error in a write (see the sled backend docs)",
+    power_loss_ignored =
+        "sled 0.34.7 can panic while opening after a power cut (see the sled backend docs)"
 );
 
 mod buffered {
@@ -22,6 +27,8 @@ mod buffered {
             paxstore_backends::sled::SledStorage::open(dir, paxstore::Durability::Buffered)
         },
         failed_writes_ignored =
-            "sled deadlocks after an I/O error in a write (see the sled backend docs)"
+            "sled deadlocks after an I/O error in a write (see the sled backend docs)",
+        power_loss_ignored =
+            "sled 0.34.7 can panic while opening after a power cut (see the sled backend docs)"
     );
 }

@@ -31,7 +31,6 @@ impl<T: PersistentEntry> WalStorage<T> {
         if ops.is_empty() {
             return Ok(());
         }
-        self.check_index_room(&ops)?;
         let plan = self.bounds().validate_batch(&ops)?;
         self.encode_batch(&ops)?;
         let framed = align(self.buf.len());
@@ -111,29 +110,6 @@ impl<T: PersistentEntry> WalStorage<T> {
         self.apply(&plan, &ops, record_loc);
         if self.meta.compacted != compacted || self.reclaim_pending {
             self.reclaim();
-        }
-        Ok(())
-    }
-
-    /// Refuses, before anything is written, a batch after which the log would end past
-    /// `usize::MAX` (e.g. an append after `SetCompactedIdx(usize::MAX)`): its indices
-    /// cannot be represented. Run before the contract's validation, whose index sums
-    /// assume they fit.
-    fn check_index_room(&self, ops: &[StorageOp<T>]) -> StorageResult<()> {
-        let mut end = self.bounds().log_end;
-        for op in ops {
-            let (from, count) = match op {
-                StorageOp::AppendEntry(_) => (end, 1),
-                StorageOp::AppendEntries(es) => (end, es.len()),
-                StorageOp::AppendOnPrefix(from, es) => (*from, es.len()),
-                StorageOp::SetCompactedIdx(i) => (end.max(*i), 0),
-                _ => (end, 0),
-            };
-            end = from.checked_add(count).ok_or(StorageError::TooLarge {
-                what: "log: entries past index usize::MAX (entries that do not fit, limit: room left)",
-                bytes: count as u64,
-                limit: (usize::MAX - from) as u64,
-            })?;
         }
         Ok(())
     }
