@@ -164,25 +164,13 @@ macro_rules! __storage_suite_power_cases {
                 $crate::__Durability::$durability,
             );
         }
-        #[test]
-        #[ignore = $why]
-        fn failed_write_changes_nothing() {
-            $crate::cases::failed_write_changes_nothing(
-                &$crate::from_fn($open),
-                $crate::__Durability::$durability,
-            );
-        }
-        #[test]
-        #[ignore = $why]
-        fn kill_at_each_io_call_leaves_the_batch_whole_or_absent() {
-            $crate::cases::kill_at_each_io_call_leaves_the_batch_whole_or_absent(
-                &$crate::from_fn($open),
-                $crate::__Durability::$durability,
-            );
-        }
+        $crate::__storage_suite_power_cases!(@faults_ignored $durability, $why; $open);
     };
     (run($durability:ident), $why:literal; $open:expr) => {
         $crate::__storage_suite_power_cases!(@power $durability; $open);
+        $crate::__storage_suite_power_cases!(@faults_ignored $durability, $why; $open);
+    };
+    (@faults_ignored $durability:ident, $why:literal; $open:expr) => {
         #[test]
         #[ignore = $why]
         fn failed_write_changes_nothing() {
