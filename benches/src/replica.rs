@@ -423,6 +423,69 @@ mod tests {
         }
     }
 
+    /// Not a check but a fixed workload for an instruction profiler, so that paxstore's
+    /// replica, OmniPaxos and the floor can be compared instruction for instruction on
+    /// the same driver (wall time on a shared machine cannot show a 2 % change):
+    ///
+    /// ```text
+    /// PROFILE=paxstore PROFILE_MODE=stream PROFILE_BATCH=1 PROFILE_ENTRIES=30000 \
+    ///   valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*Rounds*::run' \
+    ///   <the benches' test binary> --ignored --exact replica::tests::profile_workload
+    /// ```
+    ///
+    /// `PROFILE` is `paxstore`, `omnipaxos` (over its `MemoryStorage`), `floor` (bare) or
+    /// `floor-memory`; the counts of the timed runs, divided by the entries they decided, are
+    /// per decided entry. Stream mode appends one entry per round, as the report's stream
+    /// cells do, for `PROFILE_ENTRIES` rounds.
+    #[test]
+    #[ignore = "a profiling workload, run by hand under callgrind"]
+    fn profile_workload() {
+        fn var<T: std::str::FromStr>(name: &str, default: T) -> T {
+            std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+        }
+        /// `entries` in stream mode; in upfront mode, runs of [`upfront_entries`] as the
+        /// report's cells do, as many as fit in `entries`.
+        fn go<N: RoundNode>(rounds: &mut Rounds<N>, mode: Mode, entries: usize) -> ClusterRun {
+            let batch: usize = var("PROFILE_BATCH", 1);
+            match mode {
+                Mode::Stream => rounds.run(mode, entries, Duration::ZERO).unwrap(),
+                Mode::Upfront => {
+                    let per_run = upfront_entries(batch);
+                    let mut total = ClusterRun::default();
+                    for _ in 0..(entries / per_run).max(1) {
+                        total.absorb(rounds.run(mode, per_run, Duration::ZERO).unwrap());
+                    }
+                    total
+                }
+            }
+        }
+        let who: String = var("PROFILE", "paxstore".to_owned());
+        let mode: Mode = var("PROFILE_MODE", Mode::Stream);
+        let batch: usize = var("PROFILE_BATCH", 1);
+        let entries: usize = var("PROFILE_ENTRIES", 30_000);
+        let parent = tempfile::tempdir().unwrap();
+        let memory = BackendKind::Memory;
+        let run = match who.as_str() {
+            "paxstore" => {
+                let mut c = PaxstoreCluster::new(memory, None, parent.path(), batch).unwrap();
+                go(&mut c.rounds, mode, entries)
+            }
+            "omnipaxos" => go(&mut crate::omni::memory_cluster(batch).unwrap(), mode, entries),
+            "floor" => go(&mut crate::floor::bare_cluster(batch).unwrap(), mode, entries),
+            "floor-memory" => {
+                let mut c =
+                    crate::floor::FloorCluster::new(memory, None, parent.path(), batch).unwrap();
+                go(&mut c.rounds, mode, entries)
+            }
+            other => panic!("unknown PROFILE {other:?}"),
+        };
+        let expected = match mode {
+            Mode::Stream => entries,
+            Mode::Upfront => (entries / upfront_entries(batch)).max(1) * upfront_entries(batch),
+        };
+        assert_eq!(run.decided, expected, "{who}: {run:?}");
+    }
+
     /// Upfront at batch 1: the leader writes its appends once and each follower once,
     /// so far less than one write per entry per replica.
     #[test]

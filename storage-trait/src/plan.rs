@@ -136,19 +136,29 @@ impl BatchPlan {
     /// `ops` must be the batch this plan was made from; given another, the values are
     /// meaningless (never a panic).
     pub fn into_values<T: Entry>(&self, ops: Vec<StorageOp<T>>) -> BatchValues<T> {
-        let mut values = BatchValues {
-            entries: Vec::with_capacity(self.appended_len()),
-            stopsign: None,
-            snapshot: None,
-        };
+        let mut values = BatchValues { entries: Vec::new(), stopsign: None, snapshot: None };
+        let total = self.appended_len();
         let mut sources = self.appended.iter().peekable();
         for (position, op) in ops.into_iter().enumerate() {
             let source = sources.next_if(|source| source.op == position);
             match op {
-                StorageOp::AppendEntry(entry) => values.entries.extend(source.map(|_| entry)),
-                StorageOp::AppendEntries(es) | StorageOp::AppendOnPrefix(_, es) => {
-                    if let Some(source) = source {
-                        let range = &source.entries;
+                StorageOp::AppendEntry(entry) => {
+                    if source.is_some() {
+                        values.entries.reserve_exact(total.saturating_sub(values.entries.len()));
+                        values.entries.push(entry);
+                    }
+                }
+                StorageOp::AppendEntries(mut es) | StorageOp::AppendOnPrefix(_, mut es) => {
+                    let Some(source) = source else { continue };
+                    let range = source.entries.clone();
+                    if values.entries.is_empty() && range.len() == total && range.end <= es.len() {
+                        // The one run that survives (the usual batch): its vector is
+                        // moved whole, without a copy.
+                        es.truncate(range.end);
+                        es.drain(..range.start);
+                        values.entries = es;
+                    } else {
+                        values.entries.reserve_exact(total.saturating_sub(values.entries.len()));
                         values.entries.extend(es.into_iter().skip(range.start).take(range.len()));
                     }
                 }
