@@ -8,7 +8,8 @@
 //! Two workloads, at each batch size:
 //!
 //! - **upfront**: `n` appends on the leader, then rounds until all are decided
-//!   everywhere (throughput when work arrives in bursts);
+//!   everywhere (throughput when work arrives in bursts); the `n` entries are made
+//!   before the clock starts, so the time is the replicas' alone;
 //! - **stream**: one append per round, for the time given, then rounds until all are
 //!   decided (steady arrival: latency, and what a round costs).
 //!
@@ -284,18 +285,23 @@ impl<N: RoundNode> Rounds<N> {
         let mut appended: Vec<Instant> = Vec::with_capacity(entries);
         let mut run = ClusterRun::default();
         let mut seen = base;
+        // Upfront, the run's entries are made before the clock starts: making them is the
+        // workload's work, not the replica's (in stream mode each is made in its round).
+        let burst: Vec<BenchEntry> = match mode {
+            Mode::Upfront => (0..entries as u64)
+                .map(|k| BenchEntry::new(self.next_index + k, ENTRY_BYTES))
+                .collect(),
+            Mode::Stream => Vec::new(),
+        };
         let cpu0 = thread_cpu_time();
         let started = Instant::now();
-        let append = |rounds: &mut Self, appended: &mut Vec<Instant>| {
-            let entry = BenchEntry::new(rounds.next_index, ENTRY_BYTES);
+        let append = |rounds: &mut Self, appended: &mut Vec<Instant>, entry: BenchEntry| {
             rounds.next_index += 1;
             appended.push(Instant::now());
             rounds.nodes[rounds.leader].append(entry)
         };
-        if mode == Mode::Upfront {
-            for _ in 0..entries {
-                append(self, &mut appended)?;
-            }
+        for entry in burst {
+            append(self, &mut appended, entry)?;
         }
         let mut stalled = 0;
         let mut trimmed_at = 0;
@@ -304,7 +310,8 @@ impl<N: RoundNode> Rounds<N> {
             let streaming = mode == Mode::Stream
                 && (n < entries || !n.is_multiple_of(entries.max(1)) || started.elapsed() < time);
             if streaming {
-                append(self, &mut appended)?;
+                let entry = BenchEntry::new(self.next_index, ENTRY_BYTES);
+                append(self, &mut appended, entry)?;
             }
             if self.round()? == 0 && !streaming {
                 stalled += 1;
