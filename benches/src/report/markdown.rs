@@ -292,8 +292,8 @@ pub fn to_markdown(report: &Report) -> String {
          driven in rounds the way users drive a sans-IO replica: in each round every replica \
          in turn takes its outgoing messages (for paxstore, that take is its one storage \
          write of the round) and the receivers handle them. After a leader is elected, \
-         `upfront` appends a run of entries on the leader (1,000, or 10 batches if more) and \
-         then delivers rounds until all are decided on every replica; `stream` appends one \
+         `upfront` appends a run of entries on the leader (1,000, or 10 batches if more; made \
+         before the clock starts, as the workload's work) and then delivers rounds until all are decided on every replica; `stream` appends one \
          entry per round. OmniPaxos 0.2.4 runs under the very same driver (`append`, `tick`, \
          `take_outgoing_messages`, `handle_incoming`), over each paxstore backend through \
          `paxstore-omnipaxos`' `OmniStorage` (one paxstore `write_atomically` per OmniPaxos \
