@@ -1,6 +1,6 @@
 //! The check CI runs on a report (`check-report`): which cells a complete run must hold.
 
-use super::model::{Report, OMNI_MEMORY_NAME};
+use super::model::{DeviceWrites, Report, OMNI_MEMORY_NAME};
 
 /// What a report lacks for `backends`: one line per missing cell family. `replica`
 /// says whether the replica cells are expected (the cluster harness is built).
@@ -75,9 +75,97 @@ pub fn missing(report: &Report, backends: &[(String, bool)], replica: bool) -> V
             }
         }
     }
+    out.extend(amplification_mismatches(report));
     out.extend(crate::tcp_cluster::missing(report, backends));
     for f in &report.failures {
         out.push(format!("failed cell {}: {}", f.cell, f.error));
     }
     out
+}
+
+/// Rows whose write-amplification column is not what their device counters give
+/// ([`DeviceWrites::amplification`]): a column computed from another counter (the page
+/// cache dirtied, the backend's own count) or left without its counters.
+fn amplification_mismatches(report: &Report) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in &report.storage {
+        let expected = r.device_writes.as_ref().and_then(DeviceWrites::amplification);
+        let same = match (r.device_bytes_per_payload_byte, expected) {
+            (Some(a), Some(e)) => (a - e).abs() <= 1e-9 * e.abs().max(1.0),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            out.push(format!(
+                "storage: {} {} {} {}/batch: device B / payload B is {:?}, the device counters \
+                 give {:?}",
+                r.backend, r.durability, r.op, r.batch, r.device_bytes_per_payload_byte, expected
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::StorageRow;
+
+    /// A WAL-like cell: the device saw 2.5 MB (0.5 MB of it the idle baseline) for 1 MB of
+    /// payload; the WAL counted 2.1 MB; the page cache dirtied 29 MB (large folios).
+    fn row(column: Option<f64>, writes: Option<DeviceWrites>) -> StorageRow {
+        StorageRow {
+            backend: "wal".to_owned(),
+            durability: "immediate".to_owned(),
+            op: "append".to_owned(),
+            batch: 100,
+            entry_bytes: 128,
+            entries_per_s: 1.0,
+            batches_per_s: 1.0,
+            p50_us: 1.0,
+            p99_us: 1.0,
+            entries_per_s_min: 1.0,
+            entries_per_s_max: 1.0,
+            reps: 1,
+            fraction_of_ceiling: None,
+            device_bytes_per_payload_byte: column,
+            device_writes: writes,
+        }
+    }
+
+    const WRITES: DeviceWrites = DeviceWrites {
+        device_bytes: 2_500_000,
+        idle_bytes: 500_000,
+        payload_bytes: 1_000_000,
+        own_bytes: Some(2_100_000),
+        dirtied_bytes: Some(29_000_000),
+    };
+
+    fn mismatches(rows: Vec<StorageRow>) -> Vec<String> {
+        let mut report = crate::report::tests::report_of(&["wal"], Vec::new());
+        report.storage = rows;
+        amplification_mismatches(&report)
+    }
+
+    #[test]
+    fn the_column_is_device_bytes_less_the_idle_baseline_per_payload_byte() {
+        assert_eq!(WRITES.amplification(), Some(2.0));
+        assert_eq!(WRITES.noise(), Some(0.5));
+        assert_eq!(WRITES.own_amplification(), Some(2.1));
+        assert!(mismatches(vec![row(Some(2.0), Some(WRITES)), row(None, None)]).is_empty());
+    }
+
+    /// The broken variants: the column taken from the page cache dirtied, from the
+    /// backend's own count, from the device without the baseline, or with no counters.
+    #[test]
+    fn a_column_from_another_counter_is_caught() {
+        let per = |b: u64| b as f64 / 1e6;
+        for wrong in [per(29_000_000), per(2_100_000), per(2_500_000)] {
+            let found = mismatches(vec![row(Some(wrong), Some(WRITES))]);
+            assert_eq!(found.len(), 1, "{wrong}: {found:?}");
+            assert!(found[0].contains("wal immediate append 100/batch"), "{found:?}");
+        }
+        assert_eq!(mismatches(vec![row(Some(2.0), None)]).len(), 1);
+        assert_eq!(mismatches(vec![row(None, Some(WRITES))]).len(), 1);
+    }
 }

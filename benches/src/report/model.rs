@@ -9,8 +9,9 @@ use crate::machine::Machine;
 
 /// The version of this JSON layout; bumped when a field changes meaning. 3: OmniPaxos
 /// rows over each paxstore backend (not only its `MemoryStorage`), `vs_omnipaxos` against
-/// OmniPaxos over the same backend, and `wal_over_this`.
-pub const SCHEMA_VERSION: u32 = 3;
+/// OmniPaxos over the same backend, and `wal_over_this`. 4: write amplification from the
+/// block device's counter (`device_writes`), no longer from `/proc/self/io`.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The entry size of the headline figures.
 pub const HEADLINE_ENTRY_BYTES: usize = 128;
@@ -100,13 +101,92 @@ pub struct StorageRow {
     /// For durable (`immediate`) appends and trims: calls per second divided by the
     /// ceiling's synced writes per second (each durable call needs at least one sync).
     pub fraction_of_ceiling: Option<f64>,
-    /// For appends to a persistent backend: the bytes the process sent to the storage
-    /// device (`/proc/self/io` `write_bytes`, counted when a page is dirtied, by every
-    /// thread of the process) per byte of entry payload appended, median over
-    /// repetitions: the write amplification an SSD sees. Journal writes the filesystem
-    /// makes on the process' behalf, and background work after the cell, are not counted.
+    /// For appends to a persistent backend: write amplification, the bytes that reached
+    /// the storage device per byte of entry payload appended, over all repetitions:
+    /// [`DeviceWrites::amplification`] of [`device_writes`](Self::device_writes), which
+    /// holds the counters it is computed from (`check-report` recomputes it).
     #[serde(default)]
     pub device_bytes_per_payload_byte: Option<f64>,
+    /// For appends to a persistent backend: the counters behind
+    /// [`device_bytes_per_payload_byte`](Self::device_bytes_per_payload_byte), summed
+    /// over repetitions.
+    #[serde(default)]
+    pub device_writes: Option<DeviceWrites>,
+}
+
+/// What reached the storage device during an append cell, summed over its repetitions.
+///
+/// `device_bytes` is the block device's "sectors written" counter (`/sys/block/<dev>/stat`
+/// field 7, × 512) read after a `syncfs` before and after each repetition, so the
+/// backend's buffered data and the filesystem's journal are in it, and so is whatever
+/// other processes wrote to the device meanwhile. `idle_bytes` estimates the latter: the
+/// same counter over an idle window right before each repetition, scaled to the
+/// repetition's length.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceWrites {
+    /// Bytes the device counted as written during the repetitions (every process).
+    pub device_bytes: u64,
+    /// The idle baseline scaled to the repetitions' length: the estimated share of other
+    /// processes in `device_bytes`.
+    pub idle_bytes: u64,
+    /// Entry payload bytes appended (warm-up included).
+    pub payload_bytes: u64,
+    /// The backend's own count of bytes written, where it keeps one (the WAL:
+    /// `WalStats::bytes_written`: records, headers, zeros ahead of the tail).
+    pub own_bytes: Option<u64>,
+    /// Page cache the process dirtied (`/proc/self/io` `write_bytes`: charged per folio
+    /// when dirtied, so it overstates large-folio writes; not what reached the device).
+    pub dirtied_bytes: Option<u64>,
+}
+
+impl DeviceWrites {
+    /// One repetition: `device_bytes` written during `took`, after an idle window that saw
+    /// `idle.0` bytes in `idle.1`.
+    pub fn new(
+        device_bytes: u64,
+        idle: (u64, std::time::Duration),
+        took: std::time::Duration,
+        payload_bytes: u64,
+        own_bytes: Option<u64>,
+        dirtied_bytes: Option<u64>,
+    ) -> Self {
+        let window = idle.1.as_secs_f64();
+        let idle_bytes =
+            if window > 0.0 { (idle.0 as f64 * took.as_secs_f64() / window) as u64 } else { 0 };
+        DeviceWrites { device_bytes, idle_bytes, payload_bytes, own_bytes, dirtied_bytes }
+    }
+
+    /// The sum of two cells' or repetitions' counts (a count either lacks is absent).
+    pub fn add(self, o: DeviceWrites) -> DeviceWrites {
+        DeviceWrites {
+            device_bytes: self.device_bytes + o.device_bytes,
+            idle_bytes: self.idle_bytes + o.idle_bytes,
+            payload_bytes: self.payload_bytes + o.payload_bytes,
+            own_bytes: self.own_bytes.zip(o.own_bytes).map(|(a, b)| a + b),
+            dirtied_bytes: self.dirtied_bytes.zip(o.dirtied_bytes).map(|(a, b)| a + b),
+        }
+    }
+
+    /// The report's write amplification: device bytes less the idle baseline, per
+    /// payload byte (negative when the rest of the machine wrote more than its baseline
+    /// predicted and this cell wrote little: noise, shown as such).
+    pub fn amplification(&self) -> Option<f64> {
+        (self.payload_bytes > 0).then(|| {
+            (self.device_bytes as f64 - self.idle_bytes as f64) / self.payload_bytes as f64
+        })
+    }
+
+    /// The idle baseline per payload byte: how much of the device figure other processes
+    /// may account for.
+    pub fn noise(&self) -> Option<f64> {
+        (self.payload_bytes > 0).then(|| self.idle_bytes as f64 / self.payload_bytes as f64)
+    }
+
+    /// The backend's own bytes written per payload byte, where it counts them.
+    pub fn own_amplification(&self) -> Option<f64> {
+        let own = self.own_bytes?;
+        (self.payload_bytes > 0).then(|| own as f64 / self.payload_bytes as f64)
+    }
 }
 
 /// Reopen of a log of `entries` entries.

@@ -31,7 +31,7 @@ fn row(replica: &str, backend: &str, mode: &str, batch: usize, rate: f64) -> Rep
     }
 }
 
-fn report_of(backends: &[&str], replica: Vec<ReplicaRow>) -> Report {
+pub(super) fn report_of(backends: &[&str], replica: Vec<ReplicaRow>) -> Report {
     Report {
         schema_version: SCHEMA_VERSION,
         quick: true,
