@@ -59,23 +59,25 @@ fn join(batches: &[usize]) -> String {
 }
 
 /// A write amplification figure, or `–` where none was measured.
-/// A row's write amplification, `2.13 ±0.40`: device bytes per payload byte, then the
-/// idle baseline (other processes' share, estimated) it was corrected by.
+/// A row's write amplification, `2.13 (idle 0.40)`: the lowest repetition's device bytes
+/// per payload byte, and the idle baseline of that repetition (other processes' writes in
+/// a window of the same length just before it).
 fn fmt_amplification(row: Option<&StorageRow>) -> String {
     let Some(r) = row else { return "–".to_owned() };
-    match (r.device_bytes_per_payload_byte, r.device_writes.as_ref().and_then(|d| d.noise())) {
-        (Some(a), Some(n)) => format!("{a:.2} ±{n:.2}"),
-        (Some(a), None) => format!("{a:.2}"),
-        (None, _) => "–".to_owned(),
+    let Some(a) = r.device_bytes_per_payload_byte else { return "–".to_owned() };
+    let idle =
+        r.device_writes.iter().find(|d| d.amplification() == Some(a)).and_then(|d| d.noise());
+    match idle {
+        Some(n) => format!("{a:.2} (idle {n:.2})"),
+        None => format!("{a:.2}"),
     }
 }
 
-/// A row's write amplification by the backend's own count, where it keeps one.
+/// A row's write amplification by the backend's own count (the lowest repetition), where
+/// it keeps one.
 fn fmt_own(row: &StorageRow) -> String {
-    row.device_writes
-        .as_ref()
-        .and_then(|d| d.own_amplification())
-        .map_or(String::new(), |a| format!("{a:.2}"))
+    let own = row.device_writes.iter().filter_map(|d| d.own_amplification());
+    own.min_by(f64::total_cmp).map_or(String::new(), |a| format!("{a:.2}"))
 }
 
 /// The full Markdown report. Charts are referenced as `charts/<name>.svg`.
@@ -254,14 +256,16 @@ pub fn to_markdown(report: &Report) -> String {
          `syncfs` before and after each repetition: the backend's buffered data and the \
          filesystem's journal are in it) per byte of entry payload appended (128 B entries: \
          framing, keys and whole 4 KiB blocks per sync count as amplification; store \
-         creation and warm-up are in it, so short cells overstate fixed costs). The \
-         counter is the device's: other processes' writes during the cell are in it too. \
-         An idle window of {} ms before each repetition samples their rate; the figure is \
-         corrected by that baseline, shown after ±: a figure within its ± of another cannot \
-         be told apart from it. What a backend writes after the cell (compaction, close) \
-         is not counted. \"own B / payload B\" is the backend's own count of bytes \
-         written, where it keeps one (the WAL: records, headers and zeros ahead of the \
-         tail), free of other processes' writes and of the filesystem's. \
+         creation and warm-up are in it, so short cells overstate fixed costs such as a \
+         first segment's or memtable's setup). The counter is the device's: other \
+         processes' writes during the repetition are in it too, so each repetition gives \
+         an upper bound and the column shows the lowest. \"idle\" is what the device \
+         took in a window of the same length just before that repetition ({} ms sampled, \
+         scaled): a figure not well above its idle figure is mostly other processes' \
+         writes and cannot be told apart from them. What a backend writes after the cell \
+         (compaction, close) is not counted. \"own B / payload B\" is the backend's own \
+         count of bytes written, where it keeps one (the WAL: records, headers and zeros \
+         ahead of the tail), free of other processes' writes and of the filesystem's. \
          `/proc/self/io` `write_bytes` (page cache dirtied, charged per folio: it \
          overstates large writes) is in `report.json` as `dirtied_bytes`, not here.\n",
         crate::runner::IDLE_WINDOW.as_millis()

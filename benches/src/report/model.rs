@@ -102,32 +102,33 @@ pub struct StorageRow {
     /// ceiling's synced writes per second (each durable call needs at least one sync).
     pub fraction_of_ceiling: Option<f64>,
     /// For appends to a persistent backend: write amplification, the bytes that reached
-    /// the storage device per byte of entry payload appended, over all repetitions:
-    /// [`DeviceWrites::amplification`] of [`device_writes`](Self::device_writes), which
-    /// holds the counters it is computed from (`check-report` recomputes it).
+    /// the storage device per byte of entry payload appended:
+    /// [`DeviceWrites::lowest`] of [`device_writes`](Self::device_writes), which holds
+    /// the counters it is computed from (`check-report` recomputes it).
     #[serde(default)]
     pub device_bytes_per_payload_byte: Option<f64>,
     /// For appends to a persistent backend: the counters behind
-    /// [`device_bytes_per_payload_byte`](Self::device_bytes_per_payload_byte), summed
-    /// over repetitions.
+    /// [`device_bytes_per_payload_byte`](Self::device_bytes_per_payload_byte), one per
+    /// repetition.
     #[serde(default)]
-    pub device_writes: Option<DeviceWrites>,
+    pub device_writes: Vec<DeviceWrites>,
 }
 
-/// What reached the storage device during an append cell, summed over its repetitions.
+/// What reached the storage device during one repetition of an append cell.
 ///
 /// `device_bytes` is the block device's "sectors written" counter (`/sys/block/<dev>/stat`
-/// field 7, × 512) read after a `syncfs` before and after each repetition, so the
+/// field 7, × 512) read after a `syncfs` before and after the repetition, so the
 /// backend's buffered data and the filesystem's journal are in it, and so is whatever
-/// other processes wrote to the device meanwhile. `idle_bytes` estimates the latter: the
-/// same counter over an idle window right before each repetition, scaled to the
-/// repetition's length.
+/// other processes wrote to the device meanwhile: it is an upper bound of the backend's
+/// share. `idle_bytes` shows how loose: the same counter over an idle window right before
+/// the repetition, scaled to the repetition's length (one short window: a burst from
+/// another process in it or in the repetition makes either figure jump).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeviceWrites {
-    /// Bytes the device counted as written during the repetitions (every process).
+    /// Bytes the device counted as written during the repetition (every process).
     pub device_bytes: u64,
-    /// The idle baseline scaled to the repetitions' length: the estimated share of other
-    /// processes in `device_bytes`.
+    /// The idle baseline scaled to the repetition's length: what other processes wrote
+    /// in a window of the same length just before.
     pub idle_bytes: u64,
     /// Entry payload bytes appended (warm-up included).
     pub payload_bytes: u64,
@@ -156,28 +157,20 @@ impl DeviceWrites {
         DeviceWrites { device_bytes, idle_bytes, payload_bytes, own_bytes, dirtied_bytes }
     }
 
-    /// The sum of two cells' or repetitions' counts (a count either lacks is absent).
-    pub fn add(self, o: DeviceWrites) -> DeviceWrites {
-        DeviceWrites {
-            device_bytes: self.device_bytes + o.device_bytes,
-            idle_bytes: self.idle_bytes + o.idle_bytes,
-            payload_bytes: self.payload_bytes + o.payload_bytes,
-            own_bytes: self.own_bytes.zip(o.own_bytes).map(|(a, b)| a + b),
-            dirtied_bytes: self.dirtied_bytes.zip(o.dirtied_bytes).map(|(a, b)| a + b),
-        }
+    /// Device bytes per payload byte: an upper bound of the backend's write
+    /// amplification (other processes' writes only add to the counter).
+    pub fn amplification(&self) -> Option<f64> {
+        (self.payload_bytes > 0).then(|| self.device_bytes as f64 / self.payload_bytes as f64)
     }
 
-    /// The report's write amplification: device bytes less the idle baseline, per
-    /// payload byte (negative when the rest of the machine wrote more than its baseline
-    /// predicted and this cell wrote little: noise, shown as such).
-    pub fn amplification(&self) -> Option<f64> {
-        (self.payload_bytes > 0).then(|| {
-            (self.device_bytes as f64 - self.idle_bytes as f64) / self.payload_bytes as f64
-        })
+    /// The report's column: the lowest [`amplification`](Self::amplification) of the
+    /// repetitions, the tightest of their upper bounds.
+    pub fn lowest(reps: &[DeviceWrites]) -> Option<f64> {
+        reps.iter().filter_map(DeviceWrites::amplification).min_by(f64::total_cmp)
     }
 
     /// The idle baseline per payload byte: how much of the device figure other processes
-    /// may account for.
+    /// may account for (an estimate from one short window).
     pub fn noise(&self) -> Option<f64> {
         (self.payload_bytes > 0).then(|| self.idle_bytes as f64 / self.payload_bytes as f64)
     }

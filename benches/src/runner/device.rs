@@ -110,7 +110,7 @@ fn read_dirtied() -> Option<u64> {
 
 /// The device counter of the disk under a work directory.
 #[derive(Debug)]
-pub(super) struct Device {
+pub struct Device {
     stat: PathBuf,
     /// An open handle on the work directory, for `syncfs`.
     dir: fs::File,
@@ -118,7 +118,7 @@ pub(super) struct Device {
 
 impl Device {
     /// The device holding `dir`, if its stat file can be found and read.
-    pub(super) fn of(dir: &Path) -> Option<Self> {
+    pub fn of(dir: &Path) -> Option<Self> {
         let dir = dir.canonicalize().ok()?;
         let dev = fs::metadata(&dir).ok()?.dev();
         let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
@@ -127,7 +127,7 @@ impl Device {
     }
 
     /// The stat file read.
-    pub(super) fn stat_path(&self) -> &Path {
+    pub fn stat_path(&self) -> &Path {
         &self.stat
     }
 
@@ -148,7 +148,7 @@ impl Device {
     /// [`IDLE_WINDOW`] that samples what the rest of the machine writes meanwhile. `cell`
     /// returns its result and the payload bytes it wrote; `own` reads the backend's own
     /// count of bytes written, if it keeps one, after the cell.
-    pub(super) fn measure<T>(
+    pub fn measure<T>(
         &self,
         cell: impl FnOnce() -> Result<(T, u64), BenchError>,
         own: impl FnOnce(&T) -> Option<u64>,

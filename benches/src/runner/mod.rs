@@ -37,8 +37,7 @@ mod paired;
 mod plan;
 mod record;
 
-use device::Device;
-pub use device::IDLE_WINDOW;
+pub use device::{Device, IDLE_WINDOW};
 use execute::{Rep, Runner};
 pub use matrix::Matrix;
 pub use output::write;

@@ -27,16 +27,14 @@ impl Runner<'_> {
     ) -> String {
         let (kind, durability) = (cell.kind, cell.durability);
         let mut samples = Vec::new();
-        let mut device: Option<DeviceWrites> = None;
+        let mut device: Vec<DeviceWrites> = Vec::new();
         let mut ms = Vec::new();
         let mut runs = Vec::new();
         for r in reps {
             match r {
                 Rep::Storage(s, writes) => {
                     samples.push(s);
-                    if let Some(w) = writes {
-                        device = Some(device.map_or(w, |d| d.add(w)));
-                    }
+                    device.extend(writes);
                 }
                 Rep::Reopen(d) => ms.push(d.as_secs_f64() * 1e3),
                 Rep::Replica(c) => runs.push(c),
@@ -47,13 +45,12 @@ impl Runner<'_> {
             Work::Append { batch, bytes } => {
                 let line = self.push_storage(kind, durability, "append", batch, bytes, &samples);
                 if let Some(row) = self.storage.last_mut() {
-                    row.device_bytes_per_payload_byte =
-                        device.as_ref().and_then(DeviceWrites::amplification);
-                    row.device_writes = device;
+                    row.device_bytes_per_payload_byte = DeviceWrites::lowest(&device);
+                    row.device_writes = device.clone();
                 }
-                match device {
-                    Some(d) => format!("{line}, {}", report::fmt_device_writes(&d)),
-                    None => line,
+                match device.is_empty() {
+                    false => format!("{line}, {}", report::fmt_device_writes(&device)),
+                    true => line,
                 }
             }
             Work::Read { range, batch } => {
@@ -117,7 +114,7 @@ impl Runner<'_> {
             // Filled in at the end, against the ceiling of the whole run.
             fraction_of_ceiling: durable.then_some(0.0),
             device_bytes_per_payload_byte: None,
-            device_writes: None,
+            device_writes: Vec::new(),
         });
         format!(
             "{} entries/s ({}–{}), {} calls/s, p50 {:.0} µs, p99 {:.0} µs",
