@@ -84,6 +84,10 @@ fn main() {
         show("rocksdb sync, 1 entry/batch", "batches/s", r1);
         w100 = append_cell(root, Engine::Wal, Durability::Immediate, 1000, 100, reps);
         show("wal immediate, 100 entries/batch", "entries/s", w100);
+        let nz1 = append_cell(root, Engine::WalNoZeros, Durability::Immediate, 3000, 1, reps);
+        show("  no zeros ahead, 1 entry/batch", "batches/s", nz1);
+        let nz100 = append_cell(root, Engine::WalNoZeros, Durability::Immediate, 1000, 100, reps);
+        show("  no zeros ahead, 100 entries/batch", "entries/s", nz100);
         r100 = append_cell(root, Engine::Rocks, Durability::Immediate, 1000, 100, reps);
         show("rocksdb sync, 100 entries/batch", "entries/s", r100);
         wb = append_cell(root, Engine::Wal, Durability::Buffered, 1000, 1000, reps);

@@ -28,6 +28,8 @@ pub(crate) fn env_usize(name: &str, default: usize) -> usize {
 #[derive(Clone, Copy, PartialEq)]
 pub(crate) enum Engine {
     Wal,
+    /// The WAL opened with `WalOptions::zero_ahead(false)`.
+    WalNoZeros,
     Rocks,
     Redb,
     Memory,
@@ -37,6 +39,7 @@ impl Engine {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Engine::Wal => "wal",
+            Engine::WalNoZeros => "wal (no zeros ahead)",
             Engine::Rocks => "rocksdb",
             Engine::Redb => "redb",
             Engine::Memory => "memory",
@@ -45,10 +48,15 @@ impl Engine {
 
     /// Whether this engine is compiled in (RocksDB and redb are features).
     pub(crate) fn built(self) -> bool {
-        self.name().parse::<BackendKind>().is_ok()
+        let name = if self == Engine::WalNoZeros { "wal" } else { self.name() };
+        name.parse::<BackendKind>().is_ok()
     }
 
     pub(crate) fn open(self, dir: &Path, d: Durability) -> Store {
+        if self == Engine::WalNoZeros {
+            let options = WalOptions::new(d).zero_ahead(false);
+            return Box::new(WalStorage::<BenchEntry>::open_with_options(dir, options).unwrap());
+        }
         let kind: BackendKind =
             self.name().parse().expect("cells of engines not built are skipped");
         kind.open(dir, d).unwrap()
