@@ -159,8 +159,23 @@ pub fn run(
                 continue;
             }
         };
-        let result = runtime.block_on(cell(&bin, *kind, *durability, &dir, plan, ceiling_now));
+        let mut result = runtime.block_on(cell(&bin, *kind, *durability, &dir, plan, ceiling_now));
         let _ = std::fs::remove_dir_all(&dir);
+        if let Err(CellError::Start(e)) = &result {
+            // Free ports are chosen before the nodes bind them; another process can take
+            // one in between. Start once more, on fresh ports, and say so.
+            eprintln!(
+                "[tcp {}/{}] {label} ... could not start ({e}); once more",
+                i + 1,
+                cells.len()
+            );
+            result = runtime.block_on(cell(&bin, *kind, *durability, &dir, plan, ceiling_now));
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        let result = result.map_err(|e| match e {
+            CellError::Start(e) => format!("starting the nodes (twice): {e}"),
+            CellError::Run(e) => e,
+        });
         match result {
             Ok(mut r) => {
                 for row in &r {
@@ -253,6 +268,13 @@ async fn drive(api: &str, clients: usize, until: Instant) -> Window {
     all
 }
 
+/// Why a TCP cell failed: its nodes did not start (worth one more try on fresh ports), or
+/// the run failed.
+enum CellError {
+    Start(String),
+    Run(String),
+}
+
 async fn cell(
     bin: &Path,
     kind: BackendKind,
@@ -260,7 +282,7 @@ async fn cell(
     dir: &Path,
     plan: Plan,
     ceiling_syncs_per_s: f64,
-) -> Result<Vec<TcpClusterRow>, String> {
+) -> Result<Vec<TcpClusterRow>, CellError> {
     let mut spec = ClusterSpec::new(3, kind.name(), dir);
     spec.durability = durability.unwrap_or(Durability::Immediate);
     spec.extra_args = ["--request-timeout-ms", "10000", "--log-level", "warn"]
@@ -268,7 +290,7 @@ async fn cell(
         .map(|s| s.to_string())
         .collect();
     let mut cluster =
-        ProcessCluster::start(bin, &spec).map_err(|e| format!("starting the nodes: {e}"))?;
+        ProcessCluster::start(bin, &spec).map_err(|e| CellError::Start(e.to_string()))?;
     let apis: Vec<String> = cluster.nodes().iter().map(|n| n.api().to_string()).collect();
     let result = async {
         let leader = leader(&apis).await.ok_or("no leader within 30 s")?;
@@ -306,6 +328,16 @@ async fn cell(
         Ok(rows)
     }
     .await;
+    // A node that died during the run is the likeliest cause of a failure: name it and
+    // quote its log, which goes away with the cell's directory.
+    let result = result.map_err(|e: String| {
+        let mut why = e;
+        while let Ok(Some((id, status))) = cluster.exited() {
+            let tail = cluster.node(id).map(|n| n.log_tail(2048)).unwrap_or_default();
+            why.push_str(&format!("; node {id} exited ({status}), {tail}"));
+        }
+        CellError::Run(why)
+    });
     let _ = cluster.stop(Duration::from_secs(10));
     result
 }
@@ -469,31 +501,7 @@ mod tests {
         assert!(section(&r).contains("| 1,000 | – | – |"), "{}", section(&r));
     }
 
-    /// A report with no rows.
     fn empty() -> Report {
-        Report {
-            schema_version: report::SCHEMA_VERSION,
-            quick: true,
-            command: String::new(),
-            machine: crate::machine::Machine::describe(Path::new(".")),
-            backends: Vec::new(),
-            duration_s: 0.0,
-            ceiling: report::Ceiling {
-                sync_writes_per_s: 1.0,
-                sync_writes_per_s_min: 1.0,
-                sync_writes_per_s_max: 1.0,
-                p50_us: 1.0,
-                p99_us: 1.0,
-                write_bytes: 4096,
-                file_bytes: 4096,
-                reps: 1,
-            },
-            storage: Vec::new(),
-            reopen: Vec::new(),
-            replica: Vec::new(),
-            tcp_cluster: Vec::new(),
-            recommendations: Vec::new(),
-            failures: Vec::new(),
-        }
+        crate::report::tests::empty_report()
     }
 }

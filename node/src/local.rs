@@ -4,7 +4,8 @@
 
 use std::fs::File;
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use paxstore::Durability;
 use rustix::process::{kill_process, Pid, Signal};
 
+use crate::api::NodeStatus;
 use crate::NodeAddr;
 
 /// `n` TCP ports on 127.0.0.1 that were free a moment ago (bound to port 0, then
@@ -21,6 +23,10 @@ pub fn free_ports(n: usize) -> io::Result<Vec<u16>> {
         (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<io::Result<_>>()?;
     listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect()
 }
+
+/// How long [`ProcessCluster::start`] waits for every node to listen (a node opens its
+/// store first; a large RocksDB or fjall store takes a while to open).
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What cluster to start.
 #[derive(Clone, Debug)]
@@ -91,6 +97,24 @@ impl NodeProcess {
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
+
+    /// The last `max` bytes of its log (lossy UTF-8), for error messages; a log that
+    /// cannot be read says why instead.
+    pub fn log_tail(&self, max: u64) -> String {
+        let read = || -> io::Result<String> {
+            let mut f = File::open(&self.log)?;
+            let len = f.metadata()?.len();
+            f.seek(SeekFrom::Start(len.saturating_sub(max)))?;
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes)?;
+            Ok(String::from_utf8_lossy(&bytes).trim_end().to_owned())
+        };
+        match read() {
+            Ok(tail) if tail.is_empty() => format!("(its log {} is empty)", self.log.display()),
+            Ok(tail) => format!("its log {} ends with:\n{tail}", self.log.display()),
+            Err(e) => format!("(its log {} cannot be read: {e})", self.log.display()),
+        }
+    }
 }
 
 /// Node processes on loopback, all of one cluster. Dropping it kills them all.
@@ -101,7 +125,11 @@ pub struct ProcessCluster {
 }
 
 impl ProcessCluster {
-    /// Starts `spec.nodes` processes of the `paxstore-node` binary `bin`.
+    /// Starts `spec.nodes` processes of the `paxstore-node` binary `bin` and waits until
+    /// each listens (see [`ProcessCluster::wait_listening`], up to [`START_TIMEOUT`]). With
+    /// free ports (`spec.api_ports`/`peer_ports` empty) a port can be taken by another
+    /// process between choosing it and the node binding it: the error then names the node
+    /// and quotes its log, and a caller that owns `spec.dir` may start again.
     pub fn start(bin: &Path, spec: &ClusterSpec) -> io::Result<Self> {
         let n = spec.nodes;
         let pick = |given: &Vec<u16>| -> io::Result<Vec<u16>> {
@@ -158,7 +186,45 @@ impl ProcessCluster {
         for id in 1..=n as u64 {
             cluster.restart(id)?;
         }
+        cluster.wait_listening(START_TIMEOUT)?;
         Ok(cluster)
+    }
+
+    /// Waits until every running node answers on its client API as itself (its status
+    /// names its id: a connection alone could reach another process holding the port). A
+    /// node binds its peer port before its API port, so both are bound by then. A node
+    /// whose process exits first, or one still not answering after `timeout`, is an error
+    /// that quotes the end of its log.
+    pub fn wait_listening(&mut self, timeout: Duration) -> io::Result<()> {
+        let deadline = Instant::now() + timeout;
+        for node in &mut self.nodes {
+            while let Some(child) = &mut node.child {
+                if let Some(status) = child.try_wait()? {
+                    node.child = None;
+                    return Err(io::Error::other(format!(
+                        "node {} exited while starting ({status}); {}",
+                        node.addr.id,
+                        node.log_tail(2048)
+                    )));
+                }
+                if answers_as(node.api(), node.addr.id) {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "node {} is not listening on {} after {timeout:?}; {}",
+                            node.addr.id,
+                            node.api(),
+                            node.log_tail(2048)
+                        ),
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(())
     }
 
     /// Every node.
@@ -280,6 +346,25 @@ impl ProcessCluster {
         }
         Ok(killed)
     }
+}
+
+/// Whether the process answering `GET /v1/status` at `api` says it is node `id`. A probe
+/// of one fixed request: a refused or slow connection, or any other answer, is `false`.
+fn answers_as(api: SocketAddr, id: u64) -> bool {
+    let probe = || -> io::Result<bool> {
+        let mut s = TcpStream::connect_timeout(&api, Duration::from_millis(200))?;
+        s.set_read_timeout(Some(Duration::from_secs(1)))?;
+        s.write_all(
+            format!("GET /v1/status HTTP/1.1\r\nHost: {api}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )?;
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer)?;
+        let body =
+            answer.windows(4).position(|w| w == b"\r\n\r\n").map_or(&[][..], |i| &answer[i + 4..]);
+        Ok(serde_json::from_slice::<NodeStatus>(body).is_ok_and(|status| status.id == id))
+    };
+    probe().unwrap_or(false)
 }
 
 impl Drop for ProcessCluster {

@@ -132,7 +132,7 @@ pub fn to_markdown(report: &Report) -> String {
     let _ = writeln!(md, "![{}](charts/{})\n", CHARTS[1].1, CHARTS[1].0);
 
     if report.backends.iter().any(|b| b == "wal") {
-        let _ = writeln!(md, "## The WAL's targets (issue 4)\n");
+        let _ = writeln!(md, "## The WAL's targets (issues 4 and 14)\n");
         let _ =
             writeln!(md, "| what (128 B entries) | target | measured | met |\n|---|---|---|---|");
         for t in wal_targets(report) {

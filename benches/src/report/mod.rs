@@ -30,7 +30,7 @@ mod replica_tables;
 mod targets;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use charts::CHARTS;
 pub use check::missing;
