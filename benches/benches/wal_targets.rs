@@ -282,10 +282,12 @@ fn main() {
     );
     ratio_line("get_entries(100 recent) vs rocksdb, entries/s", wr.median / rr.median, 5.0);
     ratio_line("get_entries(100 recent) vs memory, entries/s", wr.median / mr.median, 0.9);
-    let wal_wear = wear.iter().find(|(e, _)| *e == Engine::Wal).map_or(f64::NAN, |(_, s)| s.median);
-    let lowest = wear.iter().all(|(_, s)| s.median >= wal_wear);
+    // Each repetition's device figure is an upper bound (other processes add to the
+    // counter): compare the lowest repetitions.
+    let wal_wear = wear.iter().find(|(e, _)| *e == Engine::Wal).map_or(f64::NAN, |(_, s)| s.min);
+    let lowest = wear.iter().all(|(_, s)| s.min >= wal_wear);
     println!(
-        "  device bytes per payload byte, 100/batch: wal {wal_wear:.2}, lowest of the durable engines -> {}",
+        "  device bytes per payload byte, 100/batch (lowest repetition): wal {wal_wear:.2}, lowest of the durable engines -> {}",
         verdict(wal_wear, lowest)
     );
 }
