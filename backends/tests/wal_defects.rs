@@ -1,7 +1,8 @@
 //! The WAL's defects found from outside (issue 14), each pinned by a test that failed
 //! before its fix: a torn rollover write, index arithmetic at `usize::MAX`, holes and
-//! shrunk segments under the map, a foreign directory left unchanged, and a full disk
-//! that recovers once space is freed.
+//! shrunk segments under the map, a foreign directory left unchanged, a full disk
+//! that recovers once space is freed, and a recycled segment's old bytes after the last
+//! record of a `Buffered` (unsealed) segment.
 #![cfg(feature = "fault-injection")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 use paxstore::StorageOp::{self, *};
 use paxstore::{ClusterConfig, Durability, StopSign, Storage, StorageError};
+use paxstore_backends::wal::format::{self, read_record, Found};
 use paxstore_backends::wal::{FaultIo, WalOptions, WalStorage};
 use paxstore_conformance::{compare, Model, TestEntry};
 
@@ -329,4 +331,81 @@ fn a_full_disk_recovers_once_space_is_freed() {
     drop(wal);
     io.limit_space(None);
     compare(&Wal::open(dir.path(), Durability::Immediate).unwrap(), &model).unwrap();
+}
+
+/// The records of segment file `path` as `(offset, lsn)`, and where they stop with what
+/// lies there (read as [`read_record`] reads the slot after the last record).
+fn records(path: &Path) -> (Vec<(usize, u64)>, usize, Found) {
+    let bytes = std::fs::read(path).unwrap();
+    let (mut pos, mut expected, mut found) = (format::SEGMENT_HEADER_BYTES, None, Vec::new());
+    loop {
+        match read_record(&bytes, pos, expected) {
+            Found::Record { lsn, next, .. } => {
+                found.push((pos, lsn));
+                expected = Some(lsn + 1);
+                pos = next;
+            }
+            stop => return (found, pos, stop),
+        }
+    }
+}
+
+/// A `Buffered` log rolls over without a seal. When the segment it leaves is a recycled
+/// one, the bytes after its last record are its earlier life's: here the middle of an old
+/// entry's payload, which reads as an invalid record. That is not corruption: the next
+/// segment's checkpoint has the LSN right after the last record read, so every record
+/// of the segment's current life was read. The log opens with every batch (it was
+/// refused as "not a torn tail: later segments hold records" after a SIGKILL of a
+/// `Buffered` writer that had flushed everything). The broken variant, the segment's
+/// last record damaged, is still refused: the next checkpoint's LSN is then one too high.
+#[test]
+fn old_bytes_after_the_last_record_of_a_recycled_unsealed_segment_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = WalOptions::new(Durability::Buffered).segment_bytes(64 << 10);
+    let mut wal = Wal::open_with_options(dir.path(), options).unwrap();
+    let mut model = Model::default();
+    // Segment 1: one entry of random bytes nearly filling it; the next rolls over.
+    write(&mut wal, &mut model, vec![AppendEntry(TestEntry::new(1, 63_000))]);
+    write(&mut wal, &mut model, vec![AppendEntry(TestEntry::new(2, 4_000))]);
+    // Trimming entry 0 frees segment 1: it becomes the spare, segment 3.
+    write(&mut wal, &mut model, vec![Trim(1)]);
+    assert_eq!(wal.stats().segments_recycled, 1);
+    // Segment 3 gets one batch ending inside the old entry's bytes; the next batch rolls
+    // over to segment 4.
+    write(&mut wal, &mut model, vec![AppendEntry(TestEntry::new(3, 62_000))]);
+    write(&mut wal, &mut model, vec![AppendEntry(TestEntry::new(4, 4_000))]);
+    wal.flush().unwrap();
+    let (live, _) = wal.segment_paths();
+    drop(wal);
+    let names: Vec<_> = live.iter().map(|p| p.file_name().unwrap().to_owned()).collect();
+    assert_eq!(names, ["0000000000000002.wal", "0000000000000003.wal", "0000000000000004.wal"]);
+    let (recycled, stop, what) = records(&live[1]);
+    assert_eq!(recycled.len(), 2, "segment 3: a checkpoint and one batch");
+    assert!(matches!(what, Found::Invalid { .. }), "segment 3 at {stop}: {what:?}");
+    let (next, _, _) = records(&live[2]);
+    assert_eq!(next[0].1, recycled[1].1 + 1, "segment 4's checkpoint follows segment 3");
+
+    // The broken variant: the last record of segment 3 damaged (in a copy).
+    let broken = tempfile::tempdir().unwrap();
+    for path in &live {
+        std::fs::copy(path, broken.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(broken.path().join("0000000000000003.wal"))
+        .unwrap();
+    let last = recycled[1].0 as u64;
+    file.write_all_at(&[0xFF], last + 100).unwrap();
+    match Wal::open_with_options(broken.path(), options) {
+        Err(StorageError::Corruption { location, .. }) => {
+            assert!(location.contains("0000000000000004.wal"), "{location}");
+        }
+        other => panic!(
+            "a damaged record before a later segment opened: {:?}",
+            other.map(|w| w.get_log_len())
+        ),
+    }
+
+    let wal = Wal::open_with_options(dir.path(), options).unwrap();
+    compare(&wal, &model).unwrap();
 }

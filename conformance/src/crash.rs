@@ -276,6 +276,49 @@ fn run_with<F: Factory>(
         std::fs::create_dir(&store)
             .map_err(|e| format!("cannot create {}: {e}", store.display()))?;
         let seed: u64 = rng.random();
+        run_iteration(
+            factory,
+            &exe,
+            name,
+            config,
+            &mut rng,
+            &mut report,
+            &dirs,
+            iteration,
+            seed,
+            flush,
+        )
+        .map_err(|err| keep_on_failure(dirs, err))?;
+    }
+    Ok(report)
+}
+
+/// Set to keep a failing iteration's directory (store, acks, children's stderr) and name
+/// it in the error, for inspecting the files the failure left.
+pub const KEEP_DIR_ENV: &str = "PAXSTORE_CRASH_KEEP_DIR";
+
+fn keep_on_failure(dirs: tempfile::TempDir, err: String) -> String {
+    if std::env::var_os(KEEP_DIR_ENV).is_none() {
+        return err;
+    }
+    format!("{err} (files kept in {})", dirs.keep().display())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_iteration<F: Factory>(
+    factory: &F,
+    exe: &Path,
+    name: &str,
+    config: &CrashConfig,
+    rng: &mut SmallRng,
+    report: &mut CrashReport,
+    dirs: &tempfile::TempDir,
+    iteration: u32,
+    seed: u64,
+    flush: bool,
+) -> Result<(), String> {
+    let store = dirs.path().join("store");
+    {
         let mut model = Model::default();
         let mut start = 0u64;
         for round in 0..config.rounds {
@@ -286,13 +329,13 @@ fn run_with<F: Factory>(
             let acks_path = dirs.path().join(format!("acks-{round}"));
             let stderr_path = dirs.path().join(format!("stderr-{round}"));
             let max_acks = config.max_acks_before_kill.max(1);
-            let (target, linger) = aim_at_big_batch(&mut rng, seed, start, &model, max_acks)
+            let (target, linger) = aim_at_big_batch(rng, seed, start, &model, max_acks)
                 .unwrap_or_else(|| {
                     let target = rng.random_range(1..=max_acks);
                     (target, Duration::from_micros(rng.random_range(0..1500)))
                 });
             let acks = run_child(
-                &exe,
+                exe,
                 name,
                 &store,
                 &acks_path,
@@ -335,7 +378,7 @@ fn run_with<F: Factory>(
             drop(storage);
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 /// The lines of the ack file.

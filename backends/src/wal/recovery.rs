@@ -255,6 +255,17 @@ fn torn_rollover_end(seg: &Segment, claimed_end: usize, expected: u64) -> Storag
     Ok(end)
 }
 
+/// Whether `next_first`, the first record of a segment, is a checkpoint with LSN
+/// `ended_at`: the LSN the records of the segment before it ended at. Then every record
+/// the segment before it holds in its current life was read: the log wrote them all
+/// before it rolled over to that checkpoint, with consecutive LSNs.
+fn continues(next_first: &Found, ended_at: Option<u64>) -> bool {
+    matches!(
+        (next_first, ended_at),
+        (Found::Record { record_type: RECORD_CHECKPOINT, lsn, .. }, Some(e)) if *lsn == e
+    )
+}
+
 /// Opens the segments in `dir` and replays them (see FORMAT.md, "Recovery"). Returns
 /// `Ok(None)` if the directory holds no records at all (a new WAL).
 /// `accept_lost_tail`: see [`check_end`].
@@ -316,7 +327,7 @@ pub(crate) fn recover(
                 .map_err(|detail| corruption(seg, info.seal_at, detail))?;
             expected = Some(info.seal_lsn + 1);
             last_data = Some(i);
-            stops.push((seal.0, Found::End));
+            stops.push((seal.0, Found::End, expected));
             sealed.push((i, info));
             continue;
         }
@@ -364,7 +375,7 @@ pub(crate) fn recover(
         } else if first_empty.is_none() {
             first_empty = Some(i);
         }
-        stops.push((pos, stop));
+        stops.push((pos, stop, expected));
     }
 
     let Some(last) = last_data else {
@@ -379,10 +390,16 @@ pub(crate) fn recover(
         return Ok(None);
     };
     let expected = expected.unwrap_or(1);
-    for (i, (pos, stop)) in stops.iter().enumerate() {
+    for (i, (pos, stop, ended_at)) in stops.iter().enumerate() {
         let seg = &segs[i];
         match (i.cmp(&last), stop) {
             (std::cmp::Ordering::Less, Found::End | Found::Stale) => {}
+            // An unsealed segment that was recycled: the bytes after its last record are
+            // its earlier life's, and need not be a record header. The next segment's
+            // checkpoint having the LSN right after the last record read proves that no
+            // record of the current life follows (FORMAT.md, "Recovery", step 6).
+            (std::cmp::Ordering::Less, Found::Invalid { .. })
+                if continues(&firsts[i + 1], *ended_at) => {}
             (std::cmp::Ordering::Less, Found::Invalid { why, .. }) => {
                 return Err(corruption(
                     seg,
