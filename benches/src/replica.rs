@@ -8,7 +8,8 @@
 //! Two workloads, at each batch size:
 //!
 //! - **upfront**: `n` appends on the leader, then rounds until all are decided
-//!   everywhere (throughput when work arrives in bursts);
+//!   everywhere (throughput when work arrives in bursts); the `n` entries are made
+//!   before the clock starts, so the time is the replicas' alone;
 //! - **stream**: one append per round, for the time given, then rounds until all are
 //!   decided (steady arrival: latency, and what a round costs).
 //!
@@ -284,18 +285,23 @@ impl<N: RoundNode> Rounds<N> {
         let mut appended: Vec<Instant> = Vec::with_capacity(entries);
         let mut run = ClusterRun::default();
         let mut seen = base;
+        // Upfront, the run's entries are made before the clock starts: making them is the
+        // workload's work, not the replica's (in stream mode each is made in its round).
+        let burst: Vec<BenchEntry> = match mode {
+            Mode::Upfront => (0..entries as u64)
+                .map(|k| BenchEntry::new(self.next_index + k, ENTRY_BYTES))
+                .collect(),
+            Mode::Stream => Vec::new(),
+        };
         let cpu0 = thread_cpu_time();
         let started = Instant::now();
-        let append = |rounds: &mut Self, appended: &mut Vec<Instant>| {
-            let entry = BenchEntry::new(rounds.next_index, ENTRY_BYTES);
+        let append = |rounds: &mut Self, appended: &mut Vec<Instant>, entry: BenchEntry| {
             rounds.next_index += 1;
             appended.push(Instant::now());
             rounds.nodes[rounds.leader].append(entry)
         };
-        if mode == Mode::Upfront {
-            for _ in 0..entries {
-                append(self, &mut appended)?;
-            }
+        for entry in burst {
+            append(self, &mut appended, entry)?;
         }
         let mut stalled = 0;
         let mut trimmed_at = 0;
@@ -304,7 +310,8 @@ impl<N: RoundNode> Rounds<N> {
             let streaming = mode == Mode::Stream
                 && (n < entries || !n.is_multiple_of(entries.max(1)) || started.elapsed() < time);
             if streaming {
-                append(self, &mut appended)?;
+                let entry = BenchEntry::new(self.next_index, ENTRY_BYTES);
+                append(self, &mut appended, entry)?;
             }
             if self.round()? == 0 && !streaming {
                 stalled += 1;
@@ -421,6 +428,69 @@ mod tests {
             let per_cpu = run.decided_per_cpu_s().unwrap();
             assert_eq!(per_cpu, run.decided as f64 / cpu.as_secs_f64(), "{run:?}");
         }
+    }
+
+    /// Not a check but a fixed workload for an instruction profiler, so that paxstore's
+    /// replica, OmniPaxos and the floor can be compared instruction for instruction on
+    /// the same driver (wall time on a shared machine cannot show a 2 % change):
+    ///
+    /// ```text
+    /// PROFILE=paxstore PROFILE_MODE=stream PROFILE_BATCH=1 PROFILE_ENTRIES=30000 \
+    ///   valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*Rounds*::run' \
+    ///   <the benches' test binary> --ignored --exact replica::tests::profile_workload
+    /// ```
+    ///
+    /// `PROFILE` is `paxstore`, `omnipaxos` (over its `MemoryStorage`), `floor` (bare) or
+    /// `floor-memory`; the counts of the timed runs, divided by the entries they decided, are
+    /// per decided entry. Stream mode appends one entry per round, as the report's stream
+    /// cells do, for `PROFILE_ENTRIES` rounds.
+    #[test]
+    #[ignore = "a profiling workload, run by hand under callgrind"]
+    fn profile_workload() {
+        fn var<T: std::str::FromStr>(name: &str, default: T) -> T {
+            std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+        }
+        /// `entries` in stream mode; in upfront mode, runs of [`upfront_entries`] as the
+        /// report's cells do, as many as fit in `entries`.
+        fn go<N: RoundNode>(rounds: &mut Rounds<N>, mode: Mode, entries: usize) -> ClusterRun {
+            let batch: usize = var("PROFILE_BATCH", 1);
+            match mode {
+                Mode::Stream => rounds.run(mode, entries, Duration::ZERO).unwrap(),
+                Mode::Upfront => {
+                    let per_run = upfront_entries(batch);
+                    let mut total = ClusterRun::default();
+                    for _ in 0..(entries / per_run).max(1) {
+                        total.absorb(rounds.run(mode, per_run, Duration::ZERO).unwrap());
+                    }
+                    total
+                }
+            }
+        }
+        let who: String = var("PROFILE", "paxstore".to_owned());
+        let mode: Mode = var("PROFILE_MODE", Mode::Stream);
+        let batch: usize = var("PROFILE_BATCH", 1);
+        let entries: usize = var("PROFILE_ENTRIES", 30_000);
+        let parent = tempfile::tempdir().unwrap();
+        let memory = BackendKind::Memory;
+        let run = match who.as_str() {
+            "paxstore" => {
+                let mut c = PaxstoreCluster::new(memory, None, parent.path(), batch).unwrap();
+                go(&mut c.rounds, mode, entries)
+            }
+            "omnipaxos" => go(&mut crate::omni::memory_cluster(batch).unwrap(), mode, entries),
+            "floor" => go(&mut crate::floor::bare_cluster(batch).unwrap(), mode, entries),
+            "floor-memory" => {
+                let mut c =
+                    crate::floor::FloorCluster::new(memory, None, parent.path(), batch).unwrap();
+                go(&mut c.rounds, mode, entries)
+            }
+            other => panic!("unknown PROFILE {other:?}"),
+        };
+        let expected = match mode {
+            Mode::Stream => entries,
+            Mode::Upfront => (entries / upfront_entries(batch)).max(1) * upfront_entries(batch),
+        };
+        assert_eq!(run.decided, expected, "{who}: {run:?}");
     }
 
     /// Upfront at batch 1: the leader writes its appends once and each follower once,

@@ -159,7 +159,12 @@ impl<T: Entry, S: Storage<T>> Store<T, S> {
         if !self.has_staged() {
             return Ok(false);
         }
-        let mut ops = std::mem::take(&mut self.ops);
+        let mut ops = if self.ops.is_empty() {
+            // The usual step: the tail's write and the decided index, allocated once.
+            Vec::with_capacity(2)
+        } else {
+            std::mem::take(&mut self.ops)
+        };
         if let Some(tail) = self.tail.take() {
             ops.insert(tail.at, tail.into_op());
         }

@@ -174,6 +174,6 @@ pub use bounds::LogBounds;
 pub use entry::{Entry, NoSnapshot, Snapshot};
 pub use error::{BoxError, InvalidOp, StorageError, StorageResult};
 pub use op::StorageOp;
-pub use plan::{BatchPlan, BatchValues, EntrySource};
+pub use plan::{BatchPlan, BatchValues, EntrySource, EntrySources};
 pub use storage::{Durability, ParseDurabilityError, Storage};
 pub use types::{Ballot, ClusterConfig, FlexibleQuorum, StopSign};

@@ -44,7 +44,7 @@ pub struct BatchPlan {
     /// `[append_from, after.log_end)` (empty when `append_from == after.log_end`).
     pub append_from: usize,
     /// Where those entries are in the batch, in order.
-    pub appended: Vec<EntrySource>,
+    pub appended: EntrySources,
     /// The ballot of the batch's last `SetPromise`, `None` if it has none.
     pub promise: Option<Ballot>,
     /// The ballot of the batch's last `SetAcceptedRound`, `None` if it has none.
@@ -59,12 +59,89 @@ pub struct BatchPlan {
 
 /// A run of a batch's entries that survives the batch: the entries `entries` (positions
 /// within the op's own list; `0..1` for an `AppendEntry`) of the op at position `op`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EntrySource {
     /// The op's position in the batch, from 0.
     pub op: usize,
     /// Which of the op's entries, by their position in it.
     pub entries: Range<usize>,
+}
+
+/// The runs of a batch's entries that survive it ([`BatchPlan::appended`]), in order; read
+/// them as a slice (`iter()`, `len()`, indexing). A batch has one run or two almost
+/// always, and those are held inline: validating a batch allocates nothing for them.
+#[derive(Clone, Default)]
+pub struct EntrySources {
+    /// The runs while there are at most [`INLINE`] and `spilled` is empty: `inline[..len]`.
+    inline: [EntrySource; INLINE],
+    len: usize,
+    /// All the runs, once there were more than [`INLINE`] (then `inline` is unused).
+    spilled: Vec<EntrySource>,
+}
+
+/// Runs held without an allocation.
+const INLINE: usize = 2;
+
+impl EntrySources {
+    fn push(&mut self, source: EntrySource) {
+        if self.spilled.is_empty() && self.len < INLINE {
+            self.inline[self.len] = source;
+            self.len += 1;
+            return;
+        }
+        if self.spilled.is_empty() {
+            self.spilled.extend(self.inline[..self.len].iter().cloned());
+            self.len = 0;
+        }
+        self.spilled.push(source);
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+        self.spilled.clear();
+    }
+
+    /// Keeps the runs for which `keep` (which may change them) says `true`, in order.
+    fn retain_mut(&mut self, mut keep: impl FnMut(&mut EntrySource) -> bool) {
+        if !self.spilled.is_empty() {
+            self.spilled.retain_mut(keep);
+            return;
+        }
+        let mut kept = 0;
+        for i in 0..self.len {
+            if keep(&mut self.inline[i]) {
+                self.inline.swap(kept, i);
+                kept += 1;
+            }
+        }
+        self.len = kept;
+    }
+}
+
+impl std::ops::Deref for EntrySources {
+    type Target = [EntrySource];
+
+    fn deref(&self) -> &[EntrySource] {
+        if self.spilled.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.spilled
+        }
+    }
+}
+
+impl PartialEq for EntrySources {
+    fn eq(&self, other: &Self) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl Eq for EntrySources {}
+
+impl std::fmt::Debug for EntrySources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 /// The values a batch stores, moved out of its ops by [`BatchPlan::into_values`].
@@ -88,7 +165,7 @@ impl BatchPlan {
             after: bounds,
             truncate_from: bounds.log_end,
             append_from: bounds.log_end,
-            appended: Vec::new(),
+            appended: EntrySources::default(),
             promise: None,
             accepted_round: None,
             stopsign_op: None,
@@ -136,19 +213,27 @@ impl BatchPlan {
     /// `ops` must be the batch this plan was made from; given another, the values are
     /// meaningless (never a panic).
     pub fn into_values<T: Entry>(&self, ops: Vec<StorageOp<T>>) -> BatchValues<T> {
-        let mut values = BatchValues {
-            entries: Vec::with_capacity(self.appended_len()),
-            stopsign: None,
-            snapshot: None,
-        };
+        let mut values = BatchValues { entries: Vec::new(), stopsign: None, snapshot: None };
+        let total = self.appended_len();
         let mut sources = self.appended.iter().peekable();
         for (position, op) in ops.into_iter().enumerate() {
             let source = sources.next_if(|source| source.op == position);
             match op {
-                StorageOp::AppendEntry(entry) => values.entries.extend(source.map(|_| entry)),
-                StorageOp::AppendEntries(es) | StorageOp::AppendOnPrefix(_, es) => {
-                    if let Some(source) = source {
-                        let range = &source.entries;
+                StorageOp::AppendEntry(entry) if source.is_some() => {
+                    values.entries.reserve_exact(total.saturating_sub(values.entries.len()));
+                    values.entries.push(entry);
+                }
+                StorageOp::AppendEntries(mut es) | StorageOp::AppendOnPrefix(_, mut es) => {
+                    let Some(source) = source else { continue };
+                    let range = source.entries.clone();
+                    if values.entries.is_empty() && range.len() == total && range.end <= es.len() {
+                        // The one run that survives (the usual batch): its vector is
+                        // moved whole, without a copy.
+                        es.truncate(range.end);
+                        es.drain(..range.start);
+                        values.entries = es;
+                    } else {
+                        values.entries.reserve_exact(total.saturating_sub(values.entries.len()));
                         values.entries.extend(es.into_iter().skip(range.start).take(range.len()));
                     }
                 }
@@ -404,6 +489,35 @@ mod tests {
     #[test]
     fn a_consumer_that_ignores_the_cut_is_caught() {
         assert!(mismatches(true) > 0);
+    }
+
+    /// Runs held inline and runs spilled to the heap read, compare and shrink alike.
+    #[test]
+    fn entry_sources_keep_their_order_inline_and_spilled() {
+        let run = |op: usize| EntrySource { op, entries: 0..op + 1 };
+        for n in 0..=5 {
+            let mut sources = EntrySources::default();
+            (0..n).for_each(|op| sources.push(run(op)));
+            assert_eq!(
+                sources.iter().map(|s| s.op).collect::<Vec<_>>(),
+                (0..n).collect::<Vec<_>>()
+            );
+            let mut odd = sources.clone();
+            odd.retain_mut(|s| {
+                s.entries.start += 1;
+                s.op % 2 == 1
+            });
+            let expected: Vec<_> = (0..n)
+                .filter(|op| op % 2 == 1)
+                .map(|op| EntrySource { op, entries: 1..op + 1 })
+                .collect();
+            assert_eq!(odd[..], expected[..], "{n} runs");
+            assert_eq!(odd == sources, n == 0 || expected[..] == sources[..]);
+            odd.push(run(9));
+            assert_eq!(odd.last(), Some(&run(9)));
+            odd.clear();
+            assert!(odd.is_empty());
+        }
     }
 
     #[test]

@@ -159,6 +159,7 @@ mod tests {
             reps: 1,
             fraction_of_ceiling: None,
             device_bytes_per_payload_byte: None,
+            device_writes: Vec::new(),
         }
     }
 

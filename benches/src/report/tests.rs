@@ -36,7 +36,7 @@ pub(crate) fn empty_report() -> Report {
     report_of(&[], Vec::new())
 }
 
-fn report_of(backends: &[&str], replica: Vec<ReplicaRow>) -> Report {
+pub(super) fn report_of(backends: &[&str], replica: Vec<ReplicaRow>) -> Report {
     Report {
         schema_version: SCHEMA_VERSION,
         quick: true,
