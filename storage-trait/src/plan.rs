@@ -219,11 +219,9 @@ impl BatchPlan {
         for (position, op) in ops.into_iter().enumerate() {
             let source = sources.next_if(|source| source.op == position);
             match op {
-                StorageOp::AppendEntry(entry) => {
-                    if source.is_some() {
-                        values.entries.reserve_exact(total.saturating_sub(values.entries.len()));
-                        values.entries.push(entry);
-                    }
+                StorageOp::AppendEntry(entry) if source.is_some() => {
+                    values.entries.reserve_exact(total.saturating_sub(values.entries.len()));
+                    values.entries.push(entry);
                 }
                 StorageOp::AppendEntries(mut es) | StorageOp::AppendOnPrefix(_, mut es) => {
                     let Some(source) = source else { continue };
