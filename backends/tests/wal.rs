@@ -25,3 +25,17 @@ mod small_segments {
         )
     });
 }
+
+mod no_zeros_ahead {
+    use paxstore_backends::wal::{WalOptions, WalStorage};
+
+    // Recovery must not depend on the zeros written ahead of the tail (FORMAT.md).
+    paxstore_conformance::storage_suite!(persistent, |dir: &std::path::Path| {
+        WalStorage::open_with_options(
+            dir,
+            WalOptions::new(paxstore::Durability::Immediate)
+                .segment_bytes(256 << 10)
+                .zero_ahead(false),
+        )
+    });
+}

@@ -120,13 +120,15 @@ fn torn_last_record_at_every_byte_reopens_without_it() {
 
 /// Random batches, power loss (everything unsynced is undone, the newest write
 /// possibly torn), reopen: Immediate keeps every acknowledged batch; Buffered a prefix.
-fn power_loss_rounds(d: Durability) {
+fn power_loss_rounds(options: WalOptions) {
+    let d = options.durability;
     let dir = tempfile::tempdir().unwrap();
     let mut model = Model::default();
     let mut states = vec![model.clone()];
     let mut next = 0u64;
     for round in 0..25u64 {
-        let (mut wal, io) = open_fault(dir.path(), d);
+        let io = Arc::new(FaultIo::new());
+        let mut wal = Wal::open_with(dir.path(), options, io.clone()).unwrap();
         if d == Durability::Buffered {
             // What reopened is the new baseline: forget the states that were lost.
             states = vec![model.clone()];
@@ -142,7 +144,7 @@ fn power_loss_rounds(d: Durability) {
         let unsynced = io.unsynced_writes();
         io.power_loss_partial((round as usize * 13) % (unsynced + 1), (round as usize * 37) % 300)
             .unwrap();
-        let wal = open(dir.path(), d);
+        let wal = Wal::open_with_options(dir.path(), options).unwrap();
         match d {
             Durability::Immediate => compare(&wal, &model)
                 .unwrap_or_else(|e| panic!("round {round}: acknowledged batch lost: {e}")),
@@ -159,12 +161,44 @@ fn power_loss_rounds(d: Durability) {
 
 #[test]
 fn power_loss_keeps_every_acknowledged_batch_when_immediate() {
-    power_loss_rounds(Durability::Immediate);
+    power_loss_rounds(opts(Durability::Immediate));
+}
+
+/// Recovery does not depend on the zeros written ahead of the tail (FORMAT.md): without
+/// them, the bytes past the tail of a new segment are holes, and a torn write lands in one.
+#[test]
+fn power_loss_keeps_every_acknowledged_batch_without_zeros_ahead() {
+    power_loss_rounds(opts(Durability::Immediate).zero_ahead(false));
 }
 
 #[test]
 fn power_loss_keeps_a_prefix_of_batches_when_buffered() {
-    power_loss_rounds(Durability::Buffered);
+    power_loss_rounds(opts(Durability::Buffered));
+}
+
+/// With `zero_ahead` (the default) the WAL writes zeros ahead of the tail of new segments;
+/// without it, it writes its records and segment headers and nothing else (the counter
+/// the report's "own B / payload B" column reads).
+#[test]
+fn zeros_ahead_are_the_only_bytes_besides_records_and_headers() {
+    for zero_ahead in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let options = opts(Durability::Immediate).zero_ahead(zero_ahead);
+        let mut wal = Wal::open_with_options(dir.path(), options).unwrap();
+        let mut model = Model::default();
+        // Trims dropped: the log grows over several new segments, none recycled.
+        run_batches_trimming(&mut wal, &mut model, 5, 1..400, u64::MAX);
+        let s = wal.stats();
+        assert!(s.segments_created >= 3 && s.segments_recycled == 0, "{s:?}");
+        let besides = s.bytes_written - s.record_bytes - 32 * s.segments_created;
+        if zero_ahead {
+            assert!(besides >= SEG, "zero_ahead: {besides} bytes of zeros, {s:?}");
+        } else {
+            assert_eq!(besides, 0, "no zeros ahead, yet {besides} other bytes: {s:?}");
+        }
+        drop(wal);
+        compare(&open(dir.path(), Durability::Immediate), &model).unwrap();
+    }
 }
 
 /// Fails the n-th I/O call of one batch (that rolls over into a new segment and trims

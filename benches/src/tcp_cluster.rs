@@ -501,31 +501,7 @@ mod tests {
         assert!(section(&r).contains("| 1,000 | – | – |"), "{}", section(&r));
     }
 
-    /// A report with no rows.
     fn empty() -> Report {
-        Report {
-            schema_version: report::SCHEMA_VERSION,
-            quick: true,
-            command: String::new(),
-            machine: crate::machine::Machine::describe(Path::new(".")),
-            backends: Vec::new(),
-            duration_s: 0.0,
-            ceiling: report::Ceiling {
-                sync_writes_per_s: 1.0,
-                sync_writes_per_s_min: 1.0,
-                sync_writes_per_s_max: 1.0,
-                p50_us: 1.0,
-                p99_us: 1.0,
-                write_bytes: 4096,
-                file_bytes: 4096,
-                reps: 1,
-            },
-            storage: Vec::new(),
-            reopen: Vec::new(),
-            replica: Vec::new(),
-            tcp_cluster: Vec::new(),
-            recommendations: Vec::new(),
-            failures: Vec::new(),
-        }
+        crate::report::tests::empty_report()
     }
 }

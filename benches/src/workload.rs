@@ -159,11 +159,48 @@ impl ReadRange {
     }
 }
 
+/// A backend as a workload holds it: behind `dyn Storage`, except the WAL, held as itself
+/// so its own counters ([`WalStats`](paxstore_backends::wal::WalStats)) can be read.
+enum Opened {
+    Any(Box<dyn Storage<BenchEntry>>),
+    #[cfg(feature = "wal")]
+    Wal(Box<paxstore_backends::wal::WalStorage<BenchEntry>>),
+}
+
+impl Opened {
+    fn open(kind: BackendKind, path: &Path, durability: Durability) -> Result<Self, BenchError> {
+        let err = BenchError::storage(kind.name());
+        Ok(match kind {
+            #[cfg(feature = "wal")]
+            BackendKind::Wal => Opened::Wal(Box::new(
+                paxstore_backends::wal::WalStorage::open(path, durability).map_err(err)?,
+            )),
+            _ => Opened::Any(kind.open::<BenchEntry>(path, durability).map_err(err)?),
+        })
+    }
+
+    fn get(&self) -> &dyn Storage<BenchEntry> {
+        match self {
+            Opened::Any(s) => s.as_ref(),
+            #[cfg(feature = "wal")]
+            Opened::Wal(w) => w.as_ref(),
+        }
+    }
+
+    fn get_mut(&mut self) -> &mut dyn Storage<BenchEntry> {
+        match self {
+            Opened::Any(s) => s.as_mut(),
+            #[cfg(feature = "wal")]
+            Opened::Wal(w) => w.as_mut(),
+        }
+    }
+}
+
 /// One backend opened in a fresh temporary directory; the directory goes with it.
 pub struct BenchStore {
     // Field order matters: the store is dropped (and closes its files) before the
     // directory is removed.
-    store: Box<dyn Storage<BenchEntry>>,
+    store: Opened,
     kind: BackendKind,
     durability: Option<Durability>,
     path: PathBuf,
@@ -185,9 +222,7 @@ impl BenchStore {
             .tempdir_in(parent)
             .map_err(BenchError::io("creating a cell directory", parent))?;
         let path = dir.path().join("store");
-        let store = kind
-            .open::<BenchEntry>(&path, durability.unwrap_or_default())
-            .map_err(BenchError::storage(kind.name()))?;
+        let store = Opened::open(kind, &path, durability.unwrap_or_default())?;
         Ok(BenchStore { store, kind, durability, path, dir, next_index: 0 })
     }
 
@@ -203,7 +238,17 @@ impl BenchStore {
 
     /// The storage itself.
     pub fn storage(&mut self) -> &mut dyn Storage<BenchEntry> {
-        &mut *self.store
+        self.store.get_mut()
+    }
+
+    /// The bytes the backend itself counts as written since it was opened, where it
+    /// keeps such a count (the WAL's `WalStats::bytes_written`); `None` for the others.
+    pub fn own_bytes_written(&self) -> Option<u64> {
+        match &self.store {
+            Opened::Any(_) => None,
+            #[cfg(feature = "wal")]
+            Opened::Wal(w) => Some(w.stats().bytes_written),
+        }
     }
 
     fn err(&self) -> impl FnOnce(paxstore::StorageError) -> BenchError + '_ {
@@ -218,7 +263,10 @@ impl BenchStore {
     ) -> Result<Duration, BenchError> {
         let ops = vec![StorageOp::AppendEntries(entries(self.next_index, batch, entry_bytes))];
         let started = Instant::now();
-        self.store.write_atomically(ops).map_err(BenchError::storage(self.kind.name()))?;
+        self.store
+            .get_mut()
+            .write_atomically(ops)
+            .map_err(BenchError::storage(self.kind.name()))?;
         let took = started.elapsed();
         self.next_index += batch as u64;
         Ok(took)
@@ -269,8 +317,8 @@ impl BenchStore {
         rng: &mut Rng,
         budget: Budget,
     ) -> Result<Samples, BenchError> {
-        let compacted = self.store.get_compacted_idx().map_err(self.err())?;
-        let end = compacted + self.store.get_log_len().map_err(self.err())?;
+        let compacted = self.store.get().get_compacted_idx().map_err(self.err())?;
+        let end = compacted + self.store.get().get_log_len().map_err(self.err())?;
         let len = end - compacted;
         if len < batch {
             return Err(BenchError::WrongAnswer {
@@ -287,7 +335,7 @@ impl BenchStore {
                 ReadRange::Old => compacted + rng.below((len / 2).saturating_sub(batch).max(1)),
             };
             let t = Instant::now();
-            let got = self.store.get_entries(from, from + batch).map_err(self.err())?;
+            let got = self.store.get().get_entries(from, from + batch).map_err(self.err())?;
             samples.latencies.push(t.elapsed());
             self.check_read(from, batch, &got)?;
             bytes += got.iter().map(|e| e.payload.len() as u64).sum::<u64>();
@@ -315,12 +363,13 @@ impl BenchStore {
     pub fn trim_run(&mut self, per_trim: usize, budget: Budget) -> Result<Samples, BenchError> {
         let mut samples = Samples::new(per_trim);
         let started = Instant::now();
-        let mut compacted = self.store.get_compacted_idx().map_err(self.err())?;
-        let end = compacted + self.store.get_log_len().map_err(self.err())?;
+        let mut compacted = self.store.get().get_compacted_idx().map_err(self.err())?;
+        let end = compacted + self.store.get().get_log_len().map_err(self.err())?;
         while compacted + per_trim <= end && budget.go_on(started, samples.latencies.len(), 0) {
             compacted += per_trim;
             let t = Instant::now();
             self.store
+                .get_mut()
                 .write_atomically(vec![StorageOp::Trim(compacted)])
                 .map_err(BenchError::storage(self.kind.name()))?;
             samples.latencies.push(t.elapsed());
@@ -331,15 +380,12 @@ impl BenchStore {
     /// Closes the store and opens it again at the same path; returns the time from the
     /// start of `open` until `get_log_len` answered, and checks that nothing was lost.
     pub fn reopen(&mut self) -> Result<Duration, BenchError> {
-        let expected = self.store.get_log_len().map_err(self.err())?;
+        let expected = self.store.get().get_log_len().map_err(self.err())?;
         // Close the old store (and its files and locks) before opening again.
-        self.store = Box::new(MemoryStorage::<BenchEntry>::new());
+        self.store = Opened::Any(Box::new(MemoryStorage::<BenchEntry>::new()));
         let started = Instant::now();
-        self.store = self
-            .kind
-            .open::<BenchEntry>(&self.path, self.durability.unwrap_or_default())
-            .map_err(BenchError::storage(self.kind.name()))?;
-        let len = self.store.get_log_len().map_err(self.err())?;
+        self.store = Opened::open(self.kind, &self.path, self.durability.unwrap_or_default())?;
+        let len = self.store.get().get_log_len().map_err(self.err())?;
         let took = started.elapsed();
         if len != expected && self.kind.is_persistent() {
             return Err(BenchError::WrongAnswer {

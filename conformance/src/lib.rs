@@ -57,6 +57,33 @@
 //! after it with `EIO`) as ignored, by name, with the reason (for an engine that cannot
 //! survive an I/O error; paxstore's sled backend is one).
 //!
+//! ## Skipping or selecting groups of cases
+//!
+//! The cases come in groups, named in [`storage_suite!`]'s docs with what each holds:
+//! `ops`, `errors`, `atomicity`, `stopsign`, `sizes`, `limits`, `flush`, `random`,
+//! `reopen`, `crash`, `power_loss`, `failed_writes`. A trailing `, skip = [power_loss,
+//! random]` skips those groups, `, only = [reopen, crash]` every other group. A skipped
+//! case is still a test: `cargo test` lists it and reports it *ignored* with the reason
+//! (`skipped by the suite's caller: its group is in `skip = [..]``), never as passing,
+//! and `cargo test -- --include-ignored` runs it. An unknown group name is a compile error
+//! that lists the groups. paxstore's own backends run the whole suite in their main
+//! configuration and `only` the groups an option changes in the others (a `Buffered`
+//! store, the WAL's small segments).
+//!
+//! ## Replaying a failure
+//!
+//! Every random input has a seed, printed with the run's result, and a failure names the
+//! variable that replays it: `PAXSTORE_PROPTEST_SEED` for the random op sequences (the `n`th
+//! sequence of a seed is the same whatever `PAXSTORE_PROPTEST_CASES` is, as long as it is
+//! at least `n`), `PAXSTORE_CRASH_SEED` for the SIGKILL
+//! harness, `PAXSTORE_POWER_SEED` for the power cuts; the failed-write and kill cases are
+//! deterministic. A random-sequence failure names the sequence that failed (`random
+//! sequence 3 of 256 (41 steps)`) and prints its 1-minimal shrink as concrete calls; the
+//! same seed prints the same failure, word for word (`conformance/tests/replay.rs` checks
+//! it). proptest's own failure-persistence file is off: the suite shrinks with its own
+//! [`cases::minimize`], and the seed replays a whole run, so there is no file to commit
+//! — put the seed in the test's environment instead.
+//!
 //! ## How a failure reads
 //!
 //! A case does not stop at the first getter that disagrees: each disagreeing check (a
@@ -79,6 +106,7 @@ pub mod faults;
 pub mod kill;
 mod model;
 pub mod power;
+mod suite;
 
 pub use check::{compare, mismatches, Fixture, Mismatch};
 pub use entry::{TestEntry, TestSnapshot};
@@ -93,140 +121,8 @@ pub fn soak_factor() -> u32 {
     std::env::var("PAXSTORE_SOAK").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(1).max(1)
 }
 
-/// Expands to one `#[test]` per conformance case for the backend `open` opens.
-///
-/// `storage_suite!(persistent, open)` runs every case, the power-loss case for
-/// `Immediate`; `storage_suite!(persistent, buffered, open)` runs the power-loss case for
-/// `Buffered`; `storage_suite!(volatile, open)` marks the reopen, crash, power and fault
-/// cases `#[ignore]` with the reason. A trailing `, failed_writes_ignored = "reason"`
-/// (after a persistent `open`) marks `failed_write_changes_nothing` and
-/// `kill_at_each_io_call_leaves_the_batch_whole_or_absent` `#[ignore]` with that reason;
-/// a further `, power_loss_ignored = "reason"` marks `power_loss_keeps_acknowledged_batches`
-/// `#[ignore]` too (an engine defect found by that case; `--include-ignored` still runs it). `open` is a closure or function `Fn(&Path) -> StorageResult<S>` where
-/// `S: Storage<TestEntry>`; a volatile backend can give `new = || ...` instead, a
-/// `Fn() -> StorageResult<S>` that makes a fresh store
-/// (`storage_suite!(volatile, new = || Ok(MemoryStorage::new()))`).
-#[macro_export]
-macro_rules! storage_suite {
-    (persistent, buffered, $open:expr, failed_writes_ignored = $why:literal, power_loss_ignored = $power_why:literal) => {
-        $crate::__storage_suite_cases!(run; $open);
-        $crate::__storage_suite_persistent_cases!(run; $open);
-        $crate::__storage_suite_power_cases!(run(Buffered), $why, $power_why; $open);
-    };
-    (persistent, $open:expr, failed_writes_ignored = $why:literal, power_loss_ignored = $power_why:literal) => {
-        $crate::__storage_suite_cases!(run; $open);
-        $crate::__storage_suite_persistent_cases!(run; $open);
-        $crate::__storage_suite_power_cases!(run(Immediate), $why, $power_why; $open);
-    };
-    (persistent, buffered, $open:expr, failed_writes_ignored = $why:literal) => {
-        $crate::__storage_suite_cases!(run; $open);
-        $crate::__storage_suite_persistent_cases!(run; $open);
-        $crate::__storage_suite_power_cases!(run(Buffered), $why; $open);
-    };
-    (persistent, $open:expr, failed_writes_ignored = $why:literal) => {
-        $crate::__storage_suite_cases!(run; $open);
-        $crate::__storage_suite_persistent_cases!(run; $open);
-        $crate::__storage_suite_power_cases!(run(Immediate), $why; $open);
-    };
-    (persistent, buffered, $open:expr) => {
-        $crate::__storage_suite_cases!(run; $open);
-        $crate::__storage_suite_persistent_cases!(run; $open);
-        $crate::__storage_suite_power_cases!(run(Buffered); $open);
-    };
-    (persistent, $open:expr) => {
-        $crate::__storage_suite_cases!(run; $open);
-        $crate::__storage_suite_persistent_cases!(run; $open);
-        $crate::__storage_suite_power_cases!(run(Immediate); $open);
-    };
-    (volatile, new = $new:expr) => {
-        $crate::storage_suite!(volatile, |_dir: &::std::path::Path| ($new)());
-    };
-    (volatile, $open:expr) => {
-        $crate::__storage_suite_cases!(run; $open);
-        $crate::__storage_suite_persistent_cases!(ignore; $open);
-        $crate::__storage_suite_power_cases!(ignore; $open);
-    };
-}
-
 #[doc(hidden)]
 pub use paxstore::Durability as __Durability;
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __storage_suite_power_cases {
-    (run($durability:ident), $why:literal, $power_why:literal; $open:expr) => {
-        #[test]
-        #[ignore = $power_why]
-        fn power_loss_keeps_acknowledged_batches() {
-            $crate::cases::power_loss_keeps_acknowledged_batches(
-                &$crate::from_fn($open),
-                concat!(module_path!(), "::power_loss_keeps_acknowledged_batches"),
-                $crate::__Durability::$durability,
-            );
-        }
-        $crate::__storage_suite_power_cases!(@faults_ignored $durability, $why; $open);
-    };
-    (run($durability:ident), $why:literal; $open:expr) => {
-        $crate::__storage_suite_power_cases!(@power $durability; $open);
-        $crate::__storage_suite_power_cases!(@faults_ignored $durability, $why; $open);
-    };
-    (@faults_ignored $durability:ident, $why:literal; $open:expr) => {
-        #[test]
-        #[ignore = $why]
-        fn failed_write_changes_nothing() {
-            $crate::cases::failed_write_changes_nothing(
-                &$crate::from_fn($open),
-                $crate::__Durability::$durability,
-            );
-        }
-        #[test]
-        #[ignore = $why]
-        fn kill_at_each_io_call_leaves_the_batch_whole_or_absent() {
-            $crate::cases::kill_at_each_io_call_leaves_the_batch_whole_or_absent(
-                &$crate::from_fn($open),
-                $crate::__Durability::$durability,
-            );
-        }
-    };
-    (@power $durability:ident; $open:expr) => {
-        #[test]
-        fn power_loss_keeps_acknowledged_batches() {
-            $crate::cases::power_loss_keeps_acknowledged_batches(
-                &$crate::from_fn($open),
-                concat!(module_path!(), "::power_loss_keeps_acknowledged_batches"),
-                $crate::__Durability::$durability,
-            );
-        }
-    };
-    (run($durability:ident); $open:expr) => {
-        $crate::__storage_suite_power_cases!(@power $durability; $open);
-        #[test]
-        fn failed_write_changes_nothing() {
-            $crate::cases::failed_write_changes_nothing(
-                &$crate::from_fn($open),
-                $crate::__Durability::$durability,
-            );
-        }
-        #[test]
-        fn kill_at_each_io_call_leaves_the_batch_whole_or_absent() {
-            $crate::cases::kill_at_each_io_call_leaves_the_batch_whole_or_absent(
-                &$crate::from_fn($open),
-                $crate::__Durability::$durability,
-            );
-        }
-    };
-    (ignore; $open:expr) => {
-        #[test]
-        #[ignore = "volatile backend: nothing survives a power cut or a reopen"]
-        fn power_loss_keeps_acknowledged_batches() {}
-        #[test]
-        #[ignore = "volatile backend: nothing survives a power cut or a reopen"]
-        fn failed_write_changes_nothing() {}
-        #[test]
-        #[ignore = "volatile backend: nothing survives a power cut or a reopen"]
-        fn kill_at_each_io_call_leaves_the_batch_whole_or_absent() {}
-    };
-}
 
 /// One case of the suite, by name, for a runner that calls the cases itself.
 pub struct Case<F> {
@@ -238,159 +134,11 @@ pub struct Case<F> {
 
 /// Every case of the suite in the order `storage_suite!` lists them, as `(cases,
 /// persistent_cases)`: the second need a backend that keeps its data across a reopen.
-/// The SIGKILL crash case is not listed: it re-runs its own test binary, so it runs only
-/// as the test `storage_suite!` generates.
+/// The cases that take more than the factory are not listed: the SIGKILL crash cases
+/// re-run their own test binary, and the power-loss and failed-write cases take the
+/// durability too, so they run only as the tests `storage_suite!` generates.
 pub fn all_cases<F: Factory>() -> (Vec<Case<F>>, Vec<Case<F>>) {
-    let mut cases = Vec::new();
-    crate::__storage_suite_cases!(list; cases);
-    let mut persistent = Vec::new();
-    crate::__storage_suite_persistent_cases!(list; persistent);
+    let (mut cases, mut persistent) = (Vec::new(), Vec::new());
+    crate::__storage_suite_table!(list(cases, persistent));
     (cases, persistent)
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __storage_suite_tests {
-    (run; $open:expr; $($case:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                $crate::cases::$case(&$crate::from_fn($open));
-            }
-        )*
-    };
-    (ignore; $open:expr; $($case:ident),* $(,)?) => {
-        $(
-            #[test]
-            #[ignore = "volatile backend: nothing survives a reopen or a crash"]
-            fn $case() {
-                $crate::cases::$case(&$crate::from_fn($open));
-            }
-        )*
-    };
-    (list; $cases:expr; $($case:ident),* $(,)?) => {
-        $cases.extend([$($crate::Case { name: stringify!($case), run: $crate::cases::$case }),*]);
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __storage_suite_cases {
-    ($mode:ident; $open:expr) => {
-        $crate::__storage_suite_tests!($mode; $open;
-            fresh_store_matches_the_empty_model,
-            append_entry,
-            append_entries,
-            append_no_entries,
-            provided_setters_equal_one_op_batches,
-            append_on_prefix_truncates,
-            append_on_prefix_at_the_bounds,
-            append_on_prefix_after_trim,
-            append_on_prefix_at_decided_idx,
-            set_promise_and_accepted_round,
-            set_decided_idx,
-            trim_keeps_absolute_indices,
-            trim_to_log_end,
-            trim_to_compacted_idx_is_a_no_op,
-            log_len_after_trim_counts_stored_entries,
-            set_compacted_idx_within_log,
-            set_compacted_idx_past_end,
-            snapshot_install_batch,
-            set_stopsign,
-            set_snapshot,
-            get_entries_every_range,
-            mixed_batch_applies_in_order,
-            append_decide_trim_cycles,
-            empty_batch_changes_nothing,
-            error_append_on_prefix_past_end,
-            error_append_on_prefix_below_compacted,
-            error_append_on_prefix_overwrites_decided,
-            error_trim_past_end,
-            error_trim_below_compacted,
-            error_decided_past_end,
-            error_compacted_backwards,
-            reads_out_of_range_return_invalid_range,
-            decide_stopsign,
-            decided_stopsign_allows_trim_and_replacement,
-            undecided_stopsign_opens_the_log,
-            decide_stopsign_with_snapshot_install,
-            error_decided_past_end_with_stopsign,
-            error_append_after_decided_stopsign,
-            error_compacted_past_decided_stopsign,
-            error_clear_decided_stopsign,
-            atomic_invalid_first_op,
-            atomic_invalid_middle_op,
-            atomic_invalid_last_op,
-            atomic_op_invalid_after_earlier_op,
-            store_usable_after_refused_batch,
-            set_compacted_idx_to_itself_is_a_no_op,
-            snapshot_survives_append_on_prefix,
-            lower_promise_replaces_a_higher_one,
-            trims_apply_in_batch_order,
-            flush_changes_nothing,
-            empty_entries,
-            one_mib_entries,
-            hundred_thousand_entry_log,
-            random_ops_match_model,
-            random_long_op_sequences,
-            compacted_idx_at_usize_max,
-            appends_up_to_usize_max,
-            decided_stopsign_at_usize_max,
-        );
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __storage_suite_persistent_cases {
-    ($mode:ident; $open:expr) => {
-        $crate::__storage_suite_tests!($mode; $open;
-            reopen_empty,
-            reopen_after_append,
-            reopen_after_append_on_prefix,
-            reopen_after_metadata,
-            reopen_after_trim,
-            reopen_after_compacted_past_end,
-            reopen_after_stopsign_and_snapshot,
-            reopen_after_decided_stopsign,
-            reopen_after_refused_batch,
-            reopen_large_and_empty_entries,
-            reopen_after_many_writes,
-            reopen_full_width_values,
-            reopen_at_usize_max,
-            random_ops_with_reopen_match_model,
-            reopen_after_flush,
-        );
-        $crate::__storage_suite_crash_case!($mode; $open);
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __storage_suite_crash_case {
-    (run; $open:expr) => {
-        #[test]
-        fn crash_sigkill_keeps_acknowledged_batches() {
-            $crate::cases::crash_sigkill_keeps_acknowledged_batches(
-                &$crate::from_fn($open),
-                concat!(module_path!(), "::crash_sigkill_keeps_acknowledged_batches"),
-            );
-        }
-        #[test]
-        fn crash_sigkill_after_flush_keeps_acknowledged_batches() {
-            $crate::cases::crash_sigkill_after_flush_keeps_acknowledged_batches(
-                &$crate::from_fn($open),
-                concat!(module_path!(), "::crash_sigkill_after_flush_keeps_acknowledged_batches"),
-            );
-        }
-    };
-    (ignore; $open:expr) => {
-        #[test]
-        #[ignore = "volatile backend: nothing survives a reopen or a crash"]
-        fn crash_sigkill_keeps_acknowledged_batches() {}
-        #[test]
-        #[ignore = "volatile backend: nothing survives a reopen or a crash"]
-        fn crash_sigkill_after_flush_keeps_acknowledged_batches() {}
-    };
-    (list; $cases:expr) => {};
 }

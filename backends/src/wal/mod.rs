@@ -28,8 +28,9 @@
 //!   each made at full length before it is needed; with [`Durability::Immediate`] zeros
 //!   are also *written* 2-4 MiB ahead of the tail (so a synced append overwrites
 //!   allocated, written blocks and its `fdatasync` needs no journal commit for a size or
-//!   extent change). A trimmed segment is **recycled** as the next spare when there is
-//!   none, else deleted.
+//!   extent change; [`WalOptions::zero_ahead`] turns this off, at the measured cost
+//!   stated in FORMAT.md). A trimmed segment is **recycled** as the next spare when
+//!   there is none, else deleted.
 //! - **One `write_atomically` = one record**: `crc32 | len | lsn | type` and the
 //!   encoded ops. A batch is all or nothing on a crash because recovery accepts a record
 //!   only whole and CRC-valid.

@@ -17,6 +17,7 @@ impl<T: PersistentEntry> WalStorage<T> {
         RecordWriter {
             io: &*self.io,
             durability: self.options.durability,
+            zero_ahead: self.options.zero_ahead,
             counters: &mut self.counters,
             poisoned: &mut self.poisoned,
         }

@@ -82,6 +82,7 @@ impl<T: PersistentEntry> WalStorage<T> {
         let written = RecordWriter {
             io: &*self.io,
             durability: self.options.durability,
+            zero_ahead: self.options.zero_ahead,
             counters: &mut self.counters,
             poisoned: &mut self.poisoned,
         }
@@ -135,6 +136,7 @@ impl<T: PersistentEntry> WalStorage<T> {
         RecordWriter {
             io: &*self.io,
             durability: self.options.durability,
+            zero_ahead: self.options.zero_ahead,
             counters: &mut self.counters,
             poisoned: &mut self.poisoned,
         }
@@ -199,6 +201,8 @@ fn missing(which: &str) -> StorageError {
 pub(super) struct RecordWriter<'a> {
     pub(super) io: &'a dyn WalIo,
     pub(super) durability: Durability,
+    /// [`WalOptions::zero_ahead`](super::WalOptions::zero_ahead).
+    pub(super) zero_ahead: bool,
     pub(super) counters: &'a mut Counters,
     pub(super) poisoned: &'a mut Option<StorageError>,
 }
@@ -214,7 +218,9 @@ impl RecordWriter<'_> {
             return Err(err);
         }
         if self.durability == Durability::Immediate {
-            self.zero_ahead(seg, offset + bytes.len(), bytes.len());
+            if self.zero_ahead {
+                self.write_zeros_ahead(seg, offset + bytes.len(), bytes.len());
+            }
             if let Err(e) = self.io.sync_data(&seg.file) {
                 let err = io_err("syncing", &seg.path, e);
                 self.undo(seg, offset, bytes.len());
@@ -234,7 +240,7 @@ impl RecordWriter<'_> {
     /// bytes written, and one extent change per large sync is cheap. Best effort: the zeros
     /// are an optimisation, so a full disk only stops them (the record, written first, got
     /// the space; what the zeros took is taken by the next records, which overwrite them).
-    fn zero_ahead(&self, seg: &mut Segment, end: usize, len: usize) {
+    fn write_zeros_ahead(&self, seg: &mut Segment, end: usize, len: usize) {
         if len >= LARGE_RECORD {
             seg.zeroed_to = seg.zeroed_to.max(end);
         } else if end + ZERO_PREFILL / 2 > seg.zeroed_to {

@@ -2,8 +2,10 @@
 //! bench's `main` reads as the list of rows it prints.
 
 use paxstore::{Durability, Storage, StorageOp};
-use paxstore_backends::wal::WalStorage;
+use paxstore_backends::wal::{WalOptions, WalStorage};
 use paxstore_backends::BackendKind;
+use paxstore_benches::report::DeviceWrites;
+use paxstore_benches::runner::Device;
 use paxstore_benches::BenchEntry;
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
@@ -26,6 +28,8 @@ pub(crate) fn env_usize(name: &str, default: usize) -> usize {
 #[derive(Clone, Copy, PartialEq)]
 pub(crate) enum Engine {
     Wal,
+    /// The WAL opened with `WalOptions::zero_ahead(false)`.
+    WalNoZeros,
     Rocks,
     Redb,
     Memory,
@@ -35,6 +39,7 @@ impl Engine {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Engine::Wal => "wal",
+            Engine::WalNoZeros => "wal (no zeros ahead)",
             Engine::Rocks => "rocksdb",
             Engine::Redb => "redb",
             Engine::Memory => "memory",
@@ -43,23 +48,19 @@ impl Engine {
 
     /// Whether this engine is compiled in (RocksDB and redb are features).
     pub(crate) fn built(self) -> bool {
-        self.name().parse::<BackendKind>().is_ok()
+        let name = if self == Engine::WalNoZeros { "wal" } else { self.name() };
+        name.parse::<BackendKind>().is_ok()
     }
 
     pub(crate) fn open(self, dir: &Path, d: Durability) -> Store {
+        if self == Engine::WalNoZeros {
+            let options = WalOptions::new(d).zero_ahead(false);
+            return Box::new(WalStorage::<BenchEntry>::open_with_options(dir, options).unwrap());
+        }
         let kind: BackendKind =
             self.name().parse().expect("cells of engines not built are skipped");
         kind.open(dir, d).unwrap()
     }
-}
-
-/// The bytes this process has sent to storage devices so far (`/proc/self/io`).
-pub(crate) fn device_write_bytes() -> u64 {
-    let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
-    io.lines()
-        .find_map(|l| l.strip_prefix("write_bytes:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// Whether cell group `name` runs: all of them unless `WAL_TARGETS_ONLY` lists some
@@ -296,15 +297,67 @@ pub(crate) fn ratio_line(label: &str, r: f64, target: f64) {
     println!("  {label}: {r:.2}x (target {target}x) -> {}", verdict(r, r >= target));
 }
 
-/// Device bytes (`/proc/self/io`) per payload byte over 1,000 durable commits of 100
-/// entries, after 20 warm-up commits.
-pub(crate) fn device_bytes_per_payload(root: &Path, engine: Engine) -> f64 {
+/// One write-amplification cell: an engine (the WAL with or without zeros ahead of the
+/// tail), its log left to grow or trimmed as it grows (so the WAL recycles segments).
+#[derive(Clone, Copy)]
+pub(crate) struct Wear {
+    pub(crate) engine: Engine,
+    /// The WAL's `WalOptions::zero_ahead` (other engines ignore it).
+    pub(crate) zero_ahead: bool,
+    /// Every 100 commits, trim to the last [`TRIM_KEEP`] entries.
+    pub(crate) trimmed: bool,
+}
+
+/// Entries a trimmed wear cell keeps.
+pub(crate) const TRIM_KEEP: usize = 20_000;
+
+impl Wear {
+    pub(crate) fn label(self) -> String {
+        let zeros = match (self.engine, self.zero_ahead) {
+            (Engine::Wal, true) => " (zeros ahead)",
+            (Engine::Wal, false) => " (no zeros ahead)",
+            _ => "",
+        };
+        let trimmed = if self.trimmed { ", trimmed as it grows" } else { "" };
+        format!("{}{zeros}{trimmed}", self.engine.name())
+    }
+}
+
+/// What `commits` durable commits of 100 entries (after 20 warm-up commits, counted in
+/// the payload) sent to the block device: its sectors-written counter read after a
+/// `syncfs` around the cell (every process's writes: an upper bound), the idle baseline
+/// sampled before it ([`Device::measure`]), and the WAL's own `bytes_written`.
+pub(crate) fn wear_cell(device: &Device, root: &Path, wear: Wear, commits: usize) -> DeviceWrites {
     let dir = tempfile::tempdir_in(root).unwrap();
-    let mut s = engine.open(&dir.path().join(engine.name()), Durability::Immediate);
-    appends(&mut s, 20, 100);
-    let before = device_write_bytes();
-    appends(&mut s, 1000, 100);
-    (device_write_bytes() - before) as f64 / (1000 * 100 * ENTRY) as f64
+    let path = dir.path().join(wear.engine.name());
+    let run = |s: &mut dyn Storage<BenchEntry>| {
+        let mut next = 0u64;
+        for c in 0..20 + commits {
+            s.write_atomically(batch(next, 100)).unwrap();
+            next += 100;
+            if wear.trimmed && c % 100 == 99 && next as usize > TRIM_KEEP {
+                s.write_atomically(vec![StorageOp::Trim(next as usize - TRIM_KEEP)]).unwrap();
+            }
+        }
+        next * ENTRY as u64
+    };
+    let cell = || {
+        Ok(match wear.engine {
+            Engine::Wal => {
+                let options = WalOptions::new(Durability::Immediate).zero_ahead(wear.zero_ahead);
+                let mut w = WalStorage::<BenchEntry>::open_with_options(&path, options).unwrap();
+                let payload = run(&mut w);
+                let own = w.stats().bytes_written;
+                (((Box::new(w) as Store), Some(own)), payload)
+            }
+            engine => {
+                let mut s = engine.open(&path, Durability::Immediate);
+                let payload = run(&mut *s);
+                ((s, None), payload)
+            }
+        })
+    };
+    device.measure(cell, |(_, own)| *own).unwrap().1
 }
 
 /// The hole guard `open` adds: one `SEEK_DATA`/`SEEK_HOLE` pass over each segment of the

@@ -59,3 +59,21 @@ pub fn fmt_pct(x: f64) -> String {
 pub(crate) fn spread(min: f64, max: f64) -> String {
     format!("{}–{}", fmt_num(min), fmt_num(max))
 }
+
+/// A cell's write amplification for the progress line: device bytes per payload byte
+/// (the lowest repetition), the idle baseline of that repetition, the backend's own
+/// count and the page cache dirtied.
+pub fn fmt_device_writes(reps: &[super::DeviceWrites]) -> String {
+    let per = |x: Option<f64>| x.map_or("–".to_owned(), fmt_ratio);
+    let lowest = super::DeviceWrites::lowest(reps);
+    let Some(d) = reps.iter().find(|d| d.amplification() == lowest) else {
+        return "no device figure".to_owned();
+    };
+    format!(
+        "{} device B per payload B (idle {}, own {}, dirtied {})",
+        per(lowest),
+        per(d.noise()),
+        per(d.own_amplification()),
+        per(d.dirtied_bytes.map(|b| b as f64 / d.payload_bytes.max(1) as f64))
+    )
+}

@@ -30,15 +30,15 @@ mod replica_tables;
 mod targets;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use charts::CHARTS;
 pub use check::missing;
-pub use fmt::{fmt_num, fmt_pct, fmt_per_entry, fmt_ratio};
+pub use fmt::{fmt_device_writes, fmt_num, fmt_pct, fmt_per_entry, fmt_ratio};
 pub use markdown::{headline_table, to_markdown};
 pub use model::{
-    Ceiling, Failure, PairedRatios, RatioSpread, Recommendation, ReopenRow, ReplicaRow, Report,
-    StorageRow, HEADLINE_ENTRY_BYTES, OMNI_MEMORY_NAME, SCHEMA_VERSION,
+    Ceiling, DeviceWrites, Failure, PairedRatios, RatioSpread, Recommendation, ReopenRow,
+    ReplicaRow, Report, StorageRow, HEADLINE_ENTRY_BYTES, OMNI_MEMORY_NAME, SCHEMA_VERSION,
 };
 pub use recommend::recommendations;
 pub use replica_tables::{omnipaxos_table, omnipaxos_wal_table, replica_table, target_table};

@@ -9,8 +9,9 @@ use crate::machine::Machine;
 
 /// The version of this JSON layout; bumped when a field changes meaning. 3: OmniPaxos
 /// rows over each paxstore backend (not only its `MemoryStorage`), `vs_omnipaxos` against
-/// OmniPaxos over the same backend, and `wal_over_this`.
-pub const SCHEMA_VERSION: u32 = 3;
+/// OmniPaxos over the same backend, and `wal_over_this`. 4: write amplification from the
+/// block device's counter (`device_writes`), no longer from `/proc/self/io`.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The entry size of the headline figures.
 pub const HEADLINE_ENTRY_BYTES: usize = 128;
@@ -100,13 +101,85 @@ pub struct StorageRow {
     /// For durable (`immediate`) appends and trims: calls per second divided by the
     /// ceiling's synced writes per second (each durable call needs at least one sync).
     pub fraction_of_ceiling: Option<f64>,
-    /// For appends to a persistent backend: the bytes the process sent to the storage
-    /// device (`/proc/self/io` `write_bytes`, counted when a page is dirtied, by every
-    /// thread of the process) per byte of entry payload appended, median over
-    /// repetitions: the write amplification an SSD sees. Journal writes the filesystem
-    /// makes on the process' behalf, and background work after the cell, are not counted.
+    /// For appends to a persistent backend: write amplification, the bytes that reached
+    /// the storage device per byte of entry payload appended:
+    /// [`DeviceWrites::lowest`] of [`device_writes`](Self::device_writes), which holds
+    /// the counters it is computed from (`check-report` recomputes it).
     #[serde(default)]
     pub device_bytes_per_payload_byte: Option<f64>,
+    /// For appends to a persistent backend: the counters behind
+    /// [`device_bytes_per_payload_byte`](Self::device_bytes_per_payload_byte), one per
+    /// repetition.
+    #[serde(default)]
+    pub device_writes: Vec<DeviceWrites>,
+}
+
+/// What reached the storage device during one repetition of an append cell.
+///
+/// `device_bytes` is the block device's "sectors written" counter (`/sys/block/<dev>/stat`
+/// field 7, × 512) read after a `syncfs` before and after the repetition, so the
+/// backend's buffered data and the filesystem's journal are in it, and so is whatever
+/// other processes wrote to the device meanwhile: it is an upper bound of the backend's
+/// share. `idle_bytes` shows how loose: the same counter over an idle window right before
+/// the repetition, scaled to the repetition's length (one short window: a burst from
+/// another process in it or in the repetition makes either figure jump).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceWrites {
+    /// Bytes the device counted as written during the repetition (every process).
+    pub device_bytes: u64,
+    /// The idle baseline scaled to the repetition's length: what other processes wrote
+    /// in a window of the same length just before.
+    pub idle_bytes: u64,
+    /// Entry payload bytes appended (warm-up included).
+    pub payload_bytes: u64,
+    /// The backend's own count of bytes written, where it keeps one (the WAL:
+    /// `WalStats::bytes_written`: records, headers, zeros ahead of the tail).
+    pub own_bytes: Option<u64>,
+    /// Page cache the process dirtied (`/proc/self/io` `write_bytes`: charged per folio
+    /// when dirtied, so it overstates large-folio writes; not what reached the device).
+    pub dirtied_bytes: Option<u64>,
+}
+
+impl DeviceWrites {
+    /// One repetition: `device_bytes` written during `took`, after an idle window that saw
+    /// `idle.0` bytes in `idle.1`.
+    pub fn new(
+        device_bytes: u64,
+        idle: (u64, std::time::Duration),
+        took: std::time::Duration,
+        payload_bytes: u64,
+        own_bytes: Option<u64>,
+        dirtied_bytes: Option<u64>,
+    ) -> Self {
+        let window = idle.1.as_secs_f64();
+        let idle_bytes =
+            if window > 0.0 { (idle.0 as f64 * took.as_secs_f64() / window) as u64 } else { 0 };
+        DeviceWrites { device_bytes, idle_bytes, payload_bytes, own_bytes, dirtied_bytes }
+    }
+
+    /// Device bytes per payload byte: an upper bound of the backend's write
+    /// amplification (other processes' writes only add to the counter).
+    pub fn amplification(&self) -> Option<f64> {
+        (self.payload_bytes > 0).then(|| self.device_bytes as f64 / self.payload_bytes as f64)
+    }
+
+    /// The report's column: the lowest [`amplification`](Self::amplification) of the
+    /// repetitions, the tightest of their upper bounds.
+    pub fn lowest(reps: &[DeviceWrites]) -> Option<f64> {
+        reps.iter().filter_map(DeviceWrites::amplification).min_by(f64::total_cmp)
+    }
+
+    /// The idle baseline per payload byte: how much of the device figure other processes
+    /// may account for (an estimate from one short window).
+    pub fn noise(&self) -> Option<f64> {
+        (self.payload_bytes > 0).then(|| self.idle_bytes as f64 / self.payload_bytes as f64)
+    }
+
+    /// The backend's own bytes written per payload byte, where it counts them.
+    pub fn own_amplification(&self) -> Option<f64> {
+        let own = self.own_bytes?;
+        (self.payload_bytes > 0).then(|| own as f64 / self.payload_bytes as f64)
+    }
 }
 
 /// Reopen of a log of `entries` entries.

@@ -59,6 +59,19 @@ pub fn recommendations(report: &Report) -> Vec<Recommendation> {
             .filter(move |r| r.durability != "none" && r.op == op && r.batch == batch)
             .map(|r| (r.backend.as_str(), r.entries_per_s))
     };
+    // Decided entries/s of `replica` on each backend, 3 replicas, Immediate, 100 per batch.
+    let durable_cluster = |replica: &'static str| {
+        report
+            .replica
+            .iter()
+            .filter(move |r| {
+                r.replica == replica
+                    && r.mode == "upfront"
+                    && r.durability == "immediate"
+                    && r.batch_size == 100
+            })
+            .map(|r| (r.backend.as_str(), r.decided_per_s))
+    };
     let mut out = Vec::new();
     let mut push = |r: Option<Recommendation>| out.extend(r);
     push(recommend(
@@ -105,37 +118,13 @@ pub fn recommendations(report: &Report) -> Vec<Recommendation> {
     ));
     push(recommend(
         "A durable 3-replica cluster (batch_size 100)",
-        &rank(
-            report
-                .replica
-                .iter()
-                .filter(|r| {
-                    r.replica == "paxstore"
-                        && r.mode == "upfront"
-                        && r.durability == "immediate"
-                        && r.batch_size == 100
-                })
-                .map(|r| (r.backend.as_str(), r.decided_per_s)),
-            true,
-        ),
+        &rank(durable_cluster("paxstore"), true),
         "decided entries/s",
         true,
     ));
     push(recommend(
         "A durable 3-node OmniPaxos 0.2.4 service on paxstore (batch_size 100)",
-        &rank(
-            report
-                .replica
-                .iter()
-                .filter(|r| {
-                    r.replica == "omnipaxos"
-                        && r.mode == "upfront"
-                        && r.durability == "immediate"
-                        && r.batch_size == 100
-                })
-                .map(|r| (r.backend.as_str(), r.decided_per_s)),
-            true,
-        ),
+        &rank(durable_cluster("omnipaxos"), true),
         "decided entries/s",
         true,
     ));

@@ -31,7 +31,12 @@ fn row(replica: &str, backend: &str, mode: &str, batch: usize, rate: f64) -> Rep
     }
 }
 
-fn report_of(backends: &[&str], replica: Vec<ReplicaRow>) -> Report {
+/// A report with no rows, for tests here and beside the report (TCP cells, targets).
+pub(crate) fn empty_report() -> Report {
+    report_of(&[], Vec::new())
+}
+
+pub(super) fn report_of(backends: &[&str], replica: Vec<ReplicaRow>) -> Report {
     Report {
         schema_version: SCHEMA_VERSION,
         quick: true,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use paxstore::Durability;
 use paxstore_backends::BackendKind;
 
+use super::device::Device;
 use super::matrix::Matrix;
 use super::plan::{Cell, Impl, Work};
 use super::RunOptions;
@@ -14,16 +15,16 @@ use crate::ceiling::CeilingFile;
 use crate::floor::{self, FloorCluster};
 use crate::omni::{self, OmniCluster};
 use crate::replica::{self, PaxstoreCluster};
-use crate::report::{self, ReopenRow, ReplicaRow, StorageRow};
+use crate::report::{self, DeviceWrites, ReopenRow, ReplicaRow, StorageRow};
 use crate::stats::Samples;
 use crate::workload::{BenchStore, Budget, Rng};
 use crate::BenchError;
 
 /// What one repetition of one cell produced.
 pub(super) enum Rep {
-    /// A storage cell's calls, and for appends to a persistent backend the bytes sent to
-    /// the device per payload byte.
-    Storage(Samples, Option<f64>),
+    /// A storage cell's calls, and for appends to a persistent backend what reached the
+    /// device (when the work directory's device was found).
+    Storage(Samples, Option<DeviceWrites>),
     Reopen(Duration),
     Replica(replica::ClusterRun),
 }
@@ -38,6 +39,8 @@ pub(super) struct Runner<'a> {
     pub(super) reopen_stores: Vec<BenchStore>,
     pub(super) rng: Rng,
     pub(super) ceiling: Option<CeilingFile>,
+    /// The block device under the work directory, for the write-amplification column.
+    pub(super) device: Option<Device>,
     pub(super) ceiling_runs: Vec<Samples>,
     pub(super) storage: Vec<StorageRow>,
     pub(super) reopen: Vec<ReopenRow>,
@@ -89,19 +92,23 @@ impl Runner<'_> {
         let bytes = report::HEADLINE_ENTRY_BYTES;
         Ok(match work {
             Work::Append { batch, bytes } => {
-                let mut store = BenchStore::create_in(kind, durability, &self.work)?;
-                let warmup = 3;
-                let before = device_write_bytes();
-                let samples =
-                    store.append_run(batch, bytes, warmup, Budget::time(self.m().append_time))?;
-                let payload = ((samples.latencies.len() + warmup) * batch * bytes) as f64;
-                let amplification = match (before, device_write_bytes()) {
-                    (Some(a), Some(b)) if kind.is_persistent() && payload > 0.0 => {
-                        Some(b.saturating_sub(a) as f64 / payload)
-                    }
-                    _ => None,
+                let budget = Budget::time(self.m().append_time);
+                let work = &self.work;
+                let cell = || {
+                    let mut store = BenchStore::create_in(kind, durability, work)?;
+                    let warmup = 3;
+                    let samples = store.append_run(batch, bytes, warmup, budget)?;
+                    let payload = ((samples.latencies.len() + warmup) * batch * bytes) as u64;
+                    Ok(((samples, store), payload))
                 };
-                Rep::Storage(samples, amplification)
+                match self.device.as_ref().filter(|_| kind.is_persistent()) {
+                    Some(device) => {
+                        let ((samples, _store), writes) =
+                            device.measure(cell, |(_, store)| store.own_bytes_written())?;
+                        Rep::Storage(samples, Some(writes))
+                    }
+                    None => Rep::Storage(cell()?.0 .0, None),
+                }
             }
             Work::Read { range, batch } => {
                 let budget = Budget::time(self.m().read_time);
@@ -154,32 +161,5 @@ impl Runner<'_> {
                 })
             }
         })
-    }
-}
-
-/// The bytes this process has sent to storage devices so far (`write_bytes` of
-/// `/proc/self/io`), if the kernel reports it.
-fn device_write_bytes() -> Option<u64> {
-    let io = std::fs::read_to_string("/proc/self/io").ok()?;
-    io.lines().find_map(|l| l.strip_prefix("write_bytes:")).and_then(|v| v.trim().parse().ok())
-}
-
-#[cfg(test)]
-mod tests {
-    use std::io::Write as _;
-
-    /// The counter the write-amplification column reads grows by at least what a synced
-    /// 1 MiB write to a disk-backed file sent (and not at all without the write).
-    #[test]
-    fn device_write_bytes_counts_a_synced_write() {
-        let dir = tempfile::tempdir_in("/var/tmp").unwrap();
-        let idle = (super::device_write_bytes().unwrap(), super::device_write_bytes().unwrap());
-        assert_eq!(idle.0, idle.1, "nothing written, yet the counter moved");
-        let before = super::device_write_bytes().unwrap();
-        let mut f = std::fs::File::create(dir.path().join("x")).unwrap();
-        f.write_all(&vec![7u8; 1 << 20]).unwrap();
-        f.sync_all().unwrap();
-        let after = super::device_write_bytes().unwrap();
-        assert!(after - before >= 1 << 20, "{} bytes counted for 1 MiB", after - before);
     }
 }

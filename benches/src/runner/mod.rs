@@ -9,6 +9,7 @@
 //! |---|---|
 //! | `matrix.rs` | [`Matrix`]: the sizes of a full and a `--quick` run |
 //! | `plan.rs` | the groups of cells, in order, and which cells are paired |
+//! | `device.rs` | what reached the block device during a cell (write amplification) |
 //! | `execute.rs` | how one repetition of one cell is built and run |
 //! | `record.rs` | a finished cell's repetitions into a report row |
 //! | `paired.rs` | ratios of paired replica cells, repetition by repetition |
@@ -28,6 +29,7 @@ use crate::stats;
 use crate::workload::Rng;
 use crate::BenchError;
 
+mod device;
 mod execute;
 mod matrix;
 mod output;
@@ -35,6 +37,7 @@ mod paired;
 mod plan;
 mod record;
 
+pub use device::{Device, IDLE_WINDOW};
 use execute::{Rep, Runner};
 pub use matrix::Matrix;
 pub use output::write;
@@ -93,8 +96,14 @@ pub fn run(opts: &RunOptions) -> Result<Report, BenchError> {
         machine.filesystem,
         work.display()
     );
+    let device = Device::of(&work);
+    match &device {
+        Some(d) => eprintln!("write amplification from {}", d.stat_path().display()),
+        None => eprintln!("no block device found under {}: no write amplification", work.display()),
+    }
     let mut runner = Runner {
         opts,
+        device,
         work: work.clone(),
         read_stores: Vec::new(),
         reopen_stores: Vec::new(),

@@ -10,7 +10,7 @@ use super::execute::{Rep, Runner};
 use super::paired::Paired;
 use super::plan::{pair_of, target_of, Cell, Impl, Pair, Work, FLOOR_BARE};
 use crate::replica::{self, Mode, REPLICAS};
-use crate::report::{self, ReopenRow, ReplicaRow, StorageRow, OMNI_MEMORY_NAME};
+use crate::report::{self, DeviceWrites, ReopenRow, ReplicaRow, StorageRow, OMNI_MEMORY_NAME};
 use crate::stats::{self, Samples, Summary};
 use crate::workload::durability_label;
 
@@ -27,14 +27,14 @@ impl Runner<'_> {
     ) -> String {
         let (kind, durability) = (cell.kind, cell.durability);
         let mut samples = Vec::new();
-        let mut amplification = Vec::new();
+        let mut device: Vec<DeviceWrites> = Vec::new();
         let mut ms = Vec::new();
         let mut runs = Vec::new();
         for r in reps {
             match r {
-                Rep::Storage(s, amp) => {
+                Rep::Storage(s, writes) => {
                     samples.push(s);
-                    amplification.extend(amp);
+                    device.extend(writes);
                 }
                 Rep::Reopen(d) => ms.push(d.as_secs_f64() * 1e3),
                 Rep::Replica(c) => runs.push(c),
@@ -43,14 +43,14 @@ impl Runner<'_> {
         let bytes = report::HEADLINE_ENTRY_BYTES;
         match work {
             Work::Append { batch, bytes } => {
-                let amp = (!amplification.is_empty()).then(|| stats::median(&mut amplification));
                 let line = self.push_storage(kind, durability, "append", batch, bytes, &samples);
                 if let Some(row) = self.storage.last_mut() {
-                    row.device_bytes_per_payload_byte = amp;
+                    row.device_bytes_per_payload_byte = DeviceWrites::lowest(&device);
+                    row.device_writes = device.clone();
                 }
-                match amp {
-                    Some(a) => format!("{line}, {a:.2} device B per payload B"),
-                    None => line,
+                match device.is_empty() {
+                    false => format!("{line}, {}", report::fmt_device_writes(&device)),
+                    true => line,
                 }
             }
             Work::Read { range, batch } => {
@@ -114,6 +114,7 @@ impl Runner<'_> {
             // Filled in at the end, against the ceiling of the whole run.
             fraction_of_ceiling: durable.then_some(0.0),
             device_bytes_per_payload_byte: None,
+            device_writes: Vec::new(),
         });
         format!(
             "{} entries/s ({}–{}), {} calls/s, p50 {:.0} µs, p99 {:.0} µs",

@@ -318,12 +318,22 @@ pub fn minimize<F: Factory>(factory: &F, mut steps: Vec<Step>, budget: usize) ->
 
 /// The failure report of a minimal sequence: each step as the concrete call it made,
 /// then what disagreed.
-fn report<F: Factory>(factory: &F, steps: &[Step], seed: u64) -> String {
+/// Where a failure was found: the `n`th of `cases` sequences, `len` steps before shrinking.
+struct Found {
+    seed: u64,
+    n: u32,
+    cases: u32,
+    len: usize,
+}
+
+fn report<F: Factory>(factory: &F, steps: &[Step], found: &Found) -> String {
     let mut trace = Vec::new();
     let failure = run_steps(factory, steps, Some(&mut trace));
+    let Found { seed, n, cases, len } = found;
     let mut out = format!(
-        "backend disagrees with the model on a random sequence (PAXSTORE_PROPTEST_SEED={seed} \
-         replays it); shrunk to {} step(s), each the call made on a fresh store:",
+        "backend disagrees with the model on random sequence {n} of {cases} ({len} steps); \
+         PAXSTORE_PROPTEST_SEED={seed} replays it; \
+         shrunk to {} step(s), each the call made on a fresh store:",
         steps.len()
     );
     for (i, line) in trace.iter().enumerate() {
@@ -354,8 +364,9 @@ fn run_property<F: Factory>(factory: &F, reopen: bool, cases: u32, len: std::ops
     bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &bytes);
     let mut runner = TestRunner::new_with_rng(config, rng);
-    let total_ops = std::cell::Cell::new(0usize);
+    let (total_ops, sequences) = (std::cell::Cell::new(0usize), std::cell::Cell::new(0u32));
     let result = runner.run(&steps(reopen, len), |steps| {
+        sequences.set(sequences.get() + 1);
         let ops = run_steps(factory, &steps, None)
             .map_err(|f| TestCaseError::fail(format!("step {}: {}", f.step, f.message)))?;
         total_ops.set(total_ops.get() + ops);
@@ -368,7 +379,8 @@ fn run_property<F: Factory>(factory: &F, reopen: bool, cases: u32, len: std::ops
             total_ops.get()
         ),
         Err(TestError::Fail(_, steps)) => {
-            panic!("{}", report(factory, &minimize(factory, steps, 2000), seed))
+            let found = Found { seed, n: sequences.get(), cases, len: steps.len() };
+            panic!("{}", report(factory, &minimize(factory, steps, 2000), &found))
         }
         Err(err) => panic!("random ops (PAXSTORE_PROPTEST_SEED={seed}): {err}"),
     }

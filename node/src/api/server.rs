@@ -198,12 +198,24 @@ async fn put_key(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    with_body(&s, key, &headers, body, |key, PutBody { value }| KvOp::Put { key, value }).await
+}
+
+/// Runs the operation `op` makes of the path's key and the request's JSON body; a bad key
+/// or body is refused before anything runs.
+async fn with_body<B: for<'de> Deserialize<'de>>(
+    s: &ApiState,
+    key: Result<Path<String>, PathRejection>,
+    headers: &HeaderMap,
+    body: Body,
+    op: impl FnOnce(String, B) -> KvOp,
+) -> Response {
     let key = match key_of(key) {
         Ok(k) => k,
         Err(why) => return s.bad_request(why),
     };
-    match body_of::<PutBody>(&s, &headers, body).await {
-        Ok(PutBody { value }) => answer(s.run(KvOp::Put { key, value }).await),
+    match body_of::<B>(s, headers, body).await {
+        Ok(b) => answer(s.run(op(key, b)).await),
         Err(r) => r,
     }
 }
@@ -224,14 +236,12 @@ async fn cas_key(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let key = match key_of(key) {
-        Ok(k) => k,
-        Err(why) => return s.bad_request(why),
-    };
-    match body_of::<CasBody>(&s, &headers, body).await {
-        Ok(CasBody { expected, new }) => answer(s.run(KvOp::Cas { key, expected, new }).await),
-        Err(r) => r,
-    }
+    with_body(&s, key, &headers, body, |key, CasBody { expected, new }| KvOp::Cas {
+        key,
+        expected,
+        new,
+    })
+    .await
 }
 
 async fn status(State(s): State<ApiState>) -> Response {
