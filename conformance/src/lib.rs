@@ -77,8 +77,8 @@
 //! sequence of a seed is the same whatever `PAXSTORE_PROPTEST_CASES` is, as long as it is
 //! at least `n`), `PAXSTORE_CRASH_SEED` for the SIGKILL
 //! harness, `PAXSTORE_POWER_SEED` for the power cuts; the failed-write and kill cases are
-//! deterministic. A random-sequence failure names the sequence that failed (`random
-//! sequence 3 of 256 (41 steps)`) and prints its 1-minimal shrink as concrete calls; the
+//! deterministic. A random-sequence failure names the sequence that failed (`number 3
+//! of 256, 41 steps`) and prints its 1-minimal shrink as concrete calls; the
 //! same seed prints the same failure, word for word (`conformance/tests/replay.rs` checks
 //! it). proptest's own failure-persistence file is off: the suite shrinks with its own
 //! [`cases::minimize`], and the seed replays a whole run, so there is no file to commit

@@ -13,8 +13,9 @@
 /// `storage_suite!(persistent, open)` runs every case, the power-loss case for
 /// `Immediate`; `storage_suite!(persistent, buffered, open)` runs the power-loss case for
 /// `Buffered`; `storage_suite!(volatile, open)` marks the cases that need a persistent
-/// backend (groups `reopen`, `crash`, `power_loss`, `failed_writes` and the reopen cases
-/// of `stopsign`, `limits`, `flush`, `random`) `#[ignore]` with the reason. `open` is a
+/// backend (groups `reopen`, `crash`, `power_loss`, `failed_writes`, and the cases of
+/// `stopsign`, `limits`, `flush`, `random` that reopen or crash a store) `#[ignore]` with
+/// the reason. `open` is a
 /// closure or function `Fn(&Path) -> StorageResult<S>` where `S: Storage<TestEntry>`; a
 /// volatile backend can give `new = || ...` instead, a `Fn() -> StorageResult<S>` that
 /// makes a fresh store (`storage_suite!(volatile, new = || Ok(MemoryStorage::new()))`).

@@ -331,7 +331,8 @@ fn report<F: Factory>(factory: &F, steps: &[Step], found: &Found) -> String {
     let failure = run_steps(factory, steps, Some(&mut trace));
     let Found { seed, n, cases, len } = found;
     let mut out = format!(
-        "backend disagrees with the model on random sequence {n} of {cases} ({len} steps); \
+        "backend disagrees with the model on a random sequence (number {n} of {cases}, {len} \
+         steps); \
          PAXSTORE_PROPTEST_SEED={seed} replays it; \
          shrunk to {} step(s), each the call made on a fresh store:",
         steps.len()
