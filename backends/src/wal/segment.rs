@@ -259,8 +259,11 @@ fn install(
 }
 
 /// Turns `old` (a segment no live entry points to) into segment `seq`, keeping its
-/// allocated, written blocks. The old records stay in the body; their LSNs are below
-/// every new record's, so recovery reads them as the end of the records (FORMAT.md).
+/// allocated, written blocks. The old records stay in the body. Where the new records
+/// end, the old bytes are an old record (its LSN is below every new record's: the end of
+/// the records) or the middle of one (an invalid record, which recovery tells from
+/// corruption by the next segment's checkpoint, or as a torn tail in the tail segment;
+/// FORMAT.md, "Recovery").
 /// On failure (the caller retries later) the segment is either back under its old name
 /// (returned) or gone (a leftover `.tmp` that recovery deletes).
 pub(crate) fn recycle(
