@@ -356,8 +356,9 @@ fn records(path: &Path) -> (Vec<(usize, u64)>, usize, Found) {
 /// segment's checkpoint has the LSN right after the last record read, so every record
 /// of the segment's current life was read. The log opens with every batch (it was
 /// refused as "not a torn tail: later segments hold records" after a SIGKILL of a
-/// `Buffered` writer that had flushed everything). The broken variant, the segment's
-/// last record damaged, is still refused: the next checkpoint's LSN is then one too high.
+/// `Buffered` writer that had flushed everything). The broken variants, the last record
+/// of a segment before the tail segment damaged, are still refused: the next segment's
+/// checkpoint does not continue the LSNs.
 #[test]
 fn old_bytes_after_the_last_record_of_a_recycled_unsealed_segment_open() {
     let dir = tempfile::tempdir().unwrap();
@@ -385,25 +386,32 @@ fn old_bytes_after_the_last_record_of_a_recycled_unsealed_segment_open() {
     let (next, _, _) = records(&live[2]);
     assert_eq!(next[0].1, recycled[1].1 + 1, "segment 4's checkpoint follows segment 3");
 
-    // The broken variant: the last record of segment 3 damaged (in a copy).
-    let broken = tempfile::tempdir().unwrap();
-    for path in &live {
-        std::fs::copy(path, broken.path().join(path.file_name().unwrap())).unwrap();
-    }
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(broken.path().join("0000000000000003.wal"))
-        .unwrap();
-    let last = recycled[1].0 as u64;
-    file.write_all_at(&[0xFF], last + 100).unwrap();
-    match Wal::open_with_options(broken.path(), options) {
-        Err(StorageError::Corruption { location, .. }) => {
-            assert!(location.contains("0000000000000004.wal"), "{location}");
+    // The broken variants, each in a copy: the last record of segment 3 damaged (the
+    // next segment, 4, is then refused), and the last record of segment 2 (segment 3
+    // then holds no accepted record, but segment 4 does).
+    let (earlier, _, _) = records(&live[0]);
+    let damaged =
+        [(1, recycled[1].0, "0000000000000004.wal"), (0, earlier[2].0, "0000000000000003.wal")];
+    for (seg, record, refused) in damaged {
+        let broken = tempfile::tempdir().unwrap();
+        for path in &live {
+            std::fs::copy(path, broken.path().join(path.file_name().unwrap())).unwrap();
         }
-        other => panic!(
-            "a damaged record before a later segment opened: {:?}",
-            other.map(|w| w.get_log_len())
-        ),
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(broken.path().join(live[seg].file_name().unwrap()))
+            .unwrap();
+        file.write_all_at(&[0xFF], record as u64 + 30).unwrap();
+        match Wal::open_with_options(broken.path(), options) {
+            Err(StorageError::Corruption { location, .. }) => {
+                assert!(location.contains(refused), "record at {record} of {seg}: {location}");
+            }
+            other => panic!(
+                "a damaged record at {record} of {:?}, before a later segment, opened: {:?}",
+                live[seg],
+                other.map(|w| w.get_log_len())
+            ),
+        }
     }
 
     let wal = Wal::open_with_options(dir.path(), options).unwrap();

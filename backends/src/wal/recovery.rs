@@ -255,17 +255,6 @@ fn torn_rollover_end(seg: &Segment, claimed_end: usize, expected: u64) -> Storag
     Ok(end)
 }
 
-/// Whether `next_first`, the first record of a segment, is a checkpoint with LSN
-/// `ended_at`: the LSN the records of the segment before it ended at. Then every record
-/// the segment before it holds in its current life was read: the log wrote them all
-/// before it rolled over to that checkpoint, with consecutive LSNs.
-fn continues(next_first: &Found, ended_at: Option<u64>) -> bool {
-    matches!(
-        (next_first, ended_at),
-        (Found::Record { record_type: RECORD_CHECKPOINT, lsn, .. }, Some(e)) if *lsn == e
-    )
-}
-
 /// Opens the segments in `dir` and replays them (see FORMAT.md, "Recovery"). Returns
 /// `Ok(None)` if the directory holds no records at all (a new WAL).
 /// `accept_lost_tail`: see [`check_end`].
@@ -327,7 +316,7 @@ pub(crate) fn recover(
                 .map_err(|detail| corruption(seg, info.seal_at, detail))?;
             expected = Some(info.seal_lsn + 1);
             last_data = Some(i);
-            stops.push((seal.0, Found::End, expected));
+            stops.push((seal.0, Found::End));
             sealed.push((i, info));
             continue;
         }
@@ -375,7 +364,7 @@ pub(crate) fn recover(
         } else if first_empty.is_none() {
             first_empty = Some(i);
         }
-        stops.push((pos, stop, expected));
+        stops.push((pos, stop));
     }
 
     let Some(last) = last_data else {
@@ -390,23 +379,17 @@ pub(crate) fn recover(
         return Ok(None);
     };
     let expected = expected.unwrap_or(1);
-    for (i, (pos, stop, ended_at)) in stops.iter().enumerate() {
+    for (i, (pos, stop)) in stops.iter().enumerate() {
         let seg = &segs[i];
         match (i.cmp(&last), stop) {
-            (std::cmp::Ordering::Less, Found::End | Found::Stale) => {}
-            // An unsealed segment that was recycled: the bytes after its last record are
-            // its earlier life's, and need not be a record header. The next segment's
-            // checkpoint having the LSN right after the last record read proves that no
-            // record of the current life follows (FORMAT.md, "Recovery", step 6).
-            (std::cmp::Ordering::Less, Found::Invalid { .. })
-                if continues(&firsts[i + 1], *ended_at) => {}
-            (std::cmp::Ordering::Less, Found::Invalid { why, .. }) => {
-                return Err(corruption(
-                    seg,
-                    *pos,
-                    format!("{why}; not a torn tail: later segments hold records"),
-                ));
-            }
+            // The next segment holds records, so the replay above accepted its checkpoint
+            // with exactly the LSN after this segment's last record read: the log rolled
+            // over right after that record, and no record of this segment's current life
+            // follows it. Whatever lies there, zeros or an invalid record, is a recycled
+            // segment's earlier life (after a rollover without a seal) or a write that was
+            // refused; a damaged record instead breaks the LSN chain, and the next
+            // segment's checkpoint is refused (FORMAT.md, "Recovery", step 6).
+            (std::cmp::Ordering::Less, Found::End | Found::Stale | Found::Invalid { .. }) => {}
             (std::cmp::Ordering::Less, _) => {
                 return Err(corruption(seg, *pos, "records are missing"))
             }
