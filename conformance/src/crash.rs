@@ -14,7 +14,8 @@
 //! top of a store recovered from a crash and is killed again.
 //!
 //! Environment: `PAXSTORE_CRASH_ITERATIONS` (default 30), `PAXSTORE_CRASH_SEED` (default:
-//! from the clock; printed, and a failure names it so the run replays).
+//! from the clock; printed, and a failure names it so the run replays),
+//! `PAXSTORE_CRASH_KEEP_DIR` (set: a failing iteration's files are kept and named).
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
