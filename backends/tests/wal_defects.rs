@@ -357,8 +357,9 @@ fn records(path: &Path) -> (Vec<(usize, u64)>, usize, Found) {
 /// of the segment's current life was read. The log opens with every batch (it was
 /// refused as "not a torn tail: later segments hold records" after a SIGKILL of a
 /// `Buffered` writer that had flushed everything). The broken variants, the last record
-/// of a segment before the tail segment damaged, are still refused: the next segment's
-/// checkpoint does not continue the LSNs.
+/// of a segment before the tail segment damaged, are refused when opened `Immediate`:
+/// the next segment's checkpoint does not continue the LSNs. Opened `Buffered`, they
+/// open at a prefix (the damage is indistinguishable from an unsynced tail lost there).
 #[test]
 fn old_bytes_after_the_last_record_of_a_recycled_unsealed_segment_open() {
     let dir = tempfile::tempdir().unwrap();
@@ -390,9 +391,13 @@ fn old_bytes_after_the_last_record_of_a_recycled_unsealed_segment_open() {
     // next segment, 4, is then refused), and the last record of segment 2 (segment 3
     // then holds no accepted record, but segment 4 does).
     let (earlier, _, _) = records(&live[0]);
-    let damaged =
-        [(1, recycled[1].0, "0000000000000004.wal"), (0, earlier[2].0, "0000000000000003.wal")];
-    for (seg, record, refused) in damaged {
+    // Opened `Buffered`, the first opens at a prefix; the second is still refused: cut
+    // there, the log would have lost entries its later segments' state says are live.
+    let damaged = [
+        (1, recycled[1].0, "0000000000000004.wal", true),
+        (0, earlier[2].0, "0000000000000003.wal", false),
+    ];
+    for (seg, record, refused, buffered_opens) in damaged {
         let broken = tempfile::tempdir().unwrap();
         for path in &live {
             std::fs::copy(path, broken.path().join(path.file_name().unwrap())).unwrap();
@@ -402,7 +407,26 @@ fn old_bytes_after_the_last_record_of_a_recycled_unsealed_segment_open() {
             .open(broken.path().join(live[seg].file_name().unwrap()))
             .unwrap();
         file.write_all_at(&[0xFF], record as u64 + 30).unwrap();
-        match Wal::open_with_options(broken.path(), options) {
+        // Opened `Buffered`, the damage reads as the end of the log with an unsynced tail
+        // past it (FORMAT.md, "Recovery", step 6): it opens at a prefix. Opened
+        // `Immediate`, nothing may be lost, so it is refused. (Each open in its own copy.)
+        let lossy = tempfile::tempdir().unwrap();
+        for path in &live {
+            let name = path.file_name().unwrap();
+            std::fs::copy(broken.path().join(name), lossy.path().join(name)).unwrap();
+        }
+        match Wal::open_with_options(lossy.path(), options) {
+            Ok(prefix) if buffered_opens => {
+                assert!(prefix.get_log_end().unwrap() < model.log_end(), "{record} of {seg}");
+            }
+            Err(StorageError::Corruption { .. }) if !buffered_opens => {}
+            other => panic!(
+                "record at {record} of {seg} damaged, opened Buffered: {:?}",
+                other.map(|w| w.get_log_end())
+            ),
+        }
+        let immediate = WalOptions::new(Durability::Immediate).segment_bytes(64 << 10);
+        match Wal::open_with_options(broken.path(), immediate) {
             Err(StorageError::Corruption { location, .. }) => {
                 assert!(location.contains(refused), "record at {record} of {seg}: {location}");
             }

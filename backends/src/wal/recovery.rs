@@ -224,6 +224,16 @@ fn check_end(
     }
 }
 
+/// Zeroes every record slot of a segment after the end of a `Buffered` log's records:
+/// there, records with later LSNs are an unsynced tail that reached the disk past a hole
+/// the power cut left at the end of an earlier segment (FORMAT.md, "Recovery", step 6).
+/// They must go: the segment is reused, and its new records would end before them.
+fn cut_lost_tail(io: &dyn WalIo, seg: &Segment) -> StorageResult<()> {
+    seg.data_ranges(FIRST_RECORD)
+        .into_iter()
+        .try_for_each(|r| zero(io, seg, r.start.max(FIRST_RECORD), r.end))
+}
+
 /// A spare segment whose first record (`claimed_end`: where it claims to end) is
 /// invalid: a rollover write that did not finish. That one `pwrite` held the checkpoint
 /// (LSN `expected`) and the first batch (LSN `expected + 1`); a power cut may land the
@@ -398,8 +408,14 @@ pub(crate) fn recover(
             }
             // Spare segments: only their first record slot is checked (see FORMAT.md).
             (std::cmp::Ordering::Greater, Found::Invalid { claimed_end, .. }) => {
-                let cut_to = torn_rollover_end(seg, *claimed_end, expected)?;
-                zero(io, seg, FIRST_RECORD, cut_to)?;
+                match torn_rollover_end(seg, *claimed_end, expected) {
+                    Ok(cut_to) => zero(io, seg, FIRST_RECORD, cut_to)?,
+                    Err(_) if accept_lost_tail => cut_lost_tail(io, seg)?,
+                    Err(e) => return Err(e),
+                }
+            }
+            (std::cmp::Ordering::Greater, Found::Ahead(_)) if accept_lost_tail => {
+                cut_lost_tail(io, seg)?
             }
             (std::cmp::Ordering::Greater, Found::Ahead(lsn)) => {
                 return Err(corruption(
