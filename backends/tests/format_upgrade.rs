@@ -146,8 +146,11 @@ mod wal {
         fs::write(path, bytes).unwrap();
     }
 
+    /// The live segments and the spare, seen by an open that leaves them as they are (no
+    /// seal at close).
     fn segments(dir: &Path) -> (Vec<PathBuf>, Option<PathBuf>) {
-        WalStorage::<TestEntry>::open(dir, Durability::Immediate).unwrap().segment_paths()
+        let options = WalOptions::new(Durability::Immediate).seal_on_close(false);
+        WalStorage::<TestEntry>::open_with_options(dir, options).unwrap().segment_paths()
     }
 
     #[test]
@@ -155,8 +158,10 @@ mod wal {
         let tmp = tempfile::tempdir().unwrap();
         {
             // Small segments, filled past half by the first batch, so the second makes a
-            // spare: the next rollover would otherwise write into it.
-            let options = WalOptions::new(Durability::Immediate).segment_bytes(4096);
+            // spare: the next rollover would otherwise write into it. No seal at close: it
+            // would roll over into the spare.
+            let options =
+                WalOptions::new(Durability::Immediate).segment_bytes(4096).seal_on_close(false);
             let mut wal = WalStorage::<TestEntry>::open_with_options(tmp.path(), options).unwrap();
             super::fill(&mut wal);
         }

@@ -17,8 +17,10 @@ type Wal = WalStorage<TestEntry>;
 
 const SEG: u64 = 1 << 20;
 
+/// These tests take a dropped WAL's files as a crash leaves them and edit them, so a drop
+/// must not write: no seal at close (`seal_on_close`, tested on its own at the end).
 fn opts(d: Durability) -> WalOptions {
-    WalOptions::new(d).segment_bytes(SEG).max_segment_bytes(SEG)
+    WalOptions::new(d).segment_bytes(SEG).max_segment_bytes(SEG).seal_on_close(false)
 }
 
 fn open_fault(dir: &Path, d: Durability) -> (Wal, Arc<FaultIo>) {
@@ -707,4 +709,74 @@ fn failed_flush_poisons_until_reopen() {
     assert!(matches!(wal.flush(), Err(StorageError::Io { .. })));
     assert!(matches!(wal.flush(), Err(StorageError::Poisoned { .. })));
     assert!(matches!(wal.append_entry(TestEntry::new(2, 10)), Err(StorageError::Poisoned { .. })));
+}
+
+/// A log whose active segment is more than an eighth full, dropped: the drop seals the
+/// active segment and starts a new one with a checkpoint, so the reopen takes every
+/// segment but that new one from its seal, with the same state; the log goes on.
+#[test]
+fn a_drop_seals_the_active_segment_and_the_reopen_replays_one_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = opts(Durability::Immediate).seal_on_close(true);
+    let mut wal = Wal::open_with_options(dir.path(), options).unwrap();
+    let mut model = Model::default();
+    run_batches_trimming(&mut wal, &mut model, 3, 0..300, 50);
+    let (live, _) = wal.segment_paths();
+    let seals = wal.stats().seals;
+    drop(wal);
+    let mut wal = Wal::open_with_options(dir.path(), options).unwrap();
+    let (after, _) = wal.segment_paths();
+    assert_eq!(after.len(), live.len() + 1, "the drop started a new segment");
+    assert_eq!(wal.unverified_segments(), live.len(), "every older segment taken from its seal");
+    compare(&wal, &model).unwrap();
+    wal.verify().unwrap();
+    run_batches_trimming(&mut wal, &mut model, 4, 0..100, 50);
+    wal.close().unwrap();
+    let wal = Wal::open_with_options(dir.path(), options.verify_on_open(true)).unwrap();
+    compare(&wal, &model).unwrap();
+    assert!(seals > 0);
+    // Without it, the drop leaves the segments as they are.
+    drop(wal);
+    let plain = opts(Durability::Immediate);
+    let wal = Wal::open_with_options(dir.path(), plain).unwrap();
+    let (live, _) = wal.segment_paths();
+    drop(wal);
+    assert_eq!(Wal::open_with_options(dir.path(), plain).unwrap().segment_paths().0, live);
+}
+
+/// A close that fails or is cut by a power loss at each of its I/O calls in turn (making
+/// the spare, writing and syncing the seal, the checkpoint): the reopen finds every
+/// acknowledged batch, and the log goes on.
+#[test]
+fn a_close_cut_at_each_io_call_loses_nothing() {
+    let options = opts(Durability::Immediate).seal_on_close(true);
+    let mut cut_closes = 0;
+    for k in 0.. {
+        for fault in [Fault::Fail(ErrorKind::Other), Fault::Tear(40)] {
+            let dir = tempfile::tempdir().unwrap();
+            let io = Arc::new(FaultIo::new());
+            let mut wal = Wal::open_with(dir.path(), options, io.clone()).unwrap();
+            let mut model = Model::default();
+            run_batches_trimming(&mut wal, &mut model, 5, 0..200, 50);
+            let before = io.calls();
+            io.fail_from(before + 1 + k, fault);
+            let closed = wal.close();
+            let calls = io.calls() - before;
+            io.power_loss().unwrap();
+            let mut wal = Wal::open_with_options(dir.path(), options).unwrap();
+            compare(&wal, &model).unwrap_or_else(|e| panic!("cut at call {k} of the close: {e}"));
+            run_batches(&mut wal, &mut model, 6, 0..20);
+            drop(wal);
+            let wal = Wal::open_with_options(dir.path(), options.verify_on_open(true)).unwrap();
+            compare(&wal, &model).unwrap_or_else(|e| panic!("cut at call {k}, then more: {e}"));
+            if calls <= k {
+                // The close made fewer calls than the cut: it went through.
+                assert!(closed.is_ok(), "{closed:?}");
+                assert!(cut_closes >= 3, "the close makes several I/O calls");
+                return;
+            }
+            assert!(closed.is_err(), "cut at call {k}: the close reported it");
+            cut_closes += 1;
+        }
+    }
 }

@@ -208,6 +208,27 @@ pub fn read_record(seg: &[u8], pos: usize, expected: Option<u64>) -> Found {
     let Some(h) = seg.get(pos..pos + RECORD_HEADER_BYTES) else {
         return Found::End;
     };
+    let found = read_record_header(h, pos, seg.len(), None);
+    if let Found::Record { payload, .. } = &found {
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&h[4..]);
+        hasher.update(&seg[payload.clone()]);
+        if hasher.finalize() != u32_at(h, 0) {
+            return Found::Invalid { why: "checksum mismatch", claimed_end: payload.end };
+        }
+    }
+    expect_lsn(found, expected)
+}
+
+/// What the record header `h` (at least [`RECORD_HEADER_BYTES`], read at `pos` of a
+/// segment of `seg_len` bytes) says, checked but for the checksum: the type, the reserved
+/// bytes, a length that stays inside the segment, the LSN. For a seal, read at `open`
+/// without its table, whose checksum is checked before the first entry of its segment is
+/// read (FORMAT.md, "Seals"); [`read_record`] checks the checksum too.
+pub fn read_record_header(h: &[u8], pos: usize, seg_len: usize, expected: Option<u64>) -> Found {
+    let Some(h) = h.get(..RECORD_HEADER_BYTES) else {
+        return Found::End;
+    };
     if h.iter().all(|&b| b == 0) {
         return Found::End;
     }
@@ -215,7 +236,7 @@ pub fn read_record(seg: &[u8], pos: usize, expected: Option<u64>) -> Found {
     let lsn = u64_at(h, 8);
     let record_type = h[16];
     let start = pos + RECORD_HEADER_BYTES;
-    let claimed_end = start.saturating_add(len).min(seg.len()).max(start);
+    let claimed_end = start.saturating_add(len).min(seg_len).max(start);
     let invalid = |why| Found::Invalid { why, claimed_end };
     if !is_record_type(record_type) {
         return invalid("unknown record type");
@@ -226,14 +247,8 @@ pub fn read_record(seg: &[u8], pos: usize, expected: Option<u64>) -> Found {
     if len == 0 || lsn == 0 {
         return invalid("zero length or LSN");
     }
-    let Some(payload) = seg.get(start..start + len) else {
+    if start.checked_add(len).is_none_or(|end| end > seg_len) {
         return invalid("record runs past the end of the segment");
-    };
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&h[4..]);
-    hasher.update(payload);
-    if hasher.finalize() != u32_at(h, 0) {
-        return invalid("checksum mismatch");
     }
     let record = Found::Record {
         record_type,
@@ -292,6 +307,28 @@ pub fn checkpoint_prev_seal(payload: &[u8]) -> Option<u32> {
         return None;
     }
     inp.u32().ok()
+}
+
+/// The log end a checkpoint payload records (the second `u64` of its [`OP_BASE`]): the
+/// absolute index after the last entry when the checkpoint was written.
+pub fn checkpoint_log_end(payload: &[u8]) -> Option<u64> {
+    let mut inp = LeReader::new(payload);
+    if inp.u8().ok()? != OP_BASE {
+        return None;
+    }
+    inp.take(8).ok()?;
+    inp.u64().ok()
+}
+
+/// The fixed part of a seal payload (its first [`SEAL_FIXED_BYTES`]) of a payload of
+/// `payload_len` bytes: the absolute index of the first entry it lists and how many it
+/// lists, if the table fills the rest of the payload exactly.
+pub fn parse_seal_fixed(fixed: &[u8], payload_len: usize) -> Option<(u64, usize)> {
+    let mut inp = LeReader::new(fixed);
+    let start = inp.u64().ok()?;
+    let count = inp.u32().ok()? as usize;
+    let table = count.checked_mul(4)?;
+    (SEAL_FIXED_BYTES.checked_add(table)? == payload_len).then_some((start, count))
 }
 
 /// A seal payload: the absolute index of the first entry it lists, and its table: one

@@ -134,6 +134,15 @@ fn location(seq: u64, offset: usize) -> u64 {
     (seq << 32) | offset as u64
 }
 
+impl<T: PersistentEntry> Drop for WalStorage<T> {
+    fn drop(&mut self) {
+        if !self.closed && !std::thread::panicking() {
+            // Best effort: a failure leaves a log that reopens by replaying its records.
+            let _ = self.seal_for_close();
+        }
+    }
+}
+
 /// The metadata part of the state. Stop sign and snapshot are kept encoded (as on disk):
 /// checkpoints copy them, getters decode them.
 #[derive(Clone, Debug, Default)]
@@ -190,6 +199,8 @@ pub struct WalStorage<T: PersistentEntry> {
     poisoned: Option<StorageError>,
     /// Trimmed segments not yet deleted or recycled (a previous attempt failed).
     reclaim_pending: bool,
+    /// Set by [`WalStorage::close`], so drop does not close again.
+    closed: bool,
     /// With `Buffered`: the live segments from this sequence number on may hold records
     /// not yet synced; `flush` syncs them. 0 at open (an earlier process may have left
     /// unsynced pages).
@@ -265,6 +276,7 @@ impl<T: PersistentEntry> WalStorage<T> {
             poisoned: None,
             reclaim_pending: true,
             unflushed_from: 0,
+            closed: false,
             _entries: PhantomData,
         };
         match recovered {
@@ -288,6 +300,18 @@ impl<T: PersistentEntry> WalStorage<T> {
             wal.verify()?;
         }
         Ok(wal)
+    }
+
+    /// Closes the WAL, reporting what drop would ignore: with `Immediate` and
+    /// [`WalOptions::seal_on_close`], when the active segment's records take at least an
+    /// eighth of it, it is sealed and a new segment started with a checkpoint, so the next
+    /// `open` replays one record instead of the active segment's (FORMAT.md, "Seals").
+    /// Dropping the WAL does the same, best effort (not while a panic unwinds). Nothing
+    /// acknowledged depends on it: a close that fails or never runs (a crash) only leaves
+    /// the next `open` more records to replay.
+    pub fn close(mut self) -> StorageResult<()> {
+        self.closed = true;
+        self.seal_for_close()
     }
 
     /// Verifies now every record of the sealed segments recovery took from their seals

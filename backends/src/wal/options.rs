@@ -35,6 +35,13 @@ pub struct WalOptions {
     /// extent change (a filesystem journal commit on ext4) in many syncs. Recovery does
     /// not depend on it.
     pub zero_ahead: bool,
+    /// With [`Durability::Immediate`]: whether closing the WAL (drop, or
+    /// [`WalStorage::close`](super::WalStorage::close)) seals the active segment when its
+    /// records take at least an eighth of it, so the next `open` replays one record instead
+    /// of the active segment's (FORMAT.md, "Seals"). Default `true`. The cost: the rest of
+    /// that segment stays unused until a trim frees it, so each close may leave up to
+    /// seven eighths of a segment unused.
+    pub seal_on_close: bool,
 }
 
 impl WalOptions {
@@ -46,6 +53,7 @@ impl WalOptions {
             max_segment_bytes: MAX_SEGMENT_BYTES,
             verify_on_open: false,
             zero_ahead: true,
+            seal_on_close: true,
         }
     }
 
@@ -70,6 +78,12 @@ impl WalOptions {
     /// Sets whether zeros are written ahead of the tail of new segments (`Immediate`).
     pub fn zero_ahead(mut self, zero_ahead: bool) -> Self {
         self.zero_ahead = zero_ahead;
+        self
+    }
+
+    /// Sets whether closing the WAL seals the active segment (`Immediate`).
+    pub fn seal_on_close(mut self, seal: bool) -> Self {
+        self.seal_on_close = seal;
         self
     }
 

@@ -10,7 +10,6 @@ use super::format::{
     align, frame_record, parse_seal, LeReader, LeWriter, OP_APPEND, OP_APPEND_ON_PREFIX, OP_BASE,
     OP_PREV_SEAL, OP_SET_ACCEPTED, OP_SET_COMPACTED, OP_SET_DECIDED, OP_SET_PROMISE,
     OP_SET_SNAPSHOT, OP_SET_STOPSIGN, OP_TRIM, RECORD_CHECKPOINT, RECORD_HEADER_BYTES, RECORD_SEAL,
-    SEAL_FIXED_BYTES,
 };
 use super::index::{Index, Run};
 use super::segment::Segment;
@@ -341,20 +340,24 @@ impl Replayed {
     /// Takes a sealed segment's live entries from its seal instead of its records: the
     /// seal lists the log's entries `[start, start + n)` at the time it was written, all in
     /// this segment; entries from `start` on that earlier segments held were cut. The
-    /// seal's table (at `payload_at` in `seg`, CRC-checked) is read in place, not copied.
+    /// seal's table (`count` offsets at `table_at` in `seg`) is read in place, not copied;
+    /// its checksum is checked before the first entry of the segment is read.
     pub(crate) fn apply_seal(
         &mut self,
         seg: &Segment,
-        payload_at: usize,
-        payload: &[u8],
+        table_at: usize,
+        start: u64,
+        count: usize,
     ) -> Result<(), String> {
         if !self.started {
             return Err("seal before any checkpoint".to_owned());
         }
-        let (start, table) = parse_seal(payload)?;
         let start = index(start)?;
-        if start.checked_add(table.len() / 4).is_none() {
+        if start.checked_add(count).is_none() {
             return Err(format!("seal lists entries from {start} past usize::MAX"));
+        }
+        if table_at.checked_add(4 * count).is_none_or(|end| end > seg.len()) {
+            return Err(format!("seal table of {count} entries runs past the end of the segment"));
         }
         if start < self.meta.compacted {
             return Err(format!(
@@ -368,8 +371,7 @@ impl Replayed {
             self.index.clear();
             self.index_start = start;
         }
-        let table_at = payload_at + SEAL_FIXED_BYTES;
-        self.index.push_run(Run::new(seg.seq, seg.shared_map(), table_at, table.len() / 4));
+        self.index.push_run(Run::new(seg.seq, seg.shared_map(), table_at, count));
         self.after_seal = true;
         Ok(())
     }

@@ -57,8 +57,9 @@ pub(crate) fn io_err(what: &str, path: &Path, source: std::io::Error) -> Storage
 }
 
 impl Segment {
-    /// Maps `file` (whose length is final: segments never shrink or grow once mapped).
-    pub(crate) fn map(seq: u64, path: PathBuf, file: File) -> StorageResult<Segment> {
+    /// Maps the `len` bytes of `file` (its length, which is final: segments never shrink or
+    /// grow once mapped).
+    pub(crate) fn map(seq: u64, path: PathBuf, file: File, len: usize) -> StorageResult<Segment> {
         // SAFETY: memmap2 requires that the mapped file is not truncated or changed
         // behind a live `&[u8]` of the map. (1) Other processes: the WAL directory is held
         // under an exclusive lock (`wal.lock`) for the life of the `WalStorage`, and
@@ -71,7 +72,8 @@ impl Segment {
         // map of a sealed segment and read its seal table the same way, inside calls; a
         // sealed segment is never written while a run points into it (it is only
         // recycled or deleted once no live entry is in it, and its run is gone by then).
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| io_err("mapping", &path, e))?;
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map(&file) }
+            .map_err(|e| io_err("mapping", &path, e))?;
         Ok(Segment {
             seq,
             path,
@@ -216,7 +218,7 @@ pub(crate) fn create(io: &dyn WalIo, dir: &Path, seq: u64, size: u64) -> Storage
             return Err(err);
         }
     };
-    install(io, dir, seq, &tmp, file, SEGMENT_HEADER_BYTES)
+    install(io, dir, seq, &tmp, (file, size as usize), SEGMENT_HEADER_BYTES)
 }
 
 /// Writes zeros over `[seg.zeroed_to, to)` (clamped to the segment), unsynced: the next
@@ -244,7 +246,7 @@ fn install(
     dir: &Path,
     seq: u64,
     tmp: &Path,
-    file: File,
+    (file, len): (File, usize),
     zeroed_to: usize,
 ) -> StorageResult<Segment> {
     let path = dir.join(segment_file_name(seq));
@@ -253,7 +255,7 @@ fn install(
         return Err(io_err("renaming", tmp, e));
     }
     io.sync_dir(dir).map_err(|e| io_err("syncing directory", dir, e))?;
-    let mut seg = Segment::map(seq, path, file)?;
+    let mut seg = Segment::map(seq, path, file, len)?;
     seg.zeroed_to = zeroed_to;
     Ok(seg)
 }
@@ -291,7 +293,7 @@ pub(crate) fn recycle(
     }
     drop(map);
     // A recycled segment's blocks are all allocated and written already.
-    install(io, dir, seq, &tmp, file, len).map_err(|_| None)
+    install(io, dir, seq, &tmp, (file, len), len).map_err(|_| None)
 }
 
 /// The offset of the first record of every segment.

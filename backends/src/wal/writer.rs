@@ -145,6 +145,56 @@ impl<T: PersistentEntry> WalStorage<T> {
         Ok(())
     }
 
+    /// At close ([`WalStorage::close`], or drop): with `Immediate`, when the active
+    /// segment's records take at least an eighth of it, seals it and starts the spare with
+    /// a checkpoint alone, as a rollover does without a batch. The next `open` then takes
+    /// every segment but that one-record one from its seal instead of replaying the active
+    /// segment record by record (FORMAT.md, "Seals"). The rest of the sealed segment stays
+    /// unused until a trim frees it, so the eighth bounds what a close may leave unused.
+    /// Off with [`WalOptions::seal_on_close`](super::WalOptions::seal_on_close).
+    pub(super) fn seal_for_close(&mut self) -> StorageResult<()> {
+        // No segment: an `open` that failed before the first one was made.
+        let Some(active_len) = self.segments.back().map(Segment::len) else { return Ok(()) };
+        if !self.options.seal_on_close
+            || !self.sealing
+            || self.roll_on_next_write
+            || self.poisoned.is_some()
+            || self.tail - FIRST_RECORD < active_len / 8
+        {
+            return Ok(());
+        }
+        let checkpoint = checkpoint_record_bytes(
+            self.meta.stopsign.as_ref().map(Vec::len),
+            self.meta.snapshot.as_ref().map(Vec::len),
+        );
+        self.ensure_spare_fits(FIRST_RECORD + checkpoint)?;
+        // As in a rollover: once the seal may be on disk, no record may follow it.
+        self.roll_on_next_write = true;
+        self.write_seal(self.next_lsn)?;
+        let lsn = self.next_lsn + 1;
+        self.encode_checkpoint(lsn, Some(self.tail));
+        let spare = self.spare.as_mut().ok_or_else(|| missing("spare"))?;
+        // No zeros ahead: the next `open` scans the rest of this segment's written blocks
+        // for records, and the next process writes its own zeros ahead of its records.
+        RecordWriter {
+            io: &*self.io,
+            durability: self.options.durability,
+            zero_ahead: false,
+            counters: &mut self.counters,
+            poisoned: &mut self.poisoned,
+        }
+        .write(spare, FIRST_RECORD, &self.checkpoint)?;
+        let seg = self.spare.take().ok_or_else(|| missing("spare"))?;
+        let seg_len = seg.len();
+        self.segments.push_back(seg);
+        self.roll_on_next_write = false;
+        self.tail = FIRST_RECORD + self.checkpoint.len();
+        self.next_lsn = lsn + 1;
+        self.active_entries = 0;
+        self.sealing = self.tail + seal_record_bytes(0) <= seg_len;
+        Ok(())
+    }
+
     /// Applies a written batch to the in-memory state by its `plan`; `record_loc` is the
     /// location of its record's first byte. The encoder wrote every entry of the batch in
     /// op order (`entry_offsets`) and every stop sign and snapshot value it sets
