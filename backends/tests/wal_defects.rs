@@ -1,8 +1,9 @@
 //! The WAL's defects found from outside (issue 14), each pinned by a test that failed
 //! before its fix: a torn rollover write, index arithmetic at `usize::MAX`, holes and
 //! shrunk segments under the map, a foreign directory left unchanged, a full disk
-//! that recovers once space is freed, and a recycled segment's old bytes after the last
-//! record of a `Buffered` (unsealed) segment.
+//! that recovers once space is freed, a recycled segment's old bytes after the last
+//! record of a `Buffered` (unsealed) segment, and a refused directory that recovery had
+//! already changed.
 #![cfg(feature = "fault-injection")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -442,4 +443,45 @@ fn old_bytes_after_the_last_record_of_a_recycled_unsealed_segment_open() {
 
     let wal = Wal::open_with_options(dir.path(), options).unwrap();
     compare(&wal, &model).unwrap();
+}
+
+/// A directory `open` refuses must be left as it was, even where recovery found something
+/// it would have repaired had the rest been sound: here a torn last record (which an open
+/// zeroes) and a leftover `.tmp` file (which an open deletes), in a log whose oldest
+/// segment is gone (refused: its live entries are lost). Before the fix the torn record
+/// was zeroed and the `.tmp` file deleted before the refusal.
+#[test]
+fn a_refused_directory_is_left_byte_for_byte_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let options =
+        WalOptions::new(Durability::Immediate).segment_bytes(64 << 10).seal_on_close(false);
+    let io = Arc::new(FaultIo::new());
+    let mut wal = Wal::open_with(dir.path(), options, io.clone()).unwrap();
+    let mut model = Model::default();
+    for id in 0..300 {
+        write(&mut wal, &mut model, vec![AppendEntry(TestEntry::new(id, 700))]);
+    }
+    let last = io.writes().into_iter().rev().find(|w| w.len < 4096).unwrap();
+    let (live, _) = wal.segment_paths();
+    drop(wal);
+    assert!(live.len() >= 3);
+    // Tear the last record: its last payload byte flipped.
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(&last.path).unwrap();
+    let at = last.offset + 24 + 700;
+    let mut b = [0u8; 1];
+    file.read_exact_at(&mut b, at).unwrap();
+    file.write_all_at(&[b[0] ^ 0xFF], at).unwrap();
+    std::fs::write(dir.path().join("00000000000000ff.wal.tmp"), b"half made").unwrap();
+    std::fs::remove_file(&live[0]).unwrap();
+    let before = snapshot(dir.path());
+    match Wal::open_with_options(dir.path(), options) {
+        Err(StorageError::Corruption { detail, .. }) => {
+            assert!(detail.contains("no remaining segment holds them"), "{detail}")
+        }
+        other => panic!("expected Corruption, got {:?}", other.map(drop)),
+    }
+    let after = snapshot(dir.path());
+    let changed: Vec<&String> =
+        before.keys().chain(after.keys()).filter(|k| before.get(*k) != after.get(*k)).collect();
+    assert!(changed.is_empty(), "the refused directory changed: {changed:?}");
 }

@@ -780,3 +780,67 @@ fn a_close_cut_at_each_io_call_loses_nothing() {
         }
     }
 }
+
+/// The offset of the seal record of a sealed segment file, found by walking its records.
+fn seal_offset(path: &Path) -> usize {
+    use paxstore_backends::wal::format::{read_record, Found, RECORD_SEAL, SEGMENT_HEADER_BYTES};
+    let bytes = std::fs::read(path).unwrap();
+    let mut pos = SEGMENT_HEADER_BYTES;
+    loop {
+        match read_record(&bytes, pos, None) {
+            Found::Record { record_type: RECORD_SEAL, .. } => return pos,
+            Found::Record { next, .. } => pos = next,
+            other => panic!("no seal in {}: {other:?} at {pos}", path.display()),
+        }
+    }
+}
+
+/// `open` reads a seal's header and where its list starts and ends, not its table, and
+/// checks its checksum with the segment's records, before the first entry is read from
+/// it. A flipped bit in the table: the open succeeds, and the first read from that
+/// segment, `verify`, and `verify_on_open` each report a `Corruption` naming it. A flipped
+/// bit in the seal's start index: the list no longer ends where the next checkpoint says,
+/// so the segment is replayed, which stops at the bad seal, and the next segment's
+/// checkpoint does not follow on: `open` refuses.
+#[test]
+fn a_damaged_seal_is_found_before_an_entry_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = open(dir.path(), Durability::Immediate);
+    for i in 0..200u64 {
+        let entries = (0..10).map(|k| TestEntry::new(i * 10 + k, 2_000)).collect();
+        wal.append_entries(entries).unwrap();
+    }
+    let (segs, _) = wal.segment_paths();
+    drop(wal);
+    assert!(segs.len() >= 3);
+    let name = segs[0].file_name().unwrap().to_string_lossy().into_owned();
+    let seal = seal_offset(&segs[0]) as u64;
+    let copy_to = |to: &Path| {
+        for p in segment_files(dir.path()) {
+            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+        }
+        to.join(&name)
+    };
+    let is_named = |r: Result<(), StorageError>| match r {
+        Err(StorageError::Corruption { location, .. }) => location.contains(&name),
+        other => panic!("expected Corruption naming {name}, got {other:?}"),
+    };
+    // Header 24 bytes, start u64, count u32, then the table.
+    let copy = tempfile::tempdir().unwrap();
+    corrupt_at(&copy_to(copy.path()), seal + 24 + 12 + 40);
+    let wal = open(copy.path(), Durability::Immediate);
+    assert_eq!(wal.unverified_segments(), segs.len() - 1);
+    assert!(is_named(wal.get_entries(0, 1).map(drop)));
+    assert!(is_named(wal.verify()));
+    drop(wal);
+    let verifying = opts(Durability::Immediate).verify_on_open(true);
+    assert!(is_named(Wal::open_with_options(copy.path(), verifying).map(drop)));
+    // The start index.
+    let copy = tempfile::tempdir().unwrap();
+    corrupt_at(&copy_to(copy.path()), seal + 24 + 1);
+    let refused = Wal::open_with_options(copy.path(), opts(Durability::Immediate));
+    assert!(matches!(refused, Err(StorageError::Corruption { .. })), "{:?}", refused.map(drop));
+    // The untouched original still opens and reads.
+    let wal = open(dir.path(), Durability::Immediate);
+    assert_eq!(wal.get_entries(0, 10).unwrap().len(), 10);
+}

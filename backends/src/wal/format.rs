@@ -309,17 +309,6 @@ pub fn checkpoint_prev_seal(payload: &[u8]) -> Option<u32> {
     inp.u32().ok()
 }
 
-/// The log end a checkpoint payload records (the second `u64` of its [`OP_BASE`]): the
-/// absolute index after the last entry when the checkpoint was written.
-pub fn checkpoint_log_end(payload: &[u8]) -> Option<u64> {
-    let mut inp = LeReader::new(payload);
-    if inp.u8().ok()? != OP_BASE {
-        return None;
-    }
-    inp.take(8).ok()?;
-    inp.u64().ok()
-}
-
 /// The fixed part of a seal payload (its first [`SEAL_FIXED_BYTES`]) of a payload of
 /// `payload_len` bytes: the absolute index of the first entry it lists and how many it
 /// lists, if the table fills the rest of the payload exactly.

@@ -9,11 +9,10 @@ use std::path::{Path, PathBuf};
 use paxstore::{StorageError, StorageResult};
 
 use super::format::{
-    checkpoint_log_end, checkpoint_prev_seal, expect_lsn, find_next_record, parse_seal_fixed,
-    parse_segment_file_name, parse_segment_header, read_record, read_record_header,
-    segment_header_len, segment_header_version, Found, FORMAT_VERSION, MAX_SEGMENT_BYTES,
-    MIN_SEGMENT_BYTES, RECORD_ALIGN, RECORD_CHECKPOINT, RECORD_HEADER_BYTES, RECORD_SEAL,
-    SEAL_FIXED_BYTES,
+    checkpoint_prev_seal, expect_lsn, find_next_record, parse_seal_fixed, parse_segment_file_name,
+    parse_segment_header, read_record, read_record_header, segment_header_len,
+    segment_header_version, Found, FORMAT_VERSION, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES,
+    RECORD_ALIGN, RECORD_CHECKPOINT, RECORD_HEADER_BYTES, RECORD_SEAL, SEAL_FIXED_BYTES,
 };
 use super::io::WalIo;
 use super::record::Replayed;
@@ -71,16 +70,15 @@ pub(crate) fn list(dir: &Path) -> StorageResult<(Vec<u64>, Vec<PathBuf>)> {
     Ok((seqs, tmps))
 }
 
-/// [`list`], then deletes the leftover `.tmp` files (the directory is locked by now).
-fn list_and_clean(dir: &Path, io: &dyn WalIo) -> StorageResult<Vec<u64>> {
-    let (seqs, tmps) = list(dir)?;
-    for tmp in &tmps {
+/// Deletes the leftover `.tmp` files of segments being made, and syncs the directory.
+fn remove_tmps(dir: &Path, io: &dyn WalIo, tmps: &[PathBuf]) -> StorageResult<()> {
+    for tmp in tmps {
         io.remove_file(tmp).map_err(|e| io_err("removing", tmp, e))?;
     }
     if !tmps.is_empty() {
         io.sync_dir(dir).map_err(|e| io_err("syncing directory", dir, e))?;
     }
-    Ok(seqs)
+    Ok(())
 }
 
 /// Bytes read from the start of each segment with one `pread` at `open`: the header and,
@@ -141,19 +139,15 @@ struct SealPointer {
     at: usize,
     /// The checkpoint's LSN: the seal's is the one before.
     next_lsn: u64,
-    /// The log end the checkpoint records: where the seal's list of entries must end.
-    log_end: u64,
 }
 
 /// The seal pointer that a segment's first record (`first`, read with any LSN, its
 /// payload `payload`) holds for the segment before it.
 fn prev_seal(first: &Found, payload: &[u8]) -> Option<SealPointer> {
     match first {
-        Found::Record { record_type: RECORD_CHECKPOINT, lsn, .. } => Some(SealPointer {
-            at: checkpoint_prev_seal(payload)? as usize,
-            next_lsn: *lsn,
-            log_end: checkpoint_log_end(payload)?,
-        }),
+        Found::Record { record_type: RECORD_CHECKPOINT, lsn, .. } => {
+            Some(SealPointer { at: checkpoint_prev_seal(payload)? as usize, next_lsn: *lsn })
+        }
         _ => None,
     }
 }
@@ -172,11 +166,12 @@ struct SealEnd {
 
 /// Checks that `seg` can be taken from its seal: its checkpoint (`first`, its first
 /// record read with any LSN) is the record expected next, and the seal the next segment's
-/// checkpoint names (`ptr`) is a seal record with the LSN right before that checkpoint's,
-/// listing entries up to the log end it records. The seal's checksum is not checked here:
-/// it is checked with the segment's records, before the first entry is read from it
-/// ([`Segment::check_sealed`]); what `open` takes from it (where its list starts and how
-/// long it is) is checked against the next checkpoint, whose checksum was.
+/// checkpoint names (`ptr`) is a seal record with the LSN right before that checkpoint's.
+/// The seal's checksum is not checked here: it is checked with the segment's records,
+/// before the first entry is read from it ([`Segment::check_sealed`]). What `open` takes
+/// from it is checked otherwise: the length of its list by the record's length, and
+/// where the list ends by the next checkpoint (its checksum checked), which replay
+/// refuses unless it records the same log end.
 /// `None` means: replay the segment's records.
 fn take_sealed(
     seg: &Segment,
@@ -202,9 +197,6 @@ fn take_sealed(
         return None;
     };
     let (start, count) = parse_seal_fixed(&h[RECORD_HEADER_BYTES..], seal.len())?;
-    if start.checked_add(count as u64) != Some(ptr.log_end) {
-        return None;
-    }
     let info = Sealed { first_lsn, seal_at, seal_lsn, verified: std::sync::OnceLock::new() };
     Some((
         (next, payload),
@@ -232,11 +224,13 @@ fn remove_all(
     Ok(())
 }
 
-/// Zeroes the torn bytes `[from, to)` of `seg` and syncs them.
-fn zero(io: &dyn WalIo, seg: &Segment, from: usize, to: usize) -> StorageResult<()> {
-    let zeros = vec![0u8; to.saturating_sub(from)];
-    io.write_at(&seg.file, from as u64, &zeros)
-        .map_err(|e| io_err("zeroing torn tail of", &seg.path, e))?;
+/// Zeroes the torn bytes `ranges` of `seg` and syncs them.
+fn zero(io: &dyn WalIo, seg: &Segment, ranges: &[Range<usize>]) -> StorageResult<()> {
+    for r in ranges.iter().filter(|r| !r.is_empty()) {
+        let zeros = vec![0u8; r.len()];
+        io.write_at(&seg.file, r.start as u64, &zeros)
+            .map_err(|e| io_err("zeroing torn tail of", &seg.path, e))?;
+    }
     io.sync_data(&seg.file).map_err(|e| io_err("syncing", &seg.path, e))
 }
 
@@ -257,35 +251,34 @@ fn later_record(seg: &Segment, from: usize, min_lsn: u64) -> Option<(usize, u64)
 }
 
 /// Checks the bytes at a clean or torn end of the records (`stop` found at `pos`), and
-/// zeroes a torn record. Refuses anything that is not a torn tail, unless
-/// `accept_lost_tail` (a `Buffered` log): then the records after a hole in the tail
-/// segment are an unsynced tail that reached the disk out of order, and are cut off
-/// with the hole (FORMAT.md, "Recovery", step 6).
+/// returns the byte ranges of a torn record, to be zeroed. Refuses anything that is not a
+/// torn tail, unless `accept_lost_tail` (a `Buffered` log): then the records after a hole
+/// in the tail segment are an unsynced tail that reached the disk out of order, and are
+/// cut off with the hole (FORMAT.md, "Recovery", step 6).
 fn check_end(
-    io: &dyn WalIo,
     seg: &Segment,
     pos: usize,
     stop: &Found,
     expected: u64,
     accept_lost_tail: bool,
-) -> StorageResult<()> {
+) -> StorageResult<Vec<Range<usize>>> {
     let later = |from| later_record(seg, from, expected);
     match stop {
         Found::End | Found::Stale | Found::Invalid { .. }
             if accept_lost_tail && later(pos).is_some() =>
         {
-            seg.data_ranges(pos).into_iter().try_for_each(|r| zero(io, seg, r.start.max(pos), r.end))
+            Ok(seg.data_ranges(pos).into_iter().map(|r| r.start.max(pos)..r.end).collect())
         }
         Found::End | Found::Stale => match later(pos) {
             Some((at, lsn)) => Err(corruption(seg, pos, format!("the records end here but a valid record with LSN {lsn} (expected at most {expected}) follows at offset {at}: records in between are lost"))),
-            None => Ok(()),
+            None => Ok(Vec::new()),
         },
         Found::Invalid { why, claimed_end } => match later(pos + RECORD_ALIGN) {
             Some((at, lsn)) => Err(corruption(seg, pos, format!("{why}; not a torn tail: a valid record with LSN {lsn} follows at offset {at}"))),
-            None => zero(io, seg, pos, super::format::align(*claimed_end).min(seg.len())),
+            None => Ok(vec![pos..super::format::align(*claimed_end).min(seg.len())]),
         },
         Found::Ahead(lsn) => Err(corruption(seg, pos, format!("record has LSN {lsn} but {expected} was expected: records are missing"))),
-        Found::Record { .. } => Ok(()),
+        Found::Record { .. } => Ok(Vec::new()),
     }
 }
 
@@ -293,10 +286,9 @@ fn check_end(
 /// there, records with later LSNs are an unsynced tail that reached the disk past a hole
 /// the power cut left at the end of an earlier segment (FORMAT.md, "Recovery", step 6).
 /// They must go: the segment is reused, and its new records would end before them.
-fn cut_lost_tail(io: &dyn WalIo, seg: &Segment) -> StorageResult<()> {
-    seg.data_ranges(FIRST_RECORD)
-        .into_iter()
-        .try_for_each(|r| zero(io, seg, r.start.max(FIRST_RECORD), r.end))
+/// Returns the ranges to zero.
+fn cut_lost_tail(seg: &Segment) -> Vec<Range<usize>> {
+    seg.data_ranges(FIRST_RECORD).into_iter().map(|r| r.start.max(FIRST_RECORD)..r.end).collect()
 }
 
 /// A spare segment whose first record (`claimed_end`: where it claims to end) is
@@ -338,8 +330,10 @@ pub(crate) fn recover(
     io: &dyn WalIo,
     accept_lost_tail: bool,
 ) -> StorageResult<Option<Recovered>> {
-    let seqs = list_and_clean(dir, io)?;
+    // Leftover `.tmp` files are deleted once the directory is found to be a WAL that opens.
+    let (seqs, tmps) = list(dir)?;
     if seqs.is_empty() {
+        remove_tmps(dir, io, &tmps)?;
         return Ok(None);
     }
     // Segments below a gap in the numbering are leftovers of a reclamation whose
@@ -459,10 +453,14 @@ pub(crate) fn recover(
                 return Err(corruption(seg, FIRST_RECORD, format!("no valid first checkpoint, but a valid record with LSN {lsn} is at offset {at}")));
             }
         }
+        remove_tmps(dir, io, &tmps)?;
         remove_all(dir, io, stale.into_iter().chain(segs))?;
         return Ok(None);
     };
     let expected = expected.unwrap_or(1);
+    // What the checks below find to zero (torn records, an unsynced tail) is zeroed only
+    // once every check has passed: a refused directory is left as it was.
+    let mut to_zero: Vec<(usize, Vec<Range<usize>>)> = Vec::new();
     for (i, (pos, stop)) in stops.iter().enumerate() {
         let seg = &segs[i];
         match (i.cmp(&last), stop) {
@@ -478,18 +476,18 @@ pub(crate) fn recover(
                 return Err(corruption(seg, *pos, "records are missing"))
             }
             (std::cmp::Ordering::Equal, stop) => {
-                check_end(io, seg, *pos, stop, expected, accept_lost_tail)?
+                to_zero.push((i, check_end(seg, *pos, stop, expected, accept_lost_tail)?))
             }
             // Spare segments: only their first record slot is checked (see FORMAT.md).
             (std::cmp::Ordering::Greater, Found::Invalid { claimed_end, .. }) => {
                 match torn_rollover_end(seg, *claimed_end, expected) {
-                    Ok(cut_to) => zero(io, seg, FIRST_RECORD, cut_to)?,
-                    Err(_) if accept_lost_tail => cut_lost_tail(io, seg)?,
+                    Ok(cut_to) => to_zero.push((i, vec![FIRST_RECORD..cut_to])),
+                    Err(_) if accept_lost_tail => to_zero.push((i, cut_lost_tail(seg))),
                     Err(e) => return Err(e),
                 }
             }
             (std::cmp::Ordering::Greater, Found::Ahead(_)) if accept_lost_tail => {
-                cut_lost_tail(io, seg)?
+                to_zero.push((i, cut_lost_tail(seg)))
             }
             (std::cmp::Ordering::Greater, Found::Ahead(lsn)) => {
                 return Err(corruption(
@@ -510,6 +508,10 @@ pub(crate) fn recover(
             ),
         });
     }
+    for (i, ranges) in to_zero.iter().filter(|(_, ranges)| !ranges.is_empty()) {
+        zero(io, &segs[*i], ranges)?;
+    }
+    remove_tmps(dir, io, &tmps)?;
     for (i, info) in sealed {
         segs[i].sealed = Some(Box::new(info));
     }
