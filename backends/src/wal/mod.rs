@@ -40,10 +40,11 @@
 //! - **Seals** (with `Immediate`): when the log rolls over, the full segment gets a last
 //!   record listing the offsets of its live entries (4 bytes per entry), synced before
 //!   the next segment's checkpoint names it. `open` takes a sealed segment from its seal
-//!   without reading its records, so a reopen costs the seals, the active segment's
-//!   records and little else (1,000,000 entries: 1–2 ms here). A sealed segment's
-//!   records are verified once, before its first entry is read, or all at once by
-//!   [`WalStorage::verify`] / [`WalOptions::verify_on_open`].
+//!   without reading its records or its seal's table, so a reopen costs a few small reads
+//!   per segment and the active segment's records; a close seals the active segment too
+//!   ([`WalOptions::seal_on_close`]), so a reopen after a clean close replays one record.
+//!   A sealed segment's records and seal are verified once, before its first entry is
+//!   read, or all at once by [`WalStorage::verify`] / [`WalOptions::verify_on_open`].
 //! - **Reads** go through a read-only `mmap` of each segment and an in-memory index:
 //!   entries of sealed segments are found through the seal's table, read in place in the
 //!   map (no memory per entry); every other live entry has one `u64`

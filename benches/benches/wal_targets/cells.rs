@@ -228,11 +228,17 @@ pub(crate) fn fill(dir: &Path, engine: Engine, n: usize, d: Durability) {
     s.write_atomically(vec![StorageOp::SetDecidedIndex(n / 2)]).unwrap();
 }
 
+/// The WAL's options for a log left as a crash leaves it: no seal at close.
+pub(crate) fn crashed_wal() -> WalOptions {
+    WalOptions::new(Durability::Immediate).seal_on_close(false)
+}
+
 /// Writes, with `Immediate` and 1,000 entries per batch, a WAL of at least `min` entries
-/// whose active segment (the one `open` replays record by record) is nearly full: the
-/// slowest log of about that size to reopen. Returns its entry count.
+/// whose active segment (the one `open` replays record by record) is nearly full, and
+/// leaves it as a crash would (no seal at close): the slowest log of about that size to
+/// reopen. Returns its entry count.
 pub(crate) fn fill_wal_active_full(dir: &Path, min: usize) -> usize {
-    let mut s = WalStorage::<BenchEntry>::open(dir, Durability::Immediate).unwrap();
+    let mut s = WalStorage::<BenchEntry>::open_with_options(dir, crashed_wal()).unwrap();
     let per = 1000;
     let mut n = 0;
     let mut segments = s.segment_paths().0.len();
@@ -267,6 +273,17 @@ pub(crate) fn reopen_ms(path: &Path, engine: Engine, n: usize) -> (f64, Store) {
     let ms = t.elapsed().as_secs_f64() * 1e3;
     assert_eq!(len, n);
     (ms, s)
+}
+
+/// [`reopen_ms`] of a WAL opened and closed with [`crashed_wal`]'s options, so every
+/// reopen replays the same active segment.
+pub(crate) fn reopen_crashed_wal_ms(path: &Path, n: usize) -> f64 {
+    let t = Instant::now();
+    let s = WalStorage::<BenchEntry>::open_with_options(path, crashed_wal()).unwrap();
+    let len = s.get_log_len().unwrap();
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    assert_eq!(len, n);
+    ms
 }
 
 /// Entries/s of `get_entries` of 100 entries ending within the last 1,000.
