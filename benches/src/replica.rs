@@ -280,11 +280,6 @@ impl<N: RoundNode> Rounds<N> {
         entries: usize,
         time: Duration,
     ) -> Result<ClusterRun, BenchError> {
-        let base = self.nodes[self.leader].decided_idx();
-        let (writes0, syncs0) = self.totals();
-        let mut appended: Vec<Instant> = Vec::with_capacity(entries);
-        let mut run = ClusterRun::default();
-        let mut seen = base;
         // Upfront, the run's entries are made before the clock starts: making them is the
         // workload's work, not the replica's (in stream mode each is made in its round).
         let burst: Vec<BenchEntry> = match mode {
@@ -293,6 +288,25 @@ impl<N: RoundNode> Rounds<N> {
                 .collect(),
             Mode::Stream => Vec::new(),
         };
+        self.timed(mode, entries, time, burst)
+    }
+
+    /// The timed part of [`run`](Rounds::run), with the upfront entries already made: its
+    /// own function, never inlined, so that an instruction profiler can count exactly what
+    /// the clock measures (see `profile_workload`).
+    #[inline(never)]
+    fn timed(
+        &mut self,
+        mode: Mode,
+        entries: usize,
+        time: Duration,
+        burst: Vec<BenchEntry>,
+    ) -> Result<ClusterRun, BenchError> {
+        let base = self.nodes[self.leader].decided_idx();
+        let (writes0, syncs0) = self.totals();
+        let mut appended: Vec<Instant> = Vec::with_capacity(entries);
+        let mut run = ClusterRun::default();
+        let mut seen = base;
         let cpu0 = thread_cpu_time();
         let started = Instant::now();
         let append = |rounds: &mut Self, appended: &mut Vec<Instant>, entry: BenchEntry| {
@@ -436,7 +450,7 @@ mod tests {
     ///
     /// ```text
     /// PROFILE=paxstore PROFILE_MODE=stream PROFILE_BATCH=1 PROFILE_ENTRIES=30000 \
-    ///   valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*Rounds*::run' \
+    ///   valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*Rounds*::timed' \
     ///   <the benches' test binary> --ignored --exact replica::tests::profile_workload
     /// ```
     ///

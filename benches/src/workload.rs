@@ -31,6 +31,12 @@ impl Entry for BenchEntry {
 
 impl BenchEntry {
     /// An entry of `bytes` bytes for absolute index `index`.
+    ///
+    /// Never inlined: the replica driver makes every entry with it, for every replica
+    /// alike, and its cost must not move with how a build happens to inline it (seen: 470
+    /// or 890 instructions an entry from two builds of the same code), or instruction
+    /// counts of the driver could not be compared from one build to the next.
+    #[inline(never)]
     pub fn new(index: u64, bytes: usize) -> Self {
         let mut payload = vec![0u8; bytes];
         let mut rng = Rng::new(index ^ 0x9e37_79b9_7f4a_7c15);
