@@ -275,7 +275,7 @@ fn check_end(
         },
         Found::Invalid { why, claimed_end } => match later(pos + RECORD_ALIGN) {
             Some((at, lsn)) => Err(corruption(seg, pos, format!("{why}; not a torn tail: a valid record with LSN {lsn} follows at offset {at}"))),
-            None => Ok(vec![pos..super::format::align(*claimed_end).min(seg.len())]),
+            None => Ok(std::iter::once(pos..super::format::align(*claimed_end).min(seg.len())).collect()),
         },
         Found::Ahead(lsn) => Err(corruption(seg, pos, format!("record has LSN {lsn} but {expected} was expected: records are missing"))),
         Found::Record { .. } => Ok(Vec::new()),
@@ -481,7 +481,9 @@ pub(crate) fn recover(
             // Spare segments: only their first record slot is checked (see FORMAT.md).
             (std::cmp::Ordering::Greater, Found::Invalid { claimed_end, .. }) => {
                 match torn_rollover_end(seg, *claimed_end, expected) {
-                    Ok(cut_to) => to_zero.push((i, vec![FIRST_RECORD..cut_to])),
+                    Ok(cut_to) => {
+                        to_zero.push((i, std::iter::once(FIRST_RECORD..cut_to).collect()))
+                    }
                     Err(_) if accept_lost_tail => to_zero.push((i, cut_lost_tail(seg))),
                     Err(e) => return Err(e),
                 }
