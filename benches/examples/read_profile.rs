@@ -2,18 +2,20 @@
 //! ending in the last 1,000 entries of a freshly written log), to profile or time them.
 //!
 //! - `read_profile count wal|memory [ENTRIES] [READS]`: fills one backend, then makes
-//!   `READS` reads; run it under `valgrind --tool=callgrind --toggle-collect='*get_entries*'`
-//!   to count the instructions of the reads alone.
+//!   `READS` reads as the report does; run it under
+//!   `valgrind --tool=callgrind --toggle-collect='*get_entries*'` to count the
+//!   instructions of the reads alone.
 //! - `read_profile time [ENTRIES] [REPS] [READS]`: fills both, then `REPS` interleaved
-//!   repetitions of `READS` reads each; prints each backend's entries/s per repetition and
-//!   the median of the per-repetition ratio WAL / memory.
+//!   repetitions of `READS` reads each, timed as the report times them (`read_run`);
+//!   prints each backend's entries/s per repetition and the median of the per-repetition
+//!   ratio WAL / memory.
 //!
 //! `cargo run --release -p paxstore-benches --no-default-features --features wal --example read_profile -- time`
 
-use std::time::Instant;
+use std::time::Duration;
 
 use paxstore_backends::BackendKind;
-use paxstore_benches::workload::{read_durability, BenchStore, Rng};
+use paxstore_benches::workload::{read_durability, BenchStore, Budget, ReadRange, Rng};
 use paxstore_benches::BenchError;
 
 /// The report's entry size and read size.
@@ -43,8 +45,8 @@ fn main() -> Result<(), BenchError> {
             };
             let (n, reads) = (number(3, "1000000")?, number(4, "1000")?);
             let mut store = open(kind, n)?;
-            let read = reads_of(&mut store, n, reads, 1)?;
-            println!("{} {reads} reads of {BATCH}: {read} entries", kind.name());
+            let rate = timed(&mut store, reads, 0)?;
+            println!("{} {reads} reads of {BATCH}: {rate:.0} entries/s", kind.name());
         }
         "time" => {
             let (n, reps, reads) = (number(2, "1000000")?, number(3, "21")?, number(4, "20000")?);
@@ -54,11 +56,11 @@ fn main() -> Result<(), BenchError> {
             for rep in 0..reps {
                 // Alternate which backend goes first, so drift favours neither.
                 let (w, m) = if rep % 2 == 0 {
-                    let w = timed(&mut wal, n, reads, rep)?;
-                    (w, timed(&mut memory, n, reads, rep)?)
+                    let w = timed(&mut wal, reads, rep)?;
+                    (w, timed(&mut memory, reads, rep)?)
                 } else {
-                    let m = timed(&mut memory, n, reads, rep)?;
-                    (timed(&mut wal, n, reads, rep)?, m)
+                    let m = timed(&mut memory, reads, rep)?;
+                    (timed(&mut wal, reads, rep)?, m)
                 };
                 println!("rep {rep}: wal {w:.0} entries/s, memory {m:.0}, ratio {:.3}", w / m);
                 ratios.push(w / m);
@@ -75,35 +77,12 @@ fn main() -> Result<(), BenchError> {
     Ok(())
 }
 
-/// Entries per second of `reads` reads (seeded by `seed`).
-fn timed(store: &mut BenchStore, n: usize, reads: usize, seed: usize) -> Result<f64, BenchError> {
-    let started = Instant::now();
-    let read = reads_of(store, n, reads, seed as u64)?;
-    Ok(read as f64 / started.elapsed().as_secs_f64())
-}
-
-/// Makes `reads` reads of `BATCH` entries ending in the last 1,000 of the `n` entries, as
-/// the report's `read_recent` does; returns the entries read.
-fn reads_of(
-    store: &mut BenchStore,
-    n: usize,
-    reads: usize,
-    seed: u64,
-) -> Result<usize, BenchError> {
-    let name = store.kind().name();
-    let mut rng = Rng::new(seed + 1);
-    let mut read = 0;
-    for _ in 0..reads {
-        let from = n - BATCH - rng.below((n - BATCH).min(1_000));
-        let got =
-            store.storage().get_entries(from, from + BATCH).map_err(BenchError::storage(name))?;
-        if got.len() != BATCH || got[0].index() != Some(from as u64) {
-            return Err(BenchError::WrongAnswer {
-                backend: name.to_owned(),
-                detail: format!("get_entries({from}, {}) gave a wrong answer", from + BATCH),
-            });
-        }
-        read += got.len();
-    }
-    Ok(read)
+/// Entries per second of `reads` reads (seeded by `seed`), timed as the report times them:
+/// [`BenchStore::read_run`], one `get_entries` call at a time (dropping the entries read
+/// is not timed).
+fn timed(store: &mut BenchStore, reads: usize, seed: usize) -> Result<f64, BenchError> {
+    let mut rng = Rng::new(seed as u64 + 1);
+    let samples = store.read_run(ReadRange::Recent, BATCH, &mut rng, Budget::calls(reads))?;
+    let took: Duration = samples.latencies.iter().sum();
+    Ok((samples.latencies.len() * BATCH) as f64 / took.as_secs_f64())
 }
