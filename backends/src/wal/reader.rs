@@ -71,10 +71,30 @@ fn framed_at(bytes: &[u8], offset: usize) -> Option<&[u8]> {
     rest.get(..u32::from_le_bytes(*len) as usize)
 }
 
+/// The error for entry `i`, whose length at `offset` runs past the end of `seg`.
 #[cold]
 fn past_the_end(seg: &Segment, offset: usize, i: usize) -> StorageError {
     StorageError::Corruption {
         location: format!("segment {} offset {offset}", seg.name()),
         detail: format!("entry {i} runs past the end of the segment"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::framed_at;
+
+    /// Every way a length or an offset can point past the end is refused, and a value
+    /// that ends exactly at the end is read.
+    #[test]
+    fn framed_values_never_run_past_the_end() {
+        let bytes = [3, 0, 0, 0, 7, 8, 9, 2, 0, 0, 0, 5];
+        assert_eq!(framed_at(&bytes, 0), Some(&[7, 8, 9][..]));
+        assert_eq!(framed_at(&bytes, 7), None, "length 2 with 1 byte left");
+        assert_eq!(framed_at(&bytes, 9), None, "no room for the length");
+        assert_eq!(framed_at(&bytes, 12), None, "at the end");
+        assert_eq!(framed_at(&bytes, usize::MAX), None, "far past the end");
+        assert_eq!(framed_at(&bytes[..11], 7), None, "length 2 with nothing left");
+        assert_eq!(framed_at(&[0, 0, 0, 0], 0), Some(&[][..]), "an empty value");
     }
 }
