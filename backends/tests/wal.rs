@@ -1,7 +1,8 @@
 //! The conformance suite against the WAL: every case on Immediate with default segments;
 //! on Buffered, the groups durability changes; on tiny segments (with and without zeros
 //! ahead of the tail), the groups whose writes roll over, recycle and delete segments and
-//! whose logs are recovered. The other cases of those suites are reported ignored, by
+//! whose logs are recovered; with no recent entries kept in memory, the groups that read
+//! what batches wrote. The other cases of those suites are reported ignored, by
 //! name, with the reason (README, "CI time").
 #![cfg(feature = "wal")]
 
@@ -58,5 +59,22 @@ mod no_zeros_ahead {
             )
         },
         only = [sizes, reopen, crash, power_loss, failed_writes]
+    );
+}
+
+mod decoded_reads {
+    use paxstore_backends::wal::{WalOptions, WalStorage};
+
+    // Reads of recently written entries are served from memory (`recent_bytes`); with
+    // none kept, every read decodes from the map: the groups that read what a batch wrote.
+    paxstore_conformance::storage_suite!(
+        persistent,
+        |dir: &std::path::Path| {
+            WalStorage::open_with_options(
+                dir,
+                WalOptions::new(paxstore::Durability::Immediate).recent_bytes(0),
+            )
+        },
+        only = [ops, atomicity, sizes, random]
     );
 }

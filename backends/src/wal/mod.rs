@@ -97,6 +97,7 @@ mod io;
 mod lockfile;
 mod options;
 mod reader;
+mod recent;
 mod record;
 mod recovery;
 mod rotation;
@@ -185,6 +186,10 @@ pub struct WalStorage<T: PersistentEntry> {
     meta: Meta,
     /// Locations of the entries at absolute indices `[compacted, log_end)`.
     index: Index,
+    /// The most recently written entries, for reads of the tail.
+    recent: recent::Recent<T>,
+    /// Scratch: the encoded sizes of the entries the last batch appended.
+    appended_sizes: Vec<u32>,
     /// Scratch: the record being built, the checkpoint being built, entry offsets in it,
     /// and the ranges of encoded stop signs / snapshots in it.
     buf: Vec<u8>,
@@ -269,6 +274,8 @@ impl<T: PersistentEntry> WalStorage<T> {
             next_seq: 1,
             meta: Meta::default(),
             index: Index::default(),
+            recent: recent::Recent::new(0, options.recent_bytes),
+            appended_sizes: Vec::new(),
             buf: Vec::new(),
             checkpoint: Vec::new(),
             entry_offsets: Vec::new(),
@@ -297,6 +304,7 @@ impl<T: PersistentEntry> WalStorage<T> {
             }
             None => wal.start_first_segment()?,
         }
+        wal.recent = recent::Recent::new(wal.bounds().log_end, wal.options.recent_bytes);
         if options.verify_on_open {
             wal.verify()?;
         }

@@ -42,6 +42,11 @@ pub struct WalOptions {
     /// that segment stays unused until a trim frees it, so each close may leave up to
     /// seven eighths of a segment unused.
     pub seal_on_close: bool,
+    /// How many bytes (encoded size) of the most recently written entries the WAL keeps
+    /// in memory as written, so reads of the log's tail clone them instead of decoding
+    /// them from the map. Default 4 MiB; 0 keeps none. Entries written before the last
+    /// `open` are always decoded.
+    pub recent_bytes: usize,
 }
 
 impl WalOptions {
@@ -54,6 +59,7 @@ impl WalOptions {
             verify_on_open: false,
             zero_ahead: true,
             seal_on_close: true,
+            recent_bytes: 4 << 20,
         }
     }
 
@@ -84,6 +90,12 @@ impl WalOptions {
     /// Sets whether closing the WAL seals the active segment (`Immediate`).
     pub fn seal_on_close(mut self, seal: bool) -> Self {
         self.seal_on_close = seal;
+        self
+    }
+
+    /// Sets how many bytes of recently written entries are kept in memory for reads.
+    pub fn recent_bytes(mut self, bytes: usize) -> Self {
+        self.recent_bytes = bytes;
         self
     }
 

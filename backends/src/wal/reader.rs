@@ -9,9 +9,12 @@ use crate::codec::{decode, PersistentEntry};
 
 impl<T: PersistentEntry> WalStorage<T> {
     /// The entries at absolute indices `[from, to)`, which the caller checked are in the
-    /// log. The segment is looked up once per run of entries it holds, and a segment taken
+    /// log: clones of the recently written ones if it holds them all, else decoded. The segment is looked up once per run of entries it holds, and a segment taken
     /// from its seal is verified before its first entry is returned.
     pub(super) fn read_range(&self, from: usize, to: usize) -> StorageResult<Vec<T>> {
+        if let Some(entries) = self.recent.get(from, to) {
+            return Ok(entries);
+        }
         let mut out = Vec::with_capacity(to - from);
         let compacted = self.meta.compacted;
         for piece in self.index.pieces(from - compacted, to - compacted) {

@@ -4,7 +4,7 @@
 use paxstore::{BatchPlan, Durability, StorageError, StorageOp, StorageResult};
 
 use super::format::{
-    align, frame_record, seal_record_bytes, LeWriter, RECORD_BATCH, RECORD_HEADER_BYTES,
+    align, frame_record, seal_record_bytes, u32_at, LeWriter, RECORD_BATCH, RECORD_HEADER_BYTES,
     RECORD_SEAL,
 };
 use super::io::WalIo;
@@ -109,6 +109,7 @@ impl<T: PersistentEntry> WalStorage<T> {
         self.active_entries += new_entries;
         let compacted = self.meta.compacted;
         self.apply(&plan, &ops, record_loc);
+        self.recent.apply(&plan, plan.into_values(ops).entries, &self.appended_sizes);
         if self.meta.compacted != compacted || self.reclaim_pending {
             self.reclaim();
         }
@@ -205,11 +206,16 @@ impl<T: PersistentEntry> WalStorage<T> {
         self.index.drain_front(kept.start - self.meta.compacted);
         let mut sources = plan.appended.iter().peekable();
         let (mut entries_before, mut values_before) = (0, 0);
+        self.appended_sizes.clear();
         for (position, op) in ops.iter().enumerate() {
             if let Some(source) = sources.next_if(|source| source.op == position) {
                 let offsets = self.entry_offsets.iter().skip(entries_before + source.entries.start);
                 for offset in offsets.take(source.entries.len()) {
                     self.index.push(record_loc + u64::from(*offset));
+                    // The entry's `u32` length prefix is at `offset` in the record.
+                    let at = *offset as usize;
+                    let len = self.buf.get(at..at + 4).map_or(0, |b| u32_at(b, 0));
+                    self.appended_sizes.push(len.saturating_add(4));
                 }
             }
             let value = |is_some: bool| {
