@@ -408,8 +408,10 @@ pub(crate) fn run_child(
     if flush {
         command.env(CHILD_FLUSH_ENV, "1");
     }
+    // `--include-ignored`: a case its suite skips (`skip = [..]`, `only = [..]`) is
+    // reported ignored, and still runs when asked for; its child must run too.
     let mut child = command
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .args([name, "--exact", "--include-ignored", "--nocapture", "--test-threads=1"])
         .env(CHILD_DIR_ENV, store)
         .env(CHILD_ACKS_ENV, acks_path)
         .env(CHILD_SEED_ENV, seed.to_string())
