@@ -14,8 +14,9 @@ pub struct WalOptions {
     pub durability: Durability,
     /// The size of new segment files, a multiple of 8 in
     /// \[[`MIN_SEGMENT_BYTES`], `max_segment_bytes`\]. Existing segments keep their
-    /// size. The active segment is the one `open` replays record by record, so this bounds
-    /// the cost of a reopen (FORMAT.md, "Seals").
+    /// size. The active segment is the one `open` replays record by record after a crash
+    /// (a clean close seals it, see `seal_on_close`), so this bounds the cost of such a
+    /// reopen (FORMAT.md, "Seals").
     pub segment_bytes: u64,
     /// The largest segment the WAL makes, for a batch or checkpoint that does not fit a
     /// segment of `segment_bytes` (it then gets a segment of its own size); a multiple of
