@@ -19,6 +19,7 @@
 //! | `recovery.rs` | `open`'s replay: finding segments, seals, torn tails, what to refuse |
 //! | `index.rs` | where each live entry is: segment and offset |
 //! | `reader.rs` | reads through the index and the segments' maps |
+//! | `recent.rs` | the most recently written entries, kept for reads of the tail |
 //! | `lockfile.rs` | the lock that keeps a second instance out |
 //! | `io.rs`, `stats.rs`, `fault.rs` | the I/O seam, its counting wrapper, its fault injector (feature `fault-injection`) |
 //!
@@ -49,7 +50,10 @@
 //!   entries of sealed segments are found through the seal's table, read in place in the
 //!   map (no memory per entry); every other live entry has one `u64`
 //!   (`segment seq << 32 | offset`), i.e. **8 bytes per entry** (a `VecDeque<u64>`, plus
-//!   its spare capacity), plus ~100 bytes per segment.
+//!   its spare capacity), plus ~100 bytes per segment. The entries written most recently
+//!   by this instance are also kept as written, up to [`WalOptions::recent_bytes`] of
+//!   their encoded size (4 MiB by default), so reads of the log's tail clone them instead
+//!   of decoding them.
 //! - **Durability**: `Immediate` writes the record with `pwrite` and then `fdatasync`s
 //!   the segment before returning; `msync(MS_SYNC)` of the mapped range measured
 //!   ~2.5x slower on this kind of machine (see the `wal_targets` bench, which measures
