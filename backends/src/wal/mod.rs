@@ -310,7 +310,11 @@ impl<T: PersistentEntry> WalStorage<T> {
         }
         wal.recent = recent::Recent::new(wal.bounds().log_end, wal.options.recent_bytes);
         if options.verify_on_open {
-            wal.verify()?;
+            if let Err(e) = wal.verify() {
+                // A refused open changes nothing: no seal at close either.
+                wal.closed = true;
+                return Err(e);
+            }
         }
         Ok(wal)
     }
