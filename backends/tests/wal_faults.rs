@@ -389,6 +389,24 @@ fn expect_corruption(dir: &Path, name: &str) {
     }
 }
 
+/// Opens `dir` with `verify_on_open` (and a seal at close): refused with a `Corruption`
+/// naming segment `name`, and the segments left byte for byte as they were (the refused
+/// instance's drop does not seal the active segment).
+fn expect_verifying_open_refused(dir: &Path, name: &str) {
+    let files = || -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        segment_files(dir).into_iter().map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect()
+    };
+    let before = files();
+    let verifying = opts(Durability::Immediate).verify_on_open(true).seal_on_close(true);
+    match Wal::open_with_options(dir, verifying) {
+        Err(StorageError::Corruption { location, .. }) => {
+            assert!(location.contains(name), "{location} does not name {name}")
+        }
+        other => panic!("expected Corruption naming {name}, got {:?}", other.map(drop)),
+    }
+    assert!(files() == before, "a refused verifying open changed the segments");
+}
+
 #[test]
 fn corruption_before_the_tail_is_a_typed_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -423,15 +441,7 @@ fn corruption_before_the_tail_is_a_typed_error() {
     assert!(is_named(wal.get_entries(0, 1).map(drop)), "the outcome is kept");
     assert!(is_named(wal.verify()));
     drop(wal);
-    // Refused by the verifying open, which leaves the files as they were (its drop does
-    // not seal the active segment).
-    let files = |dir: &Path| -> Vec<(std::path::PathBuf, Vec<u8>)> {
-        segment_files(dir).into_iter().map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect()
-    };
-    let before = files(copy.path());
-    let verifying = opts(Durability::Immediate).verify_on_open(true).seal_on_close(true);
-    assert!(is_named(Wal::open_with_options(copy.path(), verifying).map(drop)));
-    assert!(files(copy.path()) == before, "a refused verifying open changed the segments");
+    expect_verifying_open_refused(copy.path(), &name(&segs[0]));
     // A flipped bit in an early record of the tail segment: records follow it.
     let copy = tempfile::tempdir().unwrap();
     copy_all(copy.path());
@@ -840,15 +850,7 @@ fn a_damaged_seal_is_found_before_an_entry_is_read() {
     assert!(is_named(wal.get_entries(0, 1).map(drop)));
     assert!(is_named(wal.verify()));
     drop(wal);
-    // Refused by the verifying open, which leaves the files as they were (its drop does
-    // not seal the active segment).
-    let files = |dir: &Path| -> Vec<(std::path::PathBuf, Vec<u8>)> {
-        segment_files(dir).into_iter().map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect()
-    };
-    let before = files(copy.path());
-    let verifying = opts(Durability::Immediate).verify_on_open(true).seal_on_close(true);
-    assert!(is_named(Wal::open_with_options(copy.path(), verifying).map(drop)));
-    assert!(files(copy.path()) == before, "a refused verifying open changed the segments");
+    expect_verifying_open_refused(copy.path(), &name);
     // The start index.
     let copy = tempfile::tempdir().unwrap();
     corrupt_at(&copy_to(copy.path()), seal + 24 + 1);
