@@ -155,32 +155,60 @@ pub fn compare<S: Storage<TestEntry> + ?Sized>(storage: &S, model: &Model) -> Re
     Err(lines.join("; "))
 }
 
+thread_local! {
+    /// Batches [`apply_both`] has written on this thread (each case runs on a thread of
+    /// its own, so the count starts at zero with every case).
+    static BATCHES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 /// Applies `ops` to both the backend and the model and checks they agree on the
 /// outcome: both succeed, or both refuse the batch with the same op position and reason.
 /// Returns the outcome.
+///
+/// A case's batches alternate between the two ways in: the first, third, ... through
+/// [`Storage::write_atomically`], the second, fourth, ... through
+/// [`Storage::write_atomically_from`], which must also leave the caller's vector empty.
+/// So every case holds both to the model, and the random case does so over thousands of
+/// batches.
 pub fn apply_both<S: Storage<TestEntry> + ?Sized>(
     storage: &mut S,
     model: &mut Model,
     ops: Vec<StorageOp<TestEntry>>,
 ) -> Result<Result<(), StorageError>, String> {
     let want = model.apply_batch(&ops);
-    let got = match catch_unwind(AssertUnwindSafe(|| storage.write_atomically(ops))) {
+    let from = BATCHES.with(|n| {
+        n.set(n.get() + 1);
+        n.get() % 2 == 0
+    });
+    let mut ops = ops;
+    let call = if from { "write_atomically_from" } else { "write_atomically" };
+    let write = || match from {
+        true => storage.write_atomically_from(&mut ops),
+        false => storage.write_atomically(std::mem::take(&mut ops)),
+    };
+    let got = match catch_unwind(AssertUnwindSafe(write)) {
         Ok(got) => got,
         Err(panic) => {
             return Err(format!(
-                "write_atomically: the backend panicked ({}), model says {:?}",
+                "{call}: the backend panicked ({}), model says {:?}",
                 panic_message(&*panic),
                 want.map_err(|(position, reason)| format!("InvalidOp at op #{position}: {reason}"))
             ))
         }
     };
+    if !ops.is_empty() {
+        return Err(format!(
+            "{call}: returned {got:?} and left {} ops in the caller's vector",
+            ops.len()
+        ));
+    }
     match (&got, want) {
         (Ok(()), Ok(())) => {}
         (Err(StorageError::InvalidOp { position, reason }), Err((p, r)))
             if (*position, *reason) == (p, r) => {}
         (got, want) => {
             return Err(format!(
-                "write_atomically: backend returned {got:?}, model says {:?}",
+                "{call}: backend returned {got:?}, model says {:?}",
                 want.map_err(|(position, reason)| format!("InvalidOp at op #{position}: {reason}"))
             ))
         }

@@ -84,6 +84,14 @@ impl Storage<Command> for CountedStorage {
             NodeStorage::Other(other) => other.write_atomically(ops),
         }
     }
+    fn write_atomically_from(&mut self, ops: &mut Vec<StorageOp<Command>>) -> StorageResult<()> {
+        self.writes += 1;
+        match &mut self.inner {
+            #[cfg(feature = "wal")]
+            NodeStorage::Wal(wal) => wal.write_atomically_from(ops),
+            NodeStorage::Other(other) => other.write_atomically_from(ops),
+        }
+    }
     fn get_entries(&self, from: usize, to: usize) -> StorageResult<Vec<Command>> {
         self.inner().get_entries(from, to)
     }

@@ -80,12 +80,19 @@ impl<T: Entry> Tail<T> {
         self.start + self.entries.len()
     }
 
-    fn into_op(self) -> StorageOp<T> {
-        if self.start == self.base_end {
-            StorageOp::AppendEntries(self.entries)
-        } else {
-            StorageOp::AppendOnPrefix(self.start, self.entries)
+    /// The op that writes the tail. A single appended entry is written as `AppendEntry`,
+    /// and its emptied vector is left in `spare` for the next tail.
+    fn into_op(mut self, spare: &mut Vec<T>) -> StorageOp<T> {
+        if self.start != self.base_end {
+            return StorageOp::AppendOnPrefix(self.start, self.entries);
         }
+        if self.entries.len() == 1 {
+            if let Some(entry) = self.entries.pop() {
+                *spare = self.entries;
+                return StorageOp::AppendEntry(entry);
+            }
+        }
+        StorageOp::AppendEntries(self.entries)
     }
 }
 
@@ -95,9 +102,14 @@ pub(crate) struct Store<T: Entry, S: Storage<T>> {
     durable: LogState,
     /// The state after the staged changes.
     pub(crate) state: LogState,
-    /// Staged ops other than the tail's write.
+    /// Staged ops other than the tail's write; the batch is built here and written from
+    /// here, so its allocation serves every step.
     ops: Vec<StorageOp<T>>,
     tail: Option<Tail<T>>,
+    /// An empty vector with capacity, handed to the caller of the next append that starts
+    /// a tail in exchange for its entries (the tail of one entry leaves its vector here
+    /// when it is written), so a leader appending one entry per step allocates none.
+    spare: Vec<T>,
     /// A staged snapshot.
     staged_snapshot: Option<T::Snapshot>,
     /// Write the decided index with the next commit even if nothing else is staged.
@@ -114,6 +126,7 @@ impl<T: Entry, S: Storage<T>> Store<T, S> {
                 state,
                 ops: Vec::new(),
                 tail: None,
+                spare: Vec::new(),
                 staged_snapshot: None,
                 write_decided: false,
             }),
@@ -159,14 +172,10 @@ impl<T: Entry, S: Storage<T>> Store<T, S> {
         if !self.has_staged() {
             return Ok(false);
         }
-        let mut ops = if self.ops.is_empty() {
-            // The usual step: the tail's write and the decided index, allocated once.
-            Vec::with_capacity(2)
-        } else {
-            std::mem::take(&mut self.ops)
-        };
         if let Some(tail) = self.tail.take() {
-            ops.insert(tail.at, tail.into_op());
+            let at = tail.at;
+            let op = tail.into_op(&mut self.spare);
+            self.ops.insert(at, op);
         }
         if self.decided_unwritten() {
             // Last in the batch: a decided stop sign (`log_end + 1`) needs the stop sign
@@ -176,11 +185,15 @@ impl<T: Entry, S: Storage<T>> Store<T, S> {
             } else {
                 self.state.logical_decided()
             };
-            ops.push(StorageOp::SetDecidedIndex(decided));
+            self.ops.push(StorageOp::SetDecidedIndex(decided));
         }
         self.staged_snapshot = None;
         self.write_decided = false;
-        match self.storage.write_atomically(ops) {
+        let written = self.storage.write_atomically_from(&mut self.ops);
+        // Left empty by the contract; a backend that broke it must not have its ops
+        // written again with the next step's.
+        self.ops.clear();
+        match written {
             Ok(()) => {
                 self.durable.clone_from(&self.state);
                 Ok(true)
@@ -280,7 +293,7 @@ impl<T: Entry, S: Storage<T>> Store<T, S> {
                 tail.entries.append(entries);
             }
             None => {
-                let mut staged = Vec::new();
+                let mut staged = std::mem::take(&mut self.spare);
                 std::mem::swap(&mut staged, entries);
                 self.tail = Some(Tail {
                     at: self.ops.len(),
@@ -416,6 +429,7 @@ mod tests {
             self.batches.borrow_mut().push(ops.iter().map(StorageOp::name).collect());
             for op in ops {
                 match op {
+                    StorageOp::AppendEntry(e) => self.log.push(e),
                     StorageOp::AppendEntries(mut es) => self.log.append(&mut es),
                     StorageOp::AppendOnPrefix(i, mut es) => {
                         self.log.truncate(i);
@@ -490,12 +504,36 @@ mod tests {
         assert_eq!((s.state.decided_idx, s.durable().decided_idx), (2, 0));
         s.append(&mut vec![E(2)]);
         assert!(s.commit(false).unwrap());
-        assert_eq!(batches.borrow()[1], vec!["AppendEntries", "SetDecidedIndex"]);
+        assert_eq!(batches.borrow()[1], vec!["AppendEntry", "SetDecidedIndex"]);
         assert_eq!(s.storage().decided, 2);
         s.raise_decided(3);
         s.write_decided_index();
         assert!(s.commit(false).unwrap(), "asked for: written alone");
         assert_eq!(s.storage().decided, 3);
+    }
+
+    /// A leader appending one entry per step: each is written as `AppendEntry`, and the
+    /// vector it came in goes back to the next caller, so no step allocates one.
+    #[test]
+    fn one_entry_is_written_alone_and_its_vector_serves_the_next_append() {
+        let (mut s, batches) = store();
+        let mut pending = vec![E(0)];
+        s.append(&mut pending);
+        s.commit(false).unwrap();
+        for i in 1..4 {
+            pending.push(E(i));
+            s.append(&mut pending);
+            assert!(pending.is_empty() && pending.capacity() >= 1, "step {i}: {pending:?}");
+            s.commit(false).unwrap();
+        }
+        s.append(&mut vec![E(4), E(5)]);
+        s.commit(false).unwrap();
+        let kinds: Vec<&str> = batches.borrow().iter().map(|b| b[0]).collect();
+        assert_eq!(
+            kinds,
+            ["AppendEntry"; 4].into_iter().chain(["AppendEntries"]).collect::<Vec<_>>()
+        );
+        assert_eq!(s.storage().log, (0..6).map(E).collect::<Vec<_>>());
     }
 
     #[test]

@@ -2,7 +2,11 @@
 //!
 //! A replica keeps its log and protocol state in a [`Storage`]. The trait has **one
 //! mutator**, [`Storage::write_atomically`], which applies a batch of [`StorageOp`]s all
-//! or nothing, and getters. The op set is OmniPaxos 0.2.4's; where OmniPaxos leaves indices,
+//! or nothing, and getters. ([`Storage::write_atomically_from`] is the same write taking
+//! the batch from a vector the caller keeps, left empty, so that a caller writing at every
+//! step allocates its batch once; it is provided over `write_atomically`, and a backend
+//! that overrides it is held to the same contract by the suite, which writes half of every
+//! case's batches through it.) The op set is OmniPaxos 0.2.4's; where OmniPaxos leaves indices,
 //! bounds and out-of-range reads loose, this contract fixes them, and the
 //! `paxstore-conformance` suite holds every backend to it. The two contracts are not
 //! interchangeable as they stand: the `paxstore-omnipaxos` crate runs an OmniPaxos node on

@@ -71,6 +71,17 @@ pub trait Storage<T: Entry> {
     /// during the call, the batch is either wholly present or wholly absent.
     fn write_atomically(&mut self, ops: Vec<StorageOp<T>>) -> StorageResult<()>;
 
+    /// [`write_atomically`](Storage::write_atomically) of the ops in `ops`, which is left
+    /// empty whatever the result: the same write, from a buffer the caller keeps, so a
+    /// caller that writes batch after batch (a replica writes at every step) need not
+    /// allocate one for each. A backend that can apply the ops without owning the vector
+    /// keeps its capacity for the caller; the provided method takes the vector (leaving it
+    /// with no capacity) and calls `write_atomically`, so a backend that does not override
+    /// it has one mutator only.
+    fn write_atomically_from(&mut self, ops: &mut Vec<StorageOp<T>>) -> StorageResult<()> {
+        self.write_atomically(std::mem::take(ops))
+    }
+
     /// Makes every batch that `write_atomically` acknowledged survive power loss, as
     /// [`Durability::Immediate`] promises for each batch: a [`Durability::Buffered`] store
     /// syncs what it holds (RocksDB's `FlushWAL(sync)`, an `fdatasync` of the log files).
@@ -198,6 +209,9 @@ pub trait Storage<T: Entry> {
 impl<T: Entry, S: Storage<T> + ?Sized> Storage<T> for Box<S> {
     fn write_atomically(&mut self, ops: Vec<StorageOp<T>>) -> StorageResult<()> {
         (**self).write_atomically(ops)
+    }
+    fn write_atomically_from(&mut self, ops: &mut Vec<StorageOp<T>>) -> StorageResult<()> {
+        (**self).write_atomically_from(ops)
     }
     fn flush(&mut self) -> StorageResult<()> {
         (**self).flush()

@@ -117,6 +117,19 @@ impl<E: StoredEntry> Storage<E> for BenchStorage<E> {
         self.writes += 1;
         Ok(())
     }
+    fn write_atomically_from(
+        &mut self,
+        ops: &mut Vec<StorageOp<E>>,
+    ) -> paxstore::StorageResult<()> {
+        match &mut self.inner {
+            Inner::Memory(m) => m.write_atomically_from(ops)?,
+            Inner::Any(s) => s.write_atomically_from(ops)?,
+            #[cfg(feature = "wal")]
+            Inner::Wal(w) => w.write_atomically_from(ops)?,
+        }
+        self.writes += 1;
+        Ok(())
+    }
     fn get_entries(&self, from: usize, to: usize) -> paxstore::StorageResult<Vec<E>> {
         self.get().get_entries(from, to)
     }

@@ -266,19 +266,12 @@ impl<T: Entry, S: Storage<T>> Replica<T, S> {
         }
         let durable = self.store.durable();
         let own = if durable.accepted_round == l.n { durable.logical_end().min(end) } else { 0 };
-        let quorum = self.config.write_quorum();
-        let followers = l.accepted.values().map(|a| a.min(end));
-        // Nothing new is decided unless a quorum accepted past the decided index.
-        if followers.clone().filter(|&a| a > decided).count() + usize::from(own > decided) < quorum
-        {
-            return;
-        }
-        let Some(candidate) = kth_largest(followers.chain([own]), quorum) else {
+        // What a write quorum accepted past the decided index: the quorum-th largest of the
+        // acceptances above it (none if fewer than a quorum are).
+        let past = l.accepted.values().map(|a| a.min(end)).chain([own]).filter(|&a| a > decided);
+        let Some(candidate) = kth_largest(past, self.config.write_quorum()) else {
             return;
         };
-        if candidate <= decided {
-            return;
-        }
         self.decide_due = Some(l.n);
         self.store.raise_logical_decided(candidate);
     }

@@ -33,6 +33,11 @@ impl<T: Entry, S: Storage<T>> Storage<T> for Tracked<S> {
         self.writes += 1;
         Ok(())
     }
+    fn write_atomically_from(&mut self, ops: &mut Vec<StorageOp<T>>) -> StorageResult<()> {
+        self.inner.write_atomically_from(ops)?;
+        self.writes += 1;
+        Ok(())
+    }
     fn get_entries(&self, from: usize, to: usize) -> StorageResult<Vec<T>> {
         self.inner.get_entries(from, to)
     }
