@@ -62,6 +62,7 @@ impl<T: Entry> Payloads<T> {
 
     /// Hands each payload, in order and by value, to `f`; stops at the first error. (A
     /// single payload goes straight to `f`, without an iterator around it.)
+    #[inline]
     pub(crate) fn try_for_each<E>(
         self,
         mut f: impl FnMut(Payload<T>) -> Result<(), E>,
