@@ -107,15 +107,8 @@ impl<E: StoredEntry> BenchStorage<E> {
 }
 
 impl<E: StoredEntry> Storage<E> for BenchStorage<E> {
-    fn write_atomically(&mut self, ops: Vec<StorageOp<E>>) -> paxstore::StorageResult<()> {
-        match &mut self.inner {
-            Inner::Memory(m) => m.write_atomically(ops)?,
-            Inner::Any(s) => s.write_atomically(ops)?,
-            #[cfg(feature = "wal")]
-            Inner::Wal(w) => w.write_atomically(ops)?,
-        }
-        self.writes += 1;
-        Ok(())
+    fn write_atomically(&mut self, mut ops: Vec<StorageOp<E>>) -> paxstore::StorageResult<()> {
+        self.write_atomically_from(&mut ops)
     }
     fn write_atomically_from(
         &mut self,
