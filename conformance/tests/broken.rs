@@ -402,6 +402,9 @@ enum DiskDefect {
     /// Makes a batch of more than 64 entries durable op by op, its entries 64 at a time:
     /// a crash in between leaves part of the batch.
     CommitsBigBatchesOpByOp,
+    /// `write_atomically` is correct; `write_atomically_from` acknowledges a batch that
+    /// it makes durable only with the next write (or `flush`).
+    FromAcksBeforeDurable,
 }
 
 /// The entries a batch appends.
@@ -516,11 +519,28 @@ impl Storage<TestEntry> for BrokenDisk {
                 self.pending.push(ops);
                 Ok(())
             }
+            DiskDefect::FromAcksBeforeDurable => {
+                for batch in std::mem::take(&mut self.pending) {
+                    self.durable.write_atomically(batch)?;
+                }
+                self.durable.write_atomically(ops)
+            }
+        }
+    }
+    fn write_atomically_from(&mut self, ops: &mut Vec<StorageOp<TestEntry>>) -> StorageResult<()> {
+        let ops = std::mem::take(ops);
+        match self.defect {
+            DiskDefect::FromAcksBeforeDurable => {
+                self.visible.write_atomically(ops.clone())?;
+                self.pending.push(ops);
+                Ok(())
+            }
+            _ => self.write_atomically(ops),
         }
     }
     fn flush(&mut self) -> StorageResult<()> {
         let pending = std::mem::take(&mut self.pending);
-        if let DiskDefect::FlushPersistsBuffered = self.defect {
+        if let DiskDefect::FlushPersistsBuffered | DiskDefect::FromAcksBeforeDurable = self.defect {
             for batch in pending {
                 self.durable.write_atomically(batch)?;
             }
@@ -656,6 +676,24 @@ fn crash_harness_catches_torn_batches() {
         &crash_config(25),
     );
     assert!(outcome.is_err(), "50 kills never found a torn batch");
+}
+
+/// The child writes every other batch through `write_atomically_from`: an override that
+/// acknowledges before the batch is durable is caught as `write_atomically`'s would be.
+#[test]
+fn crash_harness_catches_a_write_from_a_kept_vector_acked_before_durable() {
+    let bad = from_fn(|dir: &Path| BrokenDisk::open(dir, DiskDefect::FromAcksBeforeDurable));
+    let outcome = crash::run(
+        &bad,
+        concat!(
+            module_path!(),
+            "::crash_harness_catches_a_write_from_a_kept_vector_acked_before_durable"
+        ),
+        &crash_config(15),
+    );
+    let err =
+        outcome.err().unwrap_or_else(|| panic!("30 kills never found a lost acknowledged batch"));
+    assert!(err.contains("neither the model"), "unexpected failure: {err}");
 }
 
 /// The harness decides stop signs (`crash::harness_batch`): a backend that loses the
