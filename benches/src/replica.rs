@@ -14,7 +14,7 @@
 //!   decided (steady arrival: latency, and what a round costs).
 //!
 //! The driver is generic over [`RoundNode`], a small trait with one implementation for
-//! paxstore's [`Replica`] (over any backend, here) and one for OmniPaxos 0.2.4
+//! paxstore's [`Replica`](paxstore_paxos::Replica) (over any backend, here) and one for OmniPaxos 0.2.4
 //! ([`crate::omni`]), so both run exactly the same rounds. No tick happens while timing,
 //! except to flush a partial batch when a round moves nothing (then counted as a stall).
 //! The leader trims what every replica decided every [`TRIM_EVERY`] entries and at the end

@@ -175,7 +175,7 @@ pub fn harness_batch(seed: u64, i: u64, model: &Model) -> Vec<StorageOp<TestEntr
 /// While the log is open, one batch in this many (on average) is a [`big_batch`].
 const BIG_BATCH_ONE_IN: u32 = 16;
 
-/// The fewest entries of a [`big_batch`].
+/// The fewest entries of the big batches that [`harness_batch`] makes now and then.
 pub const BIG_BATCH_ENTRIES: usize = 100;
 
 /// A big batch: a promise, 100 to 2,000 entries of 512 B to 4 KiB each (up to 8 MiB), a

@@ -7,7 +7,7 @@
 //! test binary as a child that writes numbered batches and acknowledges each in a file
 //! outside the mount; here the store lives on a crash filesystem mounted by the parent.
 //! The parent kills the child at a random moment, cuts the power (losing, tearing or
-//! reordering what was not made durable: [`PowerCut`]), reopens the store and compares it
+//! reordering what was not made durable: [`paxstore_crashfs::PowerCut`]), reopens the store and compares it
 //! with the model:
 //! - [`Durability::Immediate`]: the model after every acknowledged batch, or after one
 //!   more (the batch in flight), whole;

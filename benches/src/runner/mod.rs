@@ -13,7 +13,7 @@
 //! | `execute.rs` | how one repetition of one cell is built and run |
 //! | `record.rs` | a finished cell's repetitions into a report row |
 //! | `paired.rs` | ratios of paired replica cells, repetition by repetition |
-//! | `output.rs` | [`write`]: `report.json`, `report.md`, `index.html`, `charts/` |
+//! | `output.rs` | [`write()`]: `report.json`, `report.md`, `index.html`, `charts/` |
 //! | `mod.rs` | [`run`]: the loop over the plan, interleaving and progress |
 
 use std::fs;

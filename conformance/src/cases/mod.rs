@@ -1,4 +1,4 @@
-//! The cases of the suite, each a function generic over the [`Factory`](crate::Factory).
+//! The cases of the suite, each a function generic over the [`Factory`].
 //! [`storage_suite!`](crate::storage_suite) turns each into a named `#[test]`; they can
 //! also be called directly.
 
