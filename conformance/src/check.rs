@@ -161,6 +161,21 @@ thread_local! {
     static BATCHES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
+/// Writes `ops` through [`Storage::write_atomically_from`] if `from`, else through
+/// [`Storage::write_atomically`] (taking them either way): the two ways into a backend
+/// that the suite and the crash harness alternate between.
+pub(crate) fn write_by<S: Storage<TestEntry> + ?Sized>(
+    storage: &mut S,
+    ops: &mut Vec<StorageOp<TestEntry>>,
+    from: bool,
+) -> StorageResult<()> {
+    if from {
+        storage.write_atomically_from(ops)
+    } else {
+        storage.write_atomically(std::mem::take(ops))
+    }
+}
+
 /// Applies `ops` to both the backend and the model and checks they agree on the
 /// outcome: both succeed, or both refuse the batch with the same op position and reason.
 /// Returns the outcome.
@@ -182,11 +197,7 @@ pub fn apply_both<S: Storage<TestEntry> + ?Sized>(
     });
     let mut ops = ops;
     let call = if from { "write_atomically_from" } else { "write_atomically" };
-    let write = || match from {
-        true => storage.write_atomically_from(&mut ops),
-        false => storage.write_atomically(std::mem::take(&mut ops)),
-    };
-    let got = match catch_unwind(AssertUnwindSafe(write)) {
+    let got = match catch_unwind(AssertUnwindSafe(|| write_by(storage, &mut ops, from))) {
         Ok(got) => got,
         Err(panic) => {
             return Err(format!(

@@ -30,7 +30,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::cases::ops::{ballot, stopsign};
-use crate::check::compare;
+use crate::check::{compare, write_by};
 use crate::{Factory, Model, TestEntry, TestSnapshot};
 
 /// Set in the child: the store directory.
@@ -530,11 +530,7 @@ fn child_loop<F: Factory>(factory: &F, dir: &Path, acks: &mut File) -> Result<()
         let want = model.apply_batch(&ops);
         // Odd batches through the second way in, so a backend that overrides it is held
         // to the same durability.
-        let written = match i % 2 {
-            0 => storage.write_atomically(ops),
-            _ => storage.write_atomically_from(&mut ops),
-        };
-        let line = match (written, want) {
+        let line = match (write_by(&mut storage, &mut ops, i % 2 == 1), want) {
             (Ok(()), Ok(())) if flush => match storage.flush() {
                 Ok(()) => format!("ok {i}\n"),
                 Err(e) => return Err(format!("flush after batch {i}: {e}")),

@@ -76,13 +76,8 @@ impl CountedStorage {
 }
 
 impl Storage<Command> for CountedStorage {
-    fn write_atomically(&mut self, ops: Vec<StorageOp<Command>>) -> StorageResult<()> {
-        self.writes += 1;
-        match &mut self.inner {
-            #[cfg(feature = "wal")]
-            NodeStorage::Wal(wal) => wal.write_atomically(ops),
-            NodeStorage::Other(other) => other.write_atomically(ops),
-        }
+    fn write_atomically(&mut self, mut ops: Vec<StorageOp<Command>>) -> StorageResult<()> {
+        self.write_atomically_from(&mut ops)
     }
     fn write_atomically_from(&mut self, ops: &mut Vec<StorageOp<Command>>) -> StorageResult<()> {
         self.writes += 1;

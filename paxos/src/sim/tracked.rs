@@ -28,10 +28,8 @@ impl<S> Tracked<S> {
 }
 
 impl<T: Entry, S: Storage<T>> Storage<T> for Tracked<S> {
-    fn write_atomically(&mut self, ops: Vec<StorageOp<T>>) -> StorageResult<()> {
-        self.inner.write_atomically(ops)?;
-        self.writes += 1;
-        Ok(())
+    fn write_atomically(&mut self, mut ops: Vec<StorageOp<T>>) -> StorageResult<()> {
+        self.write_atomically_from(&mut ops)
     }
     fn write_atomically_from(&mut self, ops: &mut Vec<StorageOp<T>>) -> StorageResult<()> {
         self.inner.write_atomically_from(ops)?;
